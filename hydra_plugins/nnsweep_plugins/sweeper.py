@@ -1,0 +1,70 @@
+"""A BasicSweeper that validates every cell before any job runs, and shows progress.
+
+Hydra's BasicSweeper creates the sweep directory before it composes the jobs, so a bad
+value in one cell would leave a half-made sweep behind. This sweeper composes and
+validates every cell first (a bad one exits with a one-line error and writes nothing),
+then hands the sweep to BasicSweeper unchanged, with a progress line beside it.
+"""
+
+# No "from __future__ import annotations": Hydra loads plugin modules outside sys.modules,
+# where dataclasses cannot resolve string annotations.
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf, open_dict
+
+from nnsweep.cli import describe_hydra_error, exit_with_error
+from nnsweep.config import ConfigError, RunConfig, to_run_config
+from nnsweep.progress import SweepProgress
+
+
+@dataclass
+class NNSweepSweeperConf:
+    # The class Hydra instantiates for hydra/sweeper=nnsweep.
+    _target_: str = "hydra_plugins.nnsweep_plugins.sweeper.NNSweepSweeper"
+    # Jobs per launch batch; null launches the whole sweep as one batch.
+    max_batch_size: Optional[int] = None  # noqa: UP045 - OmegaConf needs typing.Optional
+    # Sweep axes, as in BasicSweeper: key -> comma-separated values.
+    params: Optional[dict[str, str]] = None  # noqa: UP045
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="nnsweep", node=NNSweepSweeperConf, provider="nnsweep"
+)
+
+
+class NNSweepSweeper(BasicSweeper):
+    def sweep(self, arguments: list[str]) -> Any:
+        cells = self._validated_cells(arguments)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
+        show = bool(self.config.get("progress", True))
+        with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
+            return super().sweep(arguments)
+
+    def _validated_cells(self, arguments: list[str]) -> list[RunConfig]:
+        """Compose every job's config as the launcher will, and validate it."""
+        assert self.hydra_context is not None and self.config is not None
+        loader = self.hydra_context.config_loader
+        try:
+            parser = OverridesParser.create(config_loader=loader)
+            overrides = parser.parse_overrides([*self._parse_config(), *arguments])
+            batches = self.split_arguments(overrides, None)
+            cells = []
+            for job_overrides in batches[0]:
+                job_config = loader.load_sweep_config(self.config, list(job_overrides))
+                with open_dict(job_config):
+                    del job_config["hydra"]
+                cells.append(to_run_config(OmegaConf.to_container(job_config, resolve=True)))
+            return cells
+        except ConfigError as error:
+            exit_with_error(str(error))
+        except HydraException as error:
+            exit_with_error(describe_hydra_error(error))
+        sys.exit(2)  # unreachable: exit_with_error exits

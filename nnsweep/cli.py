@@ -1,0 +1,235 @@
+"""Command line: Hydra at the edge, frozen dataclasses below.
+
+``python -m nnsweep [overrides]``      one cell (prints the tutorial's error-margin lines)
+``python -m nnsweep -m [overrides]``   a Hydra multirun, one job per cell
+``python -m nnsweep experiments=NAME`` a sweep defined in experiments/NAME.yaml
+``python -m nnsweep collect DIR``      rebuild a sweep's tables (and report) from its files
+``python -m nnsweep report DIR``       rebuild a sweep's report from its stored tables
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nnsweep import store
+from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
+from nnsweep.progress import progress_bar
+from nnsweep.run import run_cell
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+log = logging.getLogger("nnsweep")
+
+register_configs()
+
+
+# --------------------------------------------------------------------------------------
+# User mistakes: one line on stderr, exit status 2, no traceback
+# --------------------------------------------------------------------------------------
+
+
+def exit_with_error(message: str) -> NoReturn:
+    print(f"nnsweep: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def describe_hydra_error(error: HydraException) -> str:
+    """Hydra's multi-line composition errors, folded into one line."""
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        if group and error.options is not None:
+            choices = ", ".join(sorted(error.options)) or "none"
+            return f"{group}={name}: unknown {group}; choose one of {choices}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = error.__cause__
+    if cause is not None:
+        lines.append(str(cause).splitlines()[0].strip())
+    return " ".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines)
+
+
+def _is_multirun(cfg: DictConfig) -> bool:
+    return str(cfg.hydra.get("mode")) in {"MULTIRUN", str(RunMode.MULTIRUN)}
+
+
+def preflight(overrides: Sequence[str]) -> None:
+    """Validate a single run before Hydra creates its output directory.
+
+    Multiruns are validated cell by cell by the nnsweep sweeper instead.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return  # Hydra reports syntax errors itself
+    if any(override.is_sweep_override() for override in parsed):
+        return
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    except HydraException as error:
+        exit_with_error(describe_hydra_error(error))
+    if _is_multirun(cfg):
+        return
+    with open_dict(cfg):
+        del cfg["hydra"]
+    try:
+        to_run_config(OmegaConf.to_container(cfg, resolve=True))
+    except ConfigError as error:
+        exit_with_error(str(error))
+
+
+# --------------------------------------------------------------------------------------
+# The Hydra task: one cell
+# --------------------------------------------------------------------------------------
+
+
+def _print_single_run(run: RunConfig, runs: Any, curves: Any, outputs: dict) -> None:
+    if run.n_seeds == 1:
+        seed = run.seeds[0]
+        logged = curves[(curves["iteration"] % run.train.log_every) == 0]
+        for margin in logged["error"]:
+            print(f"Current error margin: {margin}")
+        print(outputs[seed])
+        return
+    for row in runs.itertuples():
+        print(f"seed {row.seed}: final error margin {row.final_error} ({row.status})")
+    print(f"median final error margin: {runs['final_error'].median()}")
+
+
+def _run_single(run: RunConfig, job_dir: Path) -> None:
+    total = run.n_seeds * run.train.iterations
+    with progress_bar(total, "training", run.progress) as bar:
+
+        def show(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        outcome = run_cell(run, job_dir, job=0, progress=show)
+    _print_single_run(run, outcome.runs, outcome.curves, outcome.final_outputs)
+
+
+def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
+    """A multirun job: a code failure becomes failure.json, not a crashed sweep."""
+    progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
+    try:
+        run_cell(run, job_dir, job=job, progress=progress)
+    except Exception as error:  # noqa: BLE001 - recorded as the cell's outcome
+        log.exception("cell %s failed", job)
+        store.write_json(
+            job_dir / store.FAILURE,
+            {"reason": f"{type(error).__name__}: {error}", "settings": cell_settings(run)},
+        )
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    from threadpoolctl import threadpool_limits
+
+    try:
+        run = to_run_config(cfg)
+    except ConfigError as error:
+        exit_with_error(str(error))
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    # Each job is one core's worth of work; tiny matrices gain nothing from BLAS threads.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            _run_job(run, job_dir, int(hydra_cfg.job.num))
+        else:
+            _run_single(run, job_dir)
+
+
+# --------------------------------------------------------------------------------------
+# End of a multirun: tables and report from the sweep directory
+# --------------------------------------------------------------------------------------
+
+
+def finish_sweep(sweep_dir: Path) -> int:
+    """Gather tables, write the report, print a one-line summary; 1 if any cell failed."""
+    runs, _curves, summary = store.collect(sweep_dir)
+    write_report = _report_writer()
+    if write_report is not None and not runs.empty:
+        write_report(sweep_dir)
+    n_failed = int((runs["status"] == "failed").sum()) if not runs.empty else 0
+    n_diverged = int((runs["status"] == "diverged").sum()) if not runs.empty else 0
+    n_seeds = int(runs["seed"].notna().sum()) if not runs.empty else 0
+    print(
+        f"nnsweep: {len(summary)} cell(s), {n_seeds} seed(s), {n_diverged} diverged, "
+        f"{n_failed} failed cell(s); tables in {sweep_dir}"
+    )
+    if n_failed:
+        failed = runs[runs["status"] == "failed"].iloc[0]
+        print(
+            f"nnsweep: error: {n_failed} cell(s) failed; first: job {failed['job']} "
+            f"(layers={failed['layers']}): {failed['reason']}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _report_writer() -> Callable[[Path], Any] | None:
+    try:
+        from nnsweep.report import write_report
+    except ImportError:
+        return None
+    return write_report
+
+
+class SweepTablesCallback(Callback):
+    """Hydra callback: build the sweep's tables and report when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        status = finish_sweep(Path(config.hydra.sweep.dir))
+        if status:
+            sys.exit(status)
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def _collect_command(arguments: Sequence[str]) -> int:
+    if len(arguments) != 1 or not Path(arguments[0]).is_dir():
+        exit_with_error(f"collect needs one sweep directory, got {' '.join(arguments) or 'none'}")
+    return finish_sweep(Path(arguments[0]))
+
+
+def _report_command(arguments: Sequence[str]) -> int:
+    if len(arguments) != 1 or not (Path(arguments[0]) / store.RUNS).exists():
+        exit_with_error(
+            f"report needs a sweep directory holding {store.RUNS}, "
+            f"got {' '.join(arguments) or 'none'}"
+        )
+    from nnsweep.report import write_report
+
+    path = write_report(Path(arguments[0]))
+    print(f"nnsweep: report written to {path}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "collect": _collect_command,
+    "report": _report_command,
+}
+
+
+def main() -> None:
+    arguments = sys.argv[1:]
+    if arguments and arguments[0] in COMMANDS:
+        sys.exit(COMMANDS[arguments[0]](arguments[1:]))
+    if not any(argument.startswith("-") for argument in arguments):
+        preflight(arguments)
+    hydra_main()

@@ -1,0 +1,347 @@
+"""Configuration: Hydra's schema at the edge, frozen dataclasses everywhere below it.
+
+Two families of dataclasses live here.
+
+* ``*Conf`` classes are the structured-config schema registered with Hydra's ConfigStore.
+  Their field types are deliberately loose (``Any``) where a user may type something we
+  want to reject with our own one-line message rather than an OmegaConf traceback.
+* ``RunConfig``, ``TrainSpec`` and ``DatasetSpec`` are the frozen, validated objects that
+  the trainer, the job runner and the analysis take. Nothing below the CLI sees Hydra.
+
+``to_run_config`` is the single bridge between the two.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnsweep.model import ACTIVATIONS, INITIALISERS
+
+# OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
+# only inside the two functions that talk to it, so the trainer never loads it.
+MISSING = "???"
+
+# --------------------------------------------------------------------------------------
+# Hydra schema (what YAML and the command line may set)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetConf:
+    # Name written into every results row; conventionally the config file's name.
+    name: str = MISSING
+    # Input rows, one list of numbers per sample: shape (n_samples, n_inputs).
+    inputs: Any = MISSING
+    # Target rows, one list of numbers per sample: shape (n_samples, n_outputs).
+    targets: Any = MISSING
+
+
+@dataclass
+class NNSweepConf:
+    # The training data; pick a file from conf/dataset/ with dataset=<name>.
+    dataset: DatasetConf = MISSING
+    # Hidden layer sizes joined by '-', e.g. 8-16-8; a YAML list [8, 16, 8] also works.
+    layers: Any = "8-16-8"
+    # Activation of the hidden layers, a key of nnsweep.model.ACTIVATIONS.
+    activation: Any = "sigmoid"
+    # Activation of the output layer, a key of nnsweep.model.ACTIVATIONS.
+    output_activation: Any = "sigmoid"
+    # Weight initialisation, a key of nnsweep.model.INITIALISERS.
+    init: Any = "tutorial"
+    # Whether each layer adds a bias vector (the tutorial has none).
+    bias: Any = False
+    # Step size multiplying every weight update (the tutorial's is 1).
+    lr: Any = 1.0
+    # Full-batch training iterations per seed.
+    iterations: Any = 100_000
+    # Record (and, for a single seed, print) the error margin every this many iterations.
+    log_every: Any = 10_000
+    # A seed's "time to converge" is the first iteration whose error margin is below this.
+    error_threshold: Any = 0.01
+    # First training seed; seed s is drawn exactly as np.random.seed(s) would draw it.
+    seed: Any = 1
+    # How many consecutive seeds (seed, seed+1, ...) one job trains as one stacked batch.
+    n_seeds: Any = 1
+    # Sweep name: multirun output goes to <results_dir>/<name>/<timestamp>/.
+    name: str = "sweep"
+    # Root folder of all output, including the per-seed result cache.
+    results_dir: str = "results"
+    # Per-seed result cache; seeds found there are not trained again.
+    cache_dir: str = "${results_dir}/.cache"
+    # Show a progress line (single runs and sweeps); it updates at most once a second.
+    progress: bool = True
+
+
+def register_configs() -> None:
+    """Register the schema so that ``conf/config.yaml`` can extend it."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="nnsweep_schema", node=NNSweepConf)
+    store.store(group="dataset", name="dataset_schema", node=DatasetConf)
+
+
+# --------------------------------------------------------------------------------------
+# Plain, validated objects (what the code below the CLI takes)
+# --------------------------------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; its message is one line naming key and value."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset as plain tuples, hashable and free of Hydra."""
+
+    name: str  # label used in tables and reports
+    inputs: tuple[tuple[float, ...], ...]  # (n_samples, n_inputs)
+    targets: tuple[tuple[float, ...], ...]  # (n_samples, n_outputs)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.targets[0])
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything the trainer needs besides the data and the seeds."""
+
+    hidden_layers: tuple[int, ...]  # hidden layer sizes, input and output excluded
+    activation: str = "sigmoid"  # hidden activation name
+    output_activation: str = "sigmoid"  # output activation name
+    init: str = "tutorial"  # weight initialiser name
+    bias: bool = False  # add a bias vector per layer
+    lr: float = 1.0  # learning rate; 1.0 reproduces the tutorial bit for bit
+    iterations: int = 100_000  # full-batch iterations
+    log_every: int = 10_000  # error-margin logging interval
+    error_threshold: float = 0.01  # margin below which a seed counts as converged
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One cell of a sweep: a dataset, a training spec and a block of seeds."""
+
+    dataset: DatasetSpec  # the training data
+    train: TrainSpec  # network and optimiser settings
+    seed: int = 1  # first seed
+    n_seeds: int = 1  # number of consecutive seeds
+    name: str = "sweep"  # sweep name
+    progress: bool = True  # show a progress line
+    cache_dir: str = "results/.cache"  # per-seed result cache
+    seeds: tuple[int, ...] = field(init=False)  # derived: the seeds this cell trains
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", tuple(range(self.seed, self.seed + self.n_seeds)))
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+_LAYERS_TEXT = re.compile(r"^\d+(-\d+)*$")
+
+
+def _show(value: Any) -> str:
+    """A value as the user would type it, quoted when empty."""
+    if isinstance(value, str):
+        return repr(value) if value == "" or value.strip() != value else value
+    return str(value)
+
+
+def parse_layers(value: Any) -> tuple[int, ...]:
+    """Hidden layer sizes from ``"8-16-8"``, ``8`` or ``[8, 16, 8]``.
+
+    Raises
+    ------
+    ConfigError
+        If the value is empty, not made of positive integers, or not a string/int/list.
+    """
+    bad = f"layers={_show(value)}"
+    if isinstance(value, bool):
+        raise ConfigError(f"{bad}: give hidden layer sizes joined by '-', e.g. layers=8-16-8")
+    if isinstance(value, int):
+        sizes: list[Any] = [value]
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ConfigError(f"{bad}: give at least one hidden layer, e.g. layers=8-16-8")
+        if not _LAYERS_TEXT.match(text):
+            raise ConfigError(
+                f"{bad}: hidden layer sizes must be positive integers joined by '-', "
+                "e.g. layers=8-16-8"
+            )
+        sizes = [int(part) for part in text.split("-")]
+    elif isinstance(value, list | tuple):
+        sizes = list(value)
+        if not sizes:
+            raise ConfigError(f"{bad}: give at least one hidden layer, e.g. layers=8-16-8")
+    else:
+        raise ConfigError(f"{bad}: give hidden layer sizes joined by '-', e.g. layers=8-16-8")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"{bad}: every hidden layer size must be a positive integer")
+    return tuple(sizes)
+
+
+def _integer(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}={_show(value)}: must be a whole number >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{key}={_show(value)}: must be >= {minimum}")
+    return value
+
+
+def _positive_float(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}={_show(value)}: must be a number")
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{key}={_show(value)}: must be a finite number > 0")
+    return number
+
+
+def _choice(key: str, value: Any, table: Mapping[str, Any]) -> str:
+    if not isinstance(value, str) or value not in table:
+        raise ConfigError(f"{key}={_show(value)}: unknown; choose one of {', '.join(sorted(table))}")
+    return value
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={_show(value)}: must be true or false")
+    return value
+
+
+def _matrix(key: str, rows: Any) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(rows, list | tuple) or isinstance(rows, str) or not rows:
+        raise ConfigError(f"{key}: must be a non-empty list of rows of numbers")
+    width = None
+    parsed = []
+    for row_number, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or isinstance(row, str) or not row:
+            raise ConfigError(f"{key}[{row_number}]={_show(row)}: must be a list of numbers")
+        values = []
+        for value in row:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{key}[{row_number}]: {_show(value)} is not a number")
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}[{row_number}]: {_show(value)} is not finite")
+            values.append(float(value))
+        if width is not None and len(values) != width:
+            raise ConfigError(
+                f"{key}[{row_number}]: has {len(values)} values but row 0 has {width}"
+            )
+        width = len(values)
+        parsed.append(tuple(values))
+    return tuple(parsed)
+
+
+def dataset_spec(raw: Mapping[str, Any]) -> DatasetSpec:
+    """Validate a dataset node (plain mapping) into a ``DatasetSpec``."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"dataset.name={_show(name)}: must be a non-empty string")
+    inputs = _matrix("dataset.inputs", raw.get("inputs"))
+    targets = _matrix("dataset.targets", raw.get("targets"))
+    if len(inputs) != len(targets):
+        raise ConfigError(
+            f"dataset={name}: {len(inputs)} input rows but {len(targets)} target rows"
+        )
+    return DatasetSpec(name=name, inputs=inputs, targets=targets)
+
+
+def estimated_bytes(dataset: DatasetSpec, train: TrainSpec, n_seeds: int) -> int:
+    """Rough peak memory of training ``n_seeds`` stacked networks, in bytes.
+
+    Counts the float64 weights (with their gradient buffers) and the per-layer activation,
+    delta and scratch buffers; the result is an estimate, good to a small factor.
+    """
+    units = [dataset.n_inputs, *train.hidden_layers, dataset.n_outputs]
+    n_samples = len(dataset.inputs)
+    weights = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
+    activations = n_samples * sum(units[1:])
+    per_seed = 2 * weights + 4 * activations
+    return 8 * n_seeds * per_seed
+
+
+def available_memory_bytes() -> int:
+    """Physical memory of this machine (the budget a single job may not exceed)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _gigabytes(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def to_run_config(cfg: Mapping[str, Any]) -> RunConfig:
+    """Turn a composed Hydra config into a validated, frozen ``RunConfig``.
+
+    Raises
+    ------
+    ConfigError
+        On the first invalid value, with a one-line message naming key and value.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(raw, Mapping)
+    dataset = raw.get("dataset")
+    if not isinstance(dataset, Mapping):
+        raise ConfigError(f"dataset={_show(dataset)}: choose a dataset, e.g. dataset=tutorial_ex2")
+    train = TrainSpec(
+        hidden_layers=parse_layers(raw.get("layers")),
+        activation=_choice("activation", raw.get("activation"), ACTIVATIONS),
+        output_activation=_choice("output_activation", raw.get("output_activation"), ACTIVATIONS),
+        init=_choice("init", raw.get("init"), INITIALISERS),
+        bias=_boolean("bias", raw.get("bias")),
+        lr=_positive_float("lr", raw.get("lr")),
+        iterations=_integer("iterations", raw.get("iterations"), 1),
+        log_every=_integer("log_every", raw.get("log_every"), 1),
+        error_threshold=_positive_float("error_threshold", raw.get("error_threshold")),
+    )
+    run = RunConfig(
+        dataset=dataset_spec(dataset),
+        train=train,
+        seed=_integer("seed", raw.get("seed"), 0),
+        n_seeds=_integer("n_seeds", raw.get("n_seeds"), 1),
+        name=str(raw.get("name", "sweep")),
+        progress=bool(raw.get("progress", True)),
+        cache_dir=str(raw.get("cache_dir", "results/.cache")),
+    )
+    if run.seed + run.n_seeds > 2**32:
+        raise ConfigError(f"seed={run.seed}: seeds must stay below 2**32 (n_seeds={run.n_seeds})")
+    needed = estimated_bytes(run.dataset, train, run.n_seeds)
+    budget = available_memory_bytes()
+    if needed > budget:
+        raise ConfigError(
+            f"layers={'-'.join(map(str, train.hidden_layers))}: {run.n_seeds} stacked network(s) "
+            f"would need about {_gigabytes(needed)}, more than this machine's {_gigabytes(budget)}"
+        )
+    return run
+
+
+def cell_settings(run: RunConfig) -> dict[str, Any]:
+    """The flat settings that identify a cell, as columns of the results tables."""
+    train = run.train
+    return {
+        "dataset": run.dataset.name,
+        "layers": "-".join(map(str, train.hidden_layers)),
+        "activation": train.activation,
+        "output_activation": train.output_activation,
+        "init": train.init,
+        "bias": train.bias,
+        "lr": train.lr,
+        "iterations": train.iterations,
+        "log_every": train.log_every,
+        "error_threshold": train.error_threshold,
+    }

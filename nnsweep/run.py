@@ -1,0 +1,173 @@
+"""One job: train the seeds of one cell that the cache lacks, then write the job's files.
+
+Takes a frozen ``RunConfig`` and a directory; knows nothing of Hydra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnsweep import store
+from nnsweep.config import RunConfig, cell_settings
+from nnsweep.data import Dataset, load_dataset
+from nnsweep.train import ARITHMETIC_VERSION, TrainResult, train
+
+ProgressSink = Callable[[int, int], None]  # (seed-iterations done, seed-iterations total)
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What a job produced, as the tables it wrote."""
+
+    runs: pd.DataFrame  # one row per seed
+    curves: pd.DataFrame  # one row per (seed, logged iteration)
+    final_outputs: dict[int, np.ndarray]  # seed -> output layer of the last forward pass
+    n_trained: int  # seeds trained now (the rest came from the cache)
+
+
+def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
+    """Everything that changes a seed's numbers; its hash is the seed's cache key."""
+    train_spec = run.train
+    return {
+        "arithmetic_version": ARITHMETIC_VERSION,
+        "dataset_sha256": dataset.fingerprint(),
+        "hidden_layers": list(train_spec.hidden_layers),
+        "activation": train_spec.activation,
+        "output_activation": train_spec.output_activation,
+        "init": train_spec.init,
+        "bias": train_spec.bias,
+        "lr": train_spec.lr,
+        "iterations": train_spec.iterations,
+        "log_every": train_spec.log_every,
+        "error_threshold": train_spec.error_threshold,
+        "seed": seed,
+    }
+
+
+def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
+    """One cache entry (a dict of arrays) per seed of a stacked result."""
+    entries = []
+    for row in range(len(result.seeds)):
+        entry = {
+            "log_iterations": result.log_iterations,
+            "curve": result.curves[row],
+            "final_error": np.float64(result.final_error[row]),
+            "final_output": result.final_output[row],
+            "diverged": np.bool_(result.diverged[row]),
+            "iterations_reached": np.int64(result.iterations_reached[row]),
+            "first_below": np.int64(result.first_below[row]),
+            "reason": np.str_(result.reasons[row]),
+            # The stacked batch's wall time, shared out evenly: seeds are not timed apart.
+            "wall_seconds": np.float64(result.wall_seconds / len(result.seeds)),
+        }
+        for k, weight in enumerate(result.weights):
+            entry[f"weight_{k}"] = weight[row]
+        for k, bias in enumerate(result.biases or []):
+            entry[f"bias_{k}"] = bias[row]
+        entries.append(entry)
+    return entries
+
+
+def _solved(final_output: np.ndarray, targets: np.ndarray) -> bool:
+    """Every output rounds to its target (the task is learnt, not merely approached)."""
+    return bool(np.isfinite(final_output).all() and np.array_equal(np.round(final_output), targets))
+
+
+def _tables(
+    run: RunConfig, dataset: Dataset, entries: dict[int, dict[str, np.ndarray]], job: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    settings = cell_settings(run)
+    fingerprint = dataset.fingerprint()
+    run_rows = []
+    curve_frames = []
+    for seed in run.seeds:
+        entry = entries[seed]
+        diverged = bool(entry["diverged"])
+        run_rows.append(
+            {
+                **settings,
+                "dataset_sha256": fingerprint,
+                "arithmetic_version": ARITHMETIC_VERSION,
+                "job": job,
+                "seed": seed,
+                "status": "diverged" if diverged else "ok",
+                "reason": str(entry["reason"]),
+                "final_error": float(entry["final_error"]),
+                "diverged": diverged,
+                "solved": _solved(entry["final_output"], dataset.targets),
+                "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
+                "iterations_reached": int(entry["iterations_reached"]),
+                "first_below_threshold": int(entry["first_below"]),
+                "wall_seconds": float(entry["wall_seconds"]),
+            }
+        )
+        curve_frames.append(
+            pd.DataFrame(
+                {
+                    "job": job,
+                    "seed": seed,
+                    "iteration": entry["log_iterations"],
+                    "error": entry["curve"],
+                }
+            )
+        )
+    curves = pd.concat(curve_frames, ignore_index=True)
+    for column, value in reversed(list(settings.items())):
+        curves.insert(0, column, value)
+    return pd.DataFrame(run_rows), curves
+
+
+def run_cell(
+    run: RunConfig,
+    job_dir: Path,
+    job: int = 0,
+    progress: ProgressSink | None = None,
+) -> CellOutcome:
+    """Train what the cache lacks for one cell and write the job's result files.
+
+    Files, each written atomically, ``runs.parquet`` last: ``weights.npz``,
+    ``curves.parquet``, ``provenance.json``, ``runs.parquet``.
+    """
+    dataset = load_dataset(run.dataset)
+    cache_dir = Path(run.cache_dir)
+    keys = {seed: store.cache_key(seed_cache_fields(run, dataset, seed)) for seed in run.seeds}
+    entries: dict[int, dict[str, np.ndarray]] = {}
+    for seed, key in keys.items():
+        cached = store.load_cached(cache_dir, key)
+        if cached is not None:
+            entries[seed] = cached
+    missing = [seed for seed in run.seeds if seed not in entries]
+    iterations = run.train.iterations
+    total = len(run.seeds) * iterations
+    already = (len(run.seeds) - len(missing)) * iterations
+    if progress is not None:
+        progress(already, total)
+    if missing:
+
+        def report(done: int) -> None:
+            if progress is not None:
+                progress(already + done * len(missing), total)
+
+        result = train(dataset.inputs, dataset.targets, run.train, missing, progress=report)
+        for seed, entry in zip(missing, split_by_seed(result), strict=True):
+            store.store_cached(cache_dir, keys[seed], entry)
+            entries[seed] = entry
+    runs, curves = _tables(run, dataset, entries, job)
+    weights = {
+        f"seed{seed}_{name}": array
+        for seed in run.seeds
+        for name, array in entries[seed].items()
+        if name.startswith(("weight_", "bias_"))
+    }
+    store.write_npz(job_dir / store.WEIGHTS, weights)
+    store.write_parquet(job_dir / store.CURVES, curves)
+    store.write_json(job_dir / store.PROVENANCE, {**store.provenance(), "cache_keys": keys})
+    store.write_parquet(job_dir / store.RUNS, runs)
+    outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
+    return CellOutcome(runs=runs, curves=curves, final_outputs=outputs, n_trained=len(missing))

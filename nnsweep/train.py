@@ -1,0 +1,211 @@
+"""The training loop: full-batch updates of a block of seeds at once.
+
+Knows numpy and the frozen ``TrainSpec``; nothing of Hydra, files or plots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnsweep.config import TrainSpec
+from nnsweep.model import StackedNetwork, init_weights, layer_units
+
+# Bump whenever a change could alter any trained number: it is part of every cache key.
+ARITHMETIC_VERSION = 1
+
+# How often (in iterations) the loop reports progress to its caller.
+PROGRESS_EVERY = 256
+
+
+@dataclass
+class TrainResult:
+    """Per-seed outcome of ``train``; every array's first axis follows ``seeds``.
+
+    Attributes
+    ----------
+    seeds : ndarray, shape (n_seeds,)
+    log_iterations : ndarray, shape (n_points,)
+        Iterations whose error margin is in ``curves``: every ``log_every``-th one and the last.
+    curves : ndarray, shape (n_seeds, n_points)
+        ``mean(|targets - output|)`` at those iterations; NaN after a seed diverged.
+    final_error : ndarray, shape (n_seeds,)
+        The margin of the last error computed, as the tutorial's variable holds it after its loop.
+    final_output : ndarray, shape (n_seeds, n_samples, n_outputs)
+        The output layer of the last forward pass.
+    weights : list of ndarray, each (n_seeds, units[k], units[k + 1])
+        Weights after the last update.
+    biases : list of ndarray, each (n_seeds, 1, units[k + 1]), or None
+    diverged : ndarray of bool, shape (n_seeds,)
+    iterations_reached : ndarray of int, shape (n_seeds,)
+        Forward passes run; less than ``iterations`` only for a seed that diverged.
+    first_below : ndarray of int, shape (n_seeds,)
+        First iteration whose margin was below ``error_threshold``; -1 if never.
+    reasons : list of str
+        Empty for a healthy seed, else why it was stopped.
+    wall_seconds : float
+        Wall time of the whole stacked computation.
+    """
+
+    seeds: np.ndarray
+    log_iterations: np.ndarray
+    curves: np.ndarray
+    final_error: np.ndarray
+    final_output: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray] | None
+    diverged: np.ndarray
+    iterations_reached: np.ndarray
+    first_below: np.ndarray
+    reasons: list[str]
+    wall_seconds: float
+
+
+def log_iterations(iterations: int, log_every: int) -> np.ndarray:
+    """The iterations whose error margin is recorded: 0, log_every, ... and the last one."""
+    points = list(range(0, iterations, log_every))
+    if points[-1] != iterations - 1:
+        points.append(iterations - 1)
+    return np.array(points, dtype=np.int64)
+
+
+class _Recorder:
+    """Collects per-seed outcomes while seeds drop out of the stacked batch."""
+
+    def __init__(self, spec: TrainSpec, net: StackedNetwork, seeds: Sequence[int]) -> None:
+        n_seeds = len(seeds)
+        self.points = log_iterations(spec.iterations, spec.log_every)
+        self.curves = np.full((n_seeds, len(self.points)), np.nan)
+        self.final_error = np.full(n_seeds, np.nan)
+        self.final_output = np.full((n_seeds, *net.outputs[-1].shape[1:]), np.nan)
+        self.weights = [np.empty_like(w) for w in net.weights]
+        self.biases = None if net.biases is None else [np.empty_like(b) for b in net.biases]
+        self.diverged = np.zeros(n_seeds, dtype=bool)
+        self.reached = np.full(n_seeds, spec.iterations, dtype=np.int64)
+        self.first_below = np.full(n_seeds, -1, dtype=np.int64)
+        self.reasons = [""] * n_seeds
+
+    def finish(self, rows: np.ndarray, net: StackedNetwork, positions: np.ndarray) -> None:
+        """Store the weights of the seeds at ``positions`` (rows ``rows`` of ``net``)."""
+        for k, weight in enumerate(net.weights):
+            self.weights[k][positions] = weight[rows]
+        if net.biases is not None and self.biases is not None:
+            for k, bias in enumerate(net.biases):
+                self.biases[k][positions] = bias[rows]
+
+
+def train(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    spec: TrainSpec,
+    seeds: Sequence[int],
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train one network per seed, all stacked, with the tutorial's full-batch updates.
+
+    Parameters
+    ----------
+    inputs : ndarray, shape (n_samples, n_inputs)
+    targets : ndarray, shape (n_samples, n_outputs)
+    spec : TrainSpec
+    seeds : sequence of int
+        Seed ``s`` draws its weights as ``np.random.seed(s)`` would.
+    progress : callable, optional
+        Called with the number of iterations done, every few hundred iterations.
+
+    A seed whose error margin becomes non-finite is recorded as diverged and removed from
+    the batch; the others go on, their numbers unchanged.
+    """
+    started = time.perf_counter()
+    units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
+    weights = init_weights(units, seeds, spec.init)
+    biases = None
+    if spec.bias:
+        biases = [np.zeros((len(seeds), 1, b)) for b in units[1:]]
+    net = StackedNetwork(inputs, targets, weights, biases, spec.activation, spec.output_activation)
+    record = _Recorder(spec, net, seeds)
+    active = np.arange(len(seeds))  # positions (in ``seeds``) of the seeds still training
+    log_slot = {int(i): t for t, i in enumerate(record.points)}
+    last = spec.iterations - 1
+    threshold = spec.error_threshold
+    waiting = np.ones(len(seeds), dtype=bool)  # not yet below the threshold
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for i in range(spec.iterations):
+            net.forward()
+            net.backward()
+            margins = net.error_margins()
+            below = margins < threshold
+            if below.any():
+                crossed = active[below & waiting[active]]
+                record.first_below[crossed] = i
+                waiting[crossed] = False
+            slot = log_slot.get(i)
+            if slot is not None:
+                record.curves[active, slot] = margins
+            finite = np.isfinite(margins)
+            if not finite.all():
+                net, active = _drop_diverged(net, active, finite, margins, record, i)
+                if active.size == 0:
+                    break
+            if i == last:
+                record.final_error[active] = margins
+                record.final_output[active] = net.outputs[-1]
+            net.apply(spec.lr)
+            if progress is not None and i % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+                progress(i + 1)
+        if active.size:
+            _check_final_weights(net, active, record)
+    if progress is not None:
+        progress(spec.iterations)
+    return TrainResult(
+        seeds=np.asarray(seeds, dtype=np.int64),
+        log_iterations=record.points,
+        curves=record.curves,
+        final_error=record.final_error,
+        final_output=record.final_output,
+        weights=record.weights,
+        biases=record.biases,
+        diverged=record.diverged,
+        iterations_reached=record.reached,
+        first_below=record.first_below,
+        reasons=record.reasons,
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def _drop_diverged(
+    net: StackedNetwork,
+    active: np.ndarray,
+    finite: np.ndarray,
+    margins: np.ndarray,
+    record: _Recorder,
+    iteration: int,
+) -> tuple[StackedNetwork, np.ndarray]:
+    """Record the seeds whose margin went non-finite and continue with the rest."""
+    bad_rows = np.flatnonzero(~finite)
+    positions = active[bad_rows]
+    record.diverged[positions] = True
+    record.reached[positions] = iteration + 1
+    record.final_error[positions] = margins[bad_rows]
+    record.final_output[positions] = net.outputs[-1][bad_rows]
+    for position in positions:
+        record.reasons[position] = f"non-finite error margin at iteration {iteration}"
+    record.finish(bad_rows, net, positions)
+    keep_rows = np.flatnonzero(finite)
+    return net.keep(keep_rows), active[keep_rows]
+
+
+def _check_final_weights(net: StackedNetwork, active: np.ndarray, record: _Recorder) -> None:
+    """Store the surviving seeds' weights; flag any whose last update overflowed them."""
+    record.finish(np.arange(active.size), net, active)
+    finite = np.ones(active.size, dtype=bool)
+    for weight in net.weights:
+        finite &= np.isfinite(weight).all(axis=(1, 2))
+    for row in np.flatnonzero(~finite):
+        position = active[row]
+        record.diverged[position] = True
+        record.reasons[position] = "non-finite weights after the last update"
