@@ -49,7 +49,8 @@ def describe_hydra_error(error: HydraException) -> str:
         group, _, name = error.missing_cfg_file.rpartition("/")
         if group and error.options is not None:
             choices = ", ".join(sorted(error.options)) or "none"
-            return f"{group}={name}: unknown {group}; choose one of {choices}"
+            kind = group.removesuffix("s")  # "experiments" group, one experiment
+            return f"{group}={name}: unknown {kind}; choose one of {choices}"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     cause = error.__cause__
     if cause is not None:
@@ -124,7 +125,7 @@ def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
     progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
     try:
         run_cell(run, job_dir, job=job, progress=progress)
-    except Exception as error:  # noqa: BLE001 - recorded as the cell's outcome
+    except Exception as error:
         log.exception("cell %s failed", job)
         store.write_json(
             job_dir / store.FAILURE,

@@ -13,6 +13,7 @@ Two families of dataclasses live here.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -83,7 +84,6 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     store.store(name="nnsweep_schema", node=NNSweepConf)
-    store.store(group="dataset", name="dataset_schema", node=DatasetConf)
 
 
 # --------------------------------------------------------------------------------------
@@ -212,7 +212,9 @@ def _positive_float(key: str, value: Any) -> float:
 
 def _choice(key: str, value: Any, table: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or value not in table:
-        raise ConfigError(f"{key}={_show(value)}: unknown; choose one of {', '.join(sorted(table))}")
+        raise ConfigError(
+            f"{key}={_show(value)}: unknown; choose one of {', '.join(sorted(table))}"
+        )
     return value
 
 
@@ -268,7 +270,7 @@ def estimated_bytes(dataset: DatasetSpec, train: TrainSpec, n_seeds: int) -> int
     """
     units = [dataset.n_inputs, *train.hidden_layers, dataset.n_outputs]
     n_samples = len(dataset.inputs)
-    weights = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
+    weights = sum(a * b for a, b in itertools.pairwise(units))
     activations = n_samples * sum(units[1:])
     per_seed = 2 * weights + 4 * activations
     return 8 * n_seeds * per_seed

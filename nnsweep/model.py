@@ -9,6 +9,7 @@ tutorial's order of operations: reordering ``err * (out * (1 - out))`` changes r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -115,7 +116,7 @@ def init_weights(units: Sequence[int], seeds: Sequence[int], init: str) -> list[
     per_seed = []
     for seed in seeds:
         rng = np.random.RandomState(seed)
-        per_seed.append([draw(rng, a, b) for a, b in zip(units[:-1], units[1:], strict=True)])
+        per_seed.append([draw(rng, a, b) for a, b in itertools.pairwise(units)])
     return [
         np.ascontiguousarray(np.stack([layers[k] for layers in per_seed]), dtype=np.float64)
         for k in range(len(units) - 1)
@@ -237,7 +238,22 @@ class StackedNetwork:
         return 0.5 * ((self.targets - output) ** 2).sum(axis=(1, 2))
 
     def keep(self, rows: np.ndarray) -> StackedNetwork:
-        """A network holding only the seeds at ``rows`` (copies; buffers reallocated)."""
+        """A network holding only the seeds at ``rows``, mid-iteration state included.
+
+        Outputs, error, deltas and gradients are carried over, so ``apply`` can follow a
+        ``backward`` done before the split.
+        """
         weights = [np.ascontiguousarray(w[rows]) for w in self.weights]
-        biases = None if self.biases is None else [np.ascontiguousarray(b[rows]) for b in self.biases]
-        return StackedNetwork(self.inputs, self.targets, weights, biases, *self.activation_names)
+        biases = (
+            None if self.biases is None else [np.ascontiguousarray(b[rows]) for b in self.biases]
+        )
+        kept = StackedNetwork(self.inputs, self.targets, weights, biases, *self.activation_names)
+        for mine, theirs in (
+            (self.outputs, kept.outputs),
+            (self.deltas, kept.deltas),
+            (self.gradients, kept.gradients),
+            ([self.error], [kept.error]),
+        ):
+            for source, target in zip(mine, theirs, strict=True):
+                target[...] = source[rows]
+        return kept

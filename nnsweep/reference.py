@@ -7,6 +7,7 @@ generalised only to any list of layer sizes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,7 +44,7 @@ def tutorial_train(
     """
     units = [inputs.shape[1], *hidden_layers, targets.shape[1]]
     np.random.seed(seed)
-    synapses = [np.random.random((a, b)) * 2 - 1 for a, b in zip(units[:-1], units[1:])]
+    synapses = [np.random.random((a, b)) * 2 - 1 for a, b in itertools.pairwise(units)]
     margins = []
     for i in range(iterations):
         layers = [inputs]

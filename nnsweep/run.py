@@ -167,7 +167,10 @@ def run_cell(
     }
     store.write_npz(job_dir / store.WEIGHTS, weights)
     store.write_parquet(job_dir / store.CURVES, curves)
-    store.write_json(job_dir / store.PROVENANCE, {**store.provenance(), "cache_keys": keys})
+    store.write_json(
+        job_dir / store.PROVENANCE,
+        {**store.provenance(), "cache_keys": keys, "trained_seeds": missing},
+    )
     store.write_parquet(job_dir / store.RUNS, runs)
     outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
     return CellOutcome(runs=runs, curves=curves, final_outputs=outputs, n_trained=len(missing))

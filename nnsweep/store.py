@@ -246,27 +246,28 @@ def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: seeds, diverged and failed counts, median final error and its IQR."""
+    """Per cell (same settings; seed blocks of one cell may come from several jobs): seed,
+    diverged and failed counts, median final error and its IQR, in order of first job."""
     if runs.empty:
         return pd.DataFrame()
     rows = []
-    for job, cell in runs.groupby("job", sort=True):
+    for settings, cell in runs.groupby(CELL_COLUMNS, sort=False, dropna=False):
         ok = cell[cell["status"] == "ok"]["final_error"]
-        first = cell.iloc[0]
-        row = {column: first.get(column) for column in CELL_COLUMNS}
-        q1, median, q3 = (ok.quantile([0.25, 0.5, 0.75]).tolist() if len(ok) else [np.nan] * 3)
-        row.update(
-            job=job,
-            n_seeds=int(cell["seed"].notna().sum()),
-            n_ok=int(len(ok)),
-            n_diverged=int((cell["status"] == "diverged").sum()),
-            n_failed=int((cell["status"] == "failed").sum()),
-            median_final_error=median,
-            q1_final_error=q1,
-            q3_final_error=q3,
-            iqr_final_error=q3 - q1,
+        q1, median, q3 = ok.quantile([0.25, 0.5, 0.75]).tolist() if len(ok) else [np.nan] * 3
+        rows.append(
+            {
+                **dict(zip(CELL_COLUMNS, settings, strict=True)),
+                "jobs": " ".join(str(job) for job in sorted(cell["job"].unique())),
+                "n_seeds": int(cell["seed"].notna().sum()),
+                "n_ok": len(ok),
+                "n_diverged": int((cell["status"] == "diverged").sum()),
+                "n_failed": int((cell["status"] == "failed").sum()),
+                "median_final_error": median,
+                "q1_final_error": q1,
+                "q3_final_error": q3,
+                "iqr_final_error": q3 - q1,
+            }
         )
-        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,46 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.11+) and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and
+	# the hydra_plugins/ namespace package exactly where they are in the checkout.
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job: the tutorial's question over 100 seeds per shape, tables and report included.
+run: $(STAMP)
+	$(BIN)/python -m nnsweep experiments=neurons_early
+
+# Every test, the slow end-to-end ones included (what CI runs).
+# pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The quick loop while editing: everything not marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Speed, measured by hand (never in tests): tutorial loop vs joblib vs nnsweep's sweep.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,165 @@
+"""Speed and memory, measured by hand (``make bench``); never part of the test suite.
+
+Three ways of doing the same work, in one run so the ratios share one machine state:
+
+(a) the tutorial's loop, one network at a time, in this process;
+(b) the same loop spread over a joblib pool of 2 workers;
+(c) nnsweep's sweep, end to end through the CLI (a fresh cache, so everything trains).
+
+Then, unless skipped: the wall time of ``experiments=neurons_early`` (30M network-iterations)
+and the peak memory (summed RSS of the process tree) of a 10-shape x 1000-seed x 2k sweep.
+
+Usage: python bench/bench.py [--iterations N] [--seeds N] [--skip-extra]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nnsweep.reference import tutorial_train  # noqa: E402
+
+SHAPES = [(8, 16, 8), (8, 8, 8), (16, 8, 8)]
+EX2_INPUTS = np.array([[0, a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+EX2_TARGETS = np.array([[1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 0], [1, 1]])
+MEMORY_SHAPES = "4,8,16,4-4,8-8,16-16,8-16-8,8-8-8,16-8-8,32-32"
+
+
+def _one_network(shape: tuple[int, ...], seed: int, iterations: int) -> float:
+    return tutorial_train(EX2_INPUTS, EX2_TARGETS, shape, seed, iterations, iterations)[2]
+
+
+def _jobs(seeds: int) -> list[tuple[tuple[int, ...], int]]:
+    return [(shape, seed) for shape in SHAPES for seed in range(1, seeds + 1)]
+
+
+def tutorial_serial(seeds: int, iterations: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    finals = [_one_network(shape, seed, iterations) for shape, seed in _jobs(seeds)]
+    return time.perf_counter() - started, finals
+
+
+def tutorial_joblib(seeds: int, iterations: int) -> float:
+    started = time.perf_counter()
+    Parallel(n_jobs=2)(delayed(_one_network)(s, seed, iterations) for s, seed in _jobs(seeds))
+    return time.perf_counter() - started
+
+
+class PeakRss:
+    """Samples the summed RSS of a process and all its descendants every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree(self) -> list[int]:
+        pids, queue = [], [self.pid]
+        while queue:
+            pid = queue.pop()
+            pids.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    queue += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    continue
+        return pids
+
+    def _rss(self, pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, sum(self._rss(pid) for pid in self._tree()))
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def nnsweep_cli(arguments: list[str], results: Path) -> tuple[float, int, Path]:
+    """Run the CLI; returns wall seconds, peak summed RSS in bytes, and the sweep directory."""
+    command = [sys.executable, "-m", "nnsweep", *arguments, f"results_dir={results}"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    with PeakRss(process.pid) as memory:
+        output, _ = process.communicate()
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"nnsweep failed ({process.returncode}):\n{output}")
+    sweep_dir = next(p for p in results.glob("*/*") if (p / "runs.parquet").exists())
+    return elapsed, memory.peak, sweep_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, default=64)
+    parser.add_argument("--skip-extra", action="store_true", help="only the (a)/(b)/(c) ratios")
+    args = parser.parse_args()
+    work = len(SHAPES) * args.seeds * args.iterations
+    print(f"work: {len(SHAPES)} shapes x {args.seeds} seeds x {args.iterations} iterations "
+          f"= {work:,} network-iterations; {os.cpu_count()} cores")  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as scratch:
+        layers = ",".join("-".join(map(str, shape)) for shape in SHAPES)
+        c_seconds, _, sweep_dir = nnsweep_cli(
+            ["-m", f"layers={layers}", f"n_seeds={args.seeds}", f"iterations={args.iterations}",
+             f"log_every={args.iterations}", "progress=false"],
+            Path(scratch) / "c",
+        )  # fmt: skip
+        runs = pd.read_parquet(sweep_dir / "runs.parquet")
+        print(f"(c) nnsweep sweep, CLI end to end: {c_seconds:8.1f} s  "
+              f"{work / c_seconds:12,.0f} network-it/s")  # fmt: skip
+        a_seconds, finals = tutorial_serial(args.seeds, args.iterations)
+        print(f"(a) tutorial loop, one process:    {a_seconds:8.1f} s  "
+              f"{work / a_seconds:12,.0f} network-it/s")  # fmt: skip
+        b_seconds = tutorial_joblib(args.seeds, args.iterations)
+        print(f"(b) tutorial loop, joblib n_jobs=2: {b_seconds:7.1f} s  "
+              f"{work / b_seconds:12,.0f} network-it/s")  # fmt: skip
+        same = np.array_equal(runs["final_error"].to_numpy(), np.array(finals))
+        print(f"(c) / (a) = {a_seconds / c_seconds:.1f}x   (c) / (b) = {b_seconds / c_seconds:.1f}x"
+              f"   final errors of (c) identical to (a): {same}")  # fmt: skip
+
+        if args.skip_extra:
+            return
+        seconds, peak, _ = nnsweep_cli(["experiments=neurons_early", "progress=false"],
+                                       Path(scratch) / "ne")  # fmt: skip
+        print(f"neurons_early (3 x 100 seeds x 100k = 30M network-it), tables and report: "
+              f"{seconds:.1f} s wall, {30e6 / seconds:,.0f} network-it/s, "
+              f"peak RSS {peak / 2**20:,.0f} MiB")  # fmt: skip
+        seconds, peak, _ = nnsweep_cli(
+            ["-m", f"layers={MEMORY_SHAPES}", "n_seeds=1000", "iterations=2000",
+             "log_every=100", "progress=false"],
+            Path(scratch) / "mem",
+        )  # fmt: skip
+        print(f"10 shapes x 1000 seeds x 2k iterations: {seconds:.1f} s wall, "
+              f"peak RSS of the process tree {peak / 2**20:,.0f} MiB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Shared fixtures: composed configs (Hydra's compose API) and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from nnsweep.cli import CONF_DIR
+
+PROJECT_ROOT = CONF_DIR.parent
+
+# The tutorial's Example 2 data (In [6]).
+EX2_INPUTS = np.array(
+    [[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 0, 1, 1],
+     [0, 1, 0, 0], [0, 1, 0, 1], [0, 1, 1, 0], [0, 1, 1, 1]]
+)  # fmt: skip
+EX2_TARGETS = np.array([[1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 0], [1, 1]])
+
+# What the tutorial printed for Example 2, 4-8-16-8-2, seed 1, every 10,000 iterations.
+TUTORIAL_TRACE = [
+    0.44711071583178513,
+    0.004957724608214143,
+    0.003368736657040206,
+    0.002699241313895848,
+    0.0023102055028723827,
+    0.00204909238051682,
+    0.0018586619092116137,
+    0.00171203849427689,
+    0.001594739285055455,
+    0.0014981884017274266,
+]
+
+
+@pytest.fixture
+def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose conf/config.yaml with overrides, output pointed at ``tmp_path``."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                "config",
+                overrides=[f"results_dir={tmp_path}", *overrides],
+                return_hydra_config=False,
+            )
+        with open_dict(cfg):
+            cfg.pop("hydra", None)
+        return cfg
+
+    return _compose
+
+
+def run_cli(
+    arguments: Sequence[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m nnsweep ARGUMENTS`` as a user runs it; output captured as text."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "nnsweep", *arguments],
+        cwd=cwd or PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def only_dir(parent: Path) -> Path:
+    """The single sub-directory of ``parent`` (a sweep's or a run's timestamp folder)."""
+    children = [p for p in parent.iterdir() if p.is_dir()]
+    assert len(children) == 1, children
+    return children[0]

@@ -1,0 +1,101 @@
+"""The CLI as a user meets it: printed lines, exit status, files, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TUTORIAL_TRACE, only_dir, run_cli
+
+
+def _margins(stdout: str) -> list[float]:
+    prefix = "Current error margin: "
+    return [float(line[len(prefix) :]) for line in stdout.splitlines() if line.startswith(prefix)]
+
+
+def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Path) -> None:
+    done = run_cli(["iterations=20001", f"results_dir={tmp_path}"])
+    assert done.returncode == 0, done.stderr
+    margins = _margins(done.stdout)
+    assert len(margins) == 3
+    np.testing.assert_allclose(margins, TUTORIAL_TRACE[:3], rtol=1e-12, atol=0)
+    assert "[[" in done.stdout  # the final output layer, printed as the tutorial does
+    run_dir = only_dir(tmp_path / "run")
+    runs = pd.read_parquet(run_dir / "runs.parquet")
+    assert runs["seed"].tolist() == [1]
+    assert runs["layers"].tolist() == ["8-16-8"]
+    assert runs["status"].tolist() == ["ok"]
+    curves = pd.read_parquet(run_dir / "curves.parquet")
+    np.testing.assert_array_equal(curves["error"].to_numpy()[:3], margins)
+    with np.load(run_dir / "weights.npz", allow_pickle=False) as weights:
+        assert sorted(weights.files) == [f"seed1_weight_{k}" for k in range(4)]
+        assert weights["seed1_weight_1"].shape == (8, 16)
+    provenance = json.loads((run_dir / "provenance.json").read_text())
+    assert provenance["numpy"] == np.__version__
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_example_1_runs_a_3_8_1_network(tmp_path: Path) -> None:
+    done = run_cli(
+        ["dataset=tutorial_ex1", "layers=8", "iterations=1001", "log_every=500",
+         f"results_dir={tmp_path}"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(_margins(done.stdout)) == 3
+    weights = np.load(only_dir(tmp_path / "run") / "weights.npz")
+    assert weights["seed1_weight_0"].shape == (3, 8)
+    assert weights["seed1_weight_1"].shape == (8, 1)
+
+
+BAD_INPUTS = [
+    (["layers=8-x-8"], "layers=8-x-8"),
+    (["layers=0-8"], "layers=0-8"),
+    (["layers=-3"], "layers=-3"),
+    (["layers="], "layers=''"),
+    (["iterations=0"], "iterations=0"),
+    (["iterations=-5"], "iterations=-5"),
+    (["lr=nan"], "lr=nan"),
+    (["lr=inf"], "lr=inf"),
+    (["lr=-0.5"], "lr=-0.5"),
+    (["lr=0"], "lr=0"),
+    (["dataset=nope"], "dataset=nope"),
+    (["activation=softplus"], "activation=softplus"),
+    (["n_seeds=0"], "n_seeds=0"),
+    (["layers=100000-100000"], "GiB"),
+    (["iterations=abc"], "iterations=abc"),
+    (["experiments=nope"], "experiments=nope"),
+    (["-m", "layers=8-8,8-x"], "layers=8-x"),
+    (["-m", "dataset=tutorial_ex1,nope"], "dataset=nope"),
+    (["-m", "n_seeds=2,0"], "n_seeds=0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS]
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, arguments: list[str], named: str
+) -> None:
+    results = tmp_path / "results"
+    done = run_cli([*arguments, f"results_dir={results}"], timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("nnsweep: error: ") and named in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not results.exists()
+
+
+@pytest.mark.slow
+def test_default_run_matches_all_ten_tutorial_numbers(tmp_path: Path) -> None:
+    """``python -m nnsweep`` with no overrides is the tutorial's Example 2, 100k iterations."""
+    done = run_cli([f"results_dir={tmp_path}"])
+    assert done.returncode == 0, done.stderr
+    margins = _margins(done.stdout)
+    assert len(margins) == 10
+    np.testing.assert_allclose(margins, TUTORIAL_TRACE, rtol=1e-12, atol=0)
+    output_lines = done.stdout.splitlines()[10:]
+    assert output_lines[0].startswith("[[0.99836")  # the tutorial's print(layer_5), first row

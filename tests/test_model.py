@@ -1,0 +1,158 @@
+"""The arithmetic: gradients, the tutorial's own loop, and seeds alone versus in a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import EX2_INPUTS, EX2_TARGETS
+
+from nnsweep.config import TrainSpec
+from nnsweep.model import StackedNetwork, init_weights, layer_units
+from nnsweep.reference import tutorial_train
+from nnsweep.train import log_iterations, train
+
+EX1_INPUTS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+EX1_TARGETS = np.array([[0], [1], [1], [0], [1], [1], [1], [1]])
+
+
+def _network(activation: str, bias: bool, seeds=(3, 4)) -> StackedNetwork:
+    rng = np.random.RandomState(0)
+    inputs = rng.uniform(-1, 1, size=(6, 3))
+    targets = rng.uniform(0.1, 0.9, size=(6, 2))
+    units = layer_units(3, (5, 4), 2)
+    weights = init_weights(units, seeds, "tutorial")
+    biases = [rng.uniform(-0.5, 0.5, size=(len(seeds), 1, b)) for b in units[1:]] if bias else None
+    output = "sigmoid" if activation == "relu" else activation
+    return StackedNetwork(inputs, targets, weights, biases, activation, output)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_update_is_minus_the_finite_difference_gradient(activation: str, bias: bool) -> None:
+    net = _network(activation, bias)
+    net.forward()
+    net.backward()
+    parameters = [*net.weights, *(net.biases or [])]
+    analytic = [g.copy() for g in net.gradients]
+    if net.biases is not None:
+        analytic += [d.sum(axis=1, keepdims=True) for d in net.deltas]
+    step = 1e-6
+    for parameter, update in zip(parameters, analytic, strict=True):
+        numeric = np.empty_like(parameter)
+        for index in np.ndindex(parameter.shape):
+            saved = parameter[index]
+            parameter[index] = saved + step
+            plus = net.half_squared_error()[index[0]]
+            parameter[index] = saved - step
+            minus = net.half_squared_error()[index[0]]
+            parameter[index] = saved
+            numeric[index] = (plus - minus) / (2 * step)
+        # The tutorial's update W += L.T @ delta is minus the gradient of 0.5 * sum(err**2).
+        scale = np.maximum(np.abs(numeric), np.abs(update)).max()
+        relative = np.abs(numeric + update).max() / scale
+        assert relative < 1e-6, (activation, bias, relative)
+
+
+def test_gradient_check_fails_on_a_wrong_gradient() -> None:
+    """The check above can fail: a reordered-sign update is caught."""
+    net = _network("sigmoid", False)
+    net.forward()
+    net.backward()
+    wrong = net.gradients[0].copy()
+    parameter = net.weights[0]
+    index = (0, 0, 0)
+    saved = parameter[index]
+    parameter[index] = saved + 1e-6
+    plus = net.half_squared_error()[0]
+    parameter[index] = saved - 1e-6
+    minus = net.half_squared_error()[0]
+    numeric = (plus - minus) / 2e-6
+    assert abs(numeric - wrong[index]) > 1e-3 * abs(numeric)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "targets", "hidden"),
+    [
+        (EX2_INPUTS, EX2_TARGETS, (8, 16, 8)),
+        (EX2_INPUTS, EX2_TARGETS, (16, 8, 8)),
+        (EX1_INPUTS, EX1_TARGETS, (8,)),
+    ],
+)
+def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(inputs, targets, hidden) -> None:
+    iterations, log_every = 600, 100
+    spec = TrainSpec(hidden_layers=hidden, iterations=iterations, log_every=log_every)
+    seeds = [1, 2, 5]
+    result = train(inputs.astype(float), targets.astype(float), spec, seeds)
+    for row, seed in enumerate(seeds):
+        margins, synapses, final, output = tutorial_train(
+            inputs, targets, hidden, seed, iterations, log_every
+        )
+        logged = np.isin(result.log_iterations, np.arange(0, iterations, log_every))
+        assert np.array_equal(result.curves[row][logged], margins)
+        assert result.final_error[row] == final
+        assert np.array_equal(result.final_output[row], output)
+        for stacked, alone in zip(result.weights, synapses, strict=True):
+            assert np.array_equal(stacked[row], alone)
+
+
+def test_a_seed_alone_equals_the_seed_in_a_batch_of_100() -> None:
+    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=300, log_every=50)
+    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
+    batch = train(inputs, targets, spec, list(range(1, 101)))
+    for seed in (1, 2, 37, 64, 100):
+        alone = train(inputs, targets, spec, [seed])
+        row = seed - 1
+        assert np.array_equal(alone.curves[0], batch.curves[row])
+        assert alone.final_error[0] == batch.final_error[row]
+        assert np.array_equal(alone.final_output[0], batch.final_output[row])
+        assert alone.first_below[0] == batch.first_below[row]
+        for a, b in zip(alone.weights, batch.weights, strict=True):
+            assert np.array_equal(a[0], b[row])
+
+
+def test_init_draws_what_np_random_seed_draws_and_leaves_the_global_stream_alone() -> None:
+    np.random.seed(12345)
+    before = np.random.get_state()[1].copy()
+    stacked = init_weights([4, 8, 2], [7, 9], "tutorial")
+    assert np.array_equal(np.random.get_state()[1], before)
+    for row, seed in enumerate((7, 9)):
+        np.random.seed(seed)
+        first = np.random.random((4, 8)) * 2 - 1
+        second = np.random.random((8, 2)) * 2 - 1
+        assert np.array_equal(stacked[0][row], first)
+        assert np.array_equal(stacked[1][row], second)
+
+
+def test_reordering_the_delta_product_is_not_what_we_compute() -> None:
+    """The order err * (out * (1 - out)) matters: (err * out) * (1 - out) differs somewhere."""
+    rng = np.random.RandomState(1)
+    out = rng.random_sample(100_000)
+    err = rng.random_sample(100_000) - out
+    assert not np.array_equal(err * (out * (1 - out)), (err * out) * (1 - out))
+
+
+def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged() -> None:
+    spec = TrainSpec(
+        hidden_layers=(8, 8), activation="tanh", output_activation="relu",
+        lr=1.0, iterations=400, log_every=100,
+    )  # fmt: skip
+    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
+    seeds = list(range(1, 25))
+    result = train(inputs, targets, spec, seeds)
+    assert result.diverged.any() and not result.diverged.all(), result.diverged
+    for row in np.flatnonzero(result.diverged):
+        assert result.iterations_reached[row] < spec.iterations
+        assert "non-finite" in result.reasons[row]
+        assert not np.isfinite(result.final_error[row])
+    for row in np.flatnonzero(~result.diverged)[:3]:
+        alone = train(inputs, targets, spec, [seeds[row]])
+        assert not alone.diverged[0]
+        assert alone.final_error[0] == result.final_error[row]
+        for a, b in zip(alone.weights, result.weights, strict=True):
+            assert np.array_equal(a[0], b[row])
+
+
+def test_log_iterations_include_the_last_iteration() -> None:
+    assert log_iterations(100_000, 10_000).tolist()[-2:] == [90_000, 99_999]
+    assert log_iterations(10, 5).tolist() == [0, 5, 9]
+    assert log_iterations(11, 5).tolist() == [0, 5, 10]

@@ -1,0 +1,208 @@
+"""Real multiruns in subprocesses: tables, launchers, experiments, resume, kills, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import PROJECT_ROOT, only_dir, run_cli
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["-m", "layers=8-8,4-4,8", "n_seeds=3", "iterations=400", "log_every=100"]
+TIMING_COLUMNS = ["wall_seconds"]
+
+
+def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    runs = pd.read_parquet(sweep_dir / "runs.parquet").drop(columns=TIMING_COLUMNS)
+    curves = pd.read_parquet(sweep_dir / "curves.parquet")
+    summary = pd.read_csv(sweep_dir / "summary.csv")
+    return runs, curves, summary
+
+
+def _assert_same_tables(left: Path, right: Path) -> None:
+    for a, b in zip(_tables(left), _tables(right), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def _sweep(
+    tmp_path: Path, name: str, *extra: str, env=None
+) -> tuple[subprocess.CompletedProcess, Path]:
+    results = tmp_path / name
+    done = run_cli([*SMALL, f"results_dir={results}", *extra], env=env)
+    return done, results
+
+
+def _trained(sweep_dir: Path) -> int:
+    return sum(
+        len(json.loads((job / "provenance.json").read_text())["trained_seeds"])
+        for job in sweep_dir.iterdir()
+        if (job / "provenance.json").exists()
+    )
+
+
+def test_multirun_writes_every_table(tmp_path: Path) -> None:
+    done, results = _sweep(tmp_path, "a")
+    assert done.returncode == 0, done.stderr
+    sweep_dir = only_dir(results / "sweep")
+    runs, curves, summary = _tables(sweep_dir)
+    assert len(runs) == 9 and set(runs["layers"]) == {"8-8", "4-4", "8"}
+    assert (runs["status"] == "ok").all()
+    assert len(curves) == 9 * 5  # iterations 0, 100, 200, 300 and the last, 399
+    assert summary["n_seeds"].tolist() == [3, 3, 3]
+    for job in ("0", "1", "2"):
+        assert (sweep_dir / job / "weights.npz").exists()
+        provenance = json.loads((sweep_dir / job / "provenance.json").read_text())
+        assert {"nnsweep", "git_commit", "python", "numpy", "blas", "host", "time_utc"} <= set(
+            provenance
+        )
+    # Every config value that can change the numbers is a column.
+    for column in ("dataset", "dataset_sha256", "layers", "activation", "init", "bias", "lr",
+                   "iterations", "seed", "arithmetic_version", "final_error", "diverged",
+                   "iterations_reached", "wall_seconds"):  # fmt: skip
+        assert column in pd.read_parquet(sweep_dir / "runs.parquet").columns
+
+
+def test_basic_launcher_gives_the_same_tables_as_joblib(tmp_path: Path) -> None:
+    joblib_done, joblib_results = _sweep(tmp_path, "joblib")
+    basic_done, basic_results = _sweep(tmp_path, "basic", "hydra/launcher=basic")
+    assert joblib_done.returncode == 0 and basic_done.returncode == 0, basic_done.stderr
+    _assert_same_tables(only_dir(joblib_results / "sweep"), only_dir(basic_results / "sweep"))
+
+
+def test_running_again_trains_nothing_and_overlap_trains_only_new_seeds(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    first = run_cli([*SMALL, f"results_dir={results}", "hydra.sweep.dir=" + str(results / "one")])
+    again = run_cli([*SMALL, f"results_dir={results}", "hydra.sweep.dir=" + str(results / "two")])
+    assert first.returncode == 0 and again.returncode == 0, again.stderr
+    assert _trained(results / "one") == 9
+    assert _trained(results / "two") == 0
+    _assert_same_tables(results / "one", results / "two")
+    more = run_cli(
+        [*SMALL, "n_seeds=5", f"results_dir={results}", "hydra.sweep.dir=" + str(results / "three")]
+    )
+    assert more.returncode == 0, more.stderr
+    assert _trained(results / "three") == 6  # seeds 4 and 5 of each of three cells
+    fresh = run_cli([*SMALL, "n_seeds=5", f"results_dir={tmp_path / 'fresh'}",
+                     "hydra.sweep.dir=" + str(tmp_path / "fresh" / "sweep")])  # fmt: skip
+    assert fresh.returncode == 0
+    _assert_same_tables(results / "three", tmp_path / "fresh" / "sweep")
+
+
+def _killed_sweep(results: Path, arguments: list[str], wait_for_cache: bool) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnsweep", *arguments],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while wait_for_cache and time.monotonic() < deadline:
+        if list((results / ".cache").rglob("*.npz")) or process.poll() is not None:
+            break
+        time.sleep(0.05)
+    if not wait_for_cache:
+        time.sleep(2.0)
+    assert process.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("wait_for_cache", [False, True], ids=["early", "mid-sweep"])
+def test_a_killed_sweep_run_again_gives_the_uninterrupted_tables(
+    tmp_path: Path, wait_for_cache: bool
+) -> None:
+    sweep = ["-m", "layers=8-8,4-4,8,6-6", "n_seeds=4", "iterations=6000", "log_every=1000"]
+    killed = tmp_path / "killed"
+    _killed_sweep(killed, [*sweep, f"results_dir={killed}"], wait_for_cache)
+    rerun = run_cli([*sweep, f"results_dir={killed}", f"hydra.sweep.dir={killed / 'rerun'}"])
+    assert rerun.returncode == 0, rerun.stderr
+    clean = run_cli([*sweep, f"results_dir={tmp_path / 'clean'}",
+                     f"hydra.sweep.dir={tmp_path / 'clean' / 'sweep'}"])  # fmt: skip
+    assert clean.returncode == 0, clean.stderr
+    _assert_same_tables(killed / "rerun", tmp_path / "clean" / "sweep")
+    if wait_for_cache:
+        assert _trained(killed / "rerun") < 16  # what the killed sweep finished was reused
+
+
+def test_a_new_experiment_file_works_without_code_changes(tmp_path: Path) -> None:
+    name = f"zz_test_{uuid.uuid4().hex[:8]}"
+    path = PROJECT_ROOT / "experiments" / f"{name}.yaml"
+    path.write_text(
+        "# @package _global_\n"
+        f"name: {name}\n"
+        "iterations: 200\n"
+        "log_every: 100\n"
+        "n_seeds: 2\n"
+        "hydra:\n"
+        "  mode: MULTIRUN\n"
+        "  sweeper:\n"
+        "    params:\n"
+        "      layers: 3-3,5\n"
+        "      lr: 0.5,1.0\n"
+    )
+    try:
+        done = run_cli([f"experiments={name}", f"results_dir={tmp_path}"])
+    finally:
+        path.unlink()
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_parquet(only_dir(tmp_path / name) / "runs.parquet")
+    assert len(runs) == 8
+    assert set(zip(runs["layers"], runs["lr"], strict=True)) == {
+        ("3-3", 0.5), ("3-3", 1.0), ("5", 0.5), ("5", 1.0)
+    }  # fmt: skip
+
+
+def test_divergence_is_a_recorded_outcome_not_a_crash(tmp_path: Path) -> None:
+    done = run_cli(
+        ["-m", "layers=8-8", "activation=tanh", "output_activation=relu", "lr=1.0,0.01",
+         "n_seeds=24", "iterations=400", "log_every=100", f"results_dir={tmp_path}"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_parquet(only_dir(tmp_path / "sweep") / "runs.parquet")
+    diverged = runs[runs["status"] == "diverged"]
+    assert 0 < len(diverged) < 24 and (diverged["lr"] == 1.0).all()
+    assert diverged["reason"].str.contains("non-finite").all()
+    assert (runs[runs["lr"] == 0.01]["status"] == "ok").all()
+
+
+def test_a_failing_cell_is_a_row_and_a_non_zero_exit(tmp_path: Path) -> None:
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent / "fault_injection"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "NNSWEEP_TEST_FAIL_LAYERS": "4-4",
+    }
+    done, results = _sweep(tmp_path, "f", env=env)
+    assert done.returncode == 1, done.stderr
+    summary_lines = [line for line in done.stderr.splitlines() if line.startswith("nnsweep: error")]
+    assert len(summary_lines) == 1 and "injected failure" in summary_lines[0]
+    runs = pd.read_parquet(only_dir(results / "sweep") / "runs.parquet")
+    failed = runs[runs["status"] == "failed"]
+    assert failed["layers"].tolist() == ["4-4"]
+    assert (runs[runs["layers"] != "4-4"]["status"] == "ok").all()
+    assert len(runs) == 7  # two healthy cells of three seeds, one failed-cell row
+
+
+def test_collect_rebuilds_tables_of_a_partial_sweep(tmp_path: Path) -> None:
+    done, results = _sweep(tmp_path, "p")
+    assert done.returncode == 0
+    sweep_dir = only_dir(results / "sweep")
+    full = pd.read_parquet(sweep_dir / "runs.parquet")
+    (sweep_dir / "2" / "runs.parquet").unlink()  # as if job 2 never finished
+    for table in ("runs.parquet", "curves.parquet", "summary.csv"):
+        (sweep_dir / table).unlink()
+    collected = run_cli(["collect", str(sweep_dir)])
+    assert collected.returncode == 0, collected.stderr
+    partial = pd.read_parquet(sweep_dir / "runs.parquet")
+    assert len(partial) == 6
+    pd.testing.assert_frame_equal(partial, full[full["job"] != 2].reset_index(drop=True))
