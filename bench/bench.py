@@ -122,43 +122,70 @@ def main() -> None:
     parser.add_argument("--skip-extra", action="store_true", help="only the (a)/(b)/(c) ratios")
     args = parser.parse_args()
     work = len(SHAPES) * args.seeds * args.iterations
-    print(f"work: {len(SHAPES)} shapes x {args.seeds} seeds x {args.iterations} iterations "
-          f"= {work:,} network-iterations; {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"work: {len(SHAPES)} shapes x {args.seeds} seeds x {args.iterations} iterations "
+        f"= {work:,} network-iterations; {os.cpu_count()} cores"
+    )
 
     with tempfile.TemporaryDirectory() as scratch:
         layers = ",".join("-".join(map(str, shape)) for shape in SHAPES)
         c_seconds, _, sweep_dir = nnsweep_cli(
-            ["-m", f"layers={layers}", f"n_seeds={args.seeds}", f"iterations={args.iterations}",
-             f"log_every={args.iterations}", "progress=false"],
+            [
+                "-m",
+                f"layers={layers}",
+                f"n_seeds={args.seeds}",
+                f"iterations={args.iterations}",
+                f"log_every={args.iterations}",
+                "progress=false",
+            ],
             Path(scratch) / "c",
-        )  # fmt: skip
+        )
         runs = pd.read_parquet(sweep_dir / "runs.parquet")
-        print(f"(c) nnsweep sweep, CLI end to end: {c_seconds:8.1f} s  "
-              f"{work / c_seconds:12,.0f} network-it/s")  # fmt: skip
+        print(
+            f"(c) nnsweep sweep, CLI end to end: {c_seconds:8.1f} s  "
+            f"{work / c_seconds:12,.0f} network-it/s"
+        )
         a_seconds, finals = tutorial_serial(args.seeds, args.iterations)
-        print(f"(a) tutorial loop, one process:    {a_seconds:8.1f} s  "
-              f"{work / a_seconds:12,.0f} network-it/s")  # fmt: skip
+        print(
+            f"(a) tutorial loop, one process:    {a_seconds:8.1f} s  "
+            f"{work / a_seconds:12,.0f} network-it/s"
+        )
         b_seconds = tutorial_joblib(args.seeds, args.iterations)
-        print(f"(b) tutorial loop, joblib n_jobs=2: {b_seconds:7.1f} s  "
-              f"{work / b_seconds:12,.0f} network-it/s")  # fmt: skip
+        print(
+            f"(b) tutorial loop, joblib n_jobs=2: {b_seconds:7.1f} s  "
+            f"{work / b_seconds:12,.0f} network-it/s"
+        )
         same = np.array_equal(runs["final_error"].to_numpy(), np.array(finals))
-        print(f"(c) / (a) = {a_seconds / c_seconds:.1f}x   (c) / (b) = {b_seconds / c_seconds:.1f}x"
-              f"   final errors of (c) identical to (a): {same}")  # fmt: skip
+        print(
+            f"(c) / (a) = {a_seconds / c_seconds:.1f}x   (c) / (b) = {b_seconds / c_seconds:.1f}x"
+            f"   final errors of (c) identical to (a): {same}"
+        )
 
         if args.skip_extra:
             return
-        seconds, peak, _ = nnsweep_cli(["experiments=neurons_early", "progress=false"],
-                                       Path(scratch) / "ne")  # fmt: skip
-        print(f"neurons_early (3 x 100 seeds x 100k = 30M network-it), tables and report: "
-              f"{seconds:.1f} s wall, {30e6 / seconds:,.0f} network-it/s, "
-              f"peak RSS {peak / 2**20:,.0f} MiB")  # fmt: skip
         seconds, peak, _ = nnsweep_cli(
-            ["-m", f"layers={MEMORY_SHAPES}", "n_seeds=1000", "iterations=2000",
-             "log_every=100", "progress=false"],
+            ["experiments=neurons_early", "progress=false"], Path(scratch) / "ne"
+        )
+        print(
+            f"neurons_early (3 x 100 seeds x 100k = 30M network-it), tables and report: "
+            f"{seconds:.1f} s wall, {30e6 / seconds:,.0f} network-it/s, "
+            f"peak RSS {peak / 2**20:,.0f} MiB"
+        )
+        seconds, peak, _ = nnsweep_cli(
+            [
+                "-m",
+                f"layers={MEMORY_SHAPES}",
+                "n_seeds=1000",
+                "iterations=2000",
+                "log_every=100",
+                "progress=false",
+            ],
             Path(scratch) / "mem",
-        )  # fmt: skip
-        print(f"10 shapes x 1000 seeds x 2k iterations: {seconds:.1f} s wall, "
-              f"peak RSS of the process tree {peak / 2**20:,.0f} MiB")  # fmt: skip
+        )
+        print(
+            f"10 shapes x 1000 seeds x 2k iterations: {seconds:.1f} s wall, "
+            f"peak RSS of the process tree {peak / 2**20:,.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

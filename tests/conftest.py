@@ -19,9 +19,17 @@ PROJECT_ROOT = CONF_DIR.parent
 
 # The tutorial's Example 2 data (In [6]).
 EX2_INPUTS = np.array(
-    [[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 0, 1, 1],
-     [0, 1, 0, 0], [0, 1, 0, 1], [0, 1, 1, 0], [0, 1, 1, 1]]
-)  # fmt: skip
+    [
+        [0, 0, 0, 0],
+        [0, 0, 0, 1],
+        [0, 0, 1, 0],
+        [0, 0, 1, 1],
+        [0, 1, 0, 0],
+        [0, 1, 0, 1],
+        [0, 1, 1, 0],
+        [0, 1, 1, 1],
+    ]
+)
 EX2_TARGETS = np.array([[1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 0], [1, 1]])
 
 # What the tutorial printed for Example 2, 4-8-16-8-2, seed 1, every 10,000 iterations.

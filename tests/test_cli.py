@@ -40,9 +40,14 @@ def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Pat
 
 def test_example_1_runs_a_3_8_1_network(tmp_path: Path) -> None:
     done = run_cli(
-        ["dataset=tutorial_ex1", "layers=8", "iterations=1001", "log_every=500",
-         f"results_dir={tmp_path}"]
-    )  # fmt: skip
+        [
+            "dataset=tutorial_ex1",
+            "layers=8",
+            "iterations=1001",
+            "log_every=500",
+            f"results_dir={tmp_path}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert len(_margins(done.stdout)) == 3
     weights = np.load(only_dir(tmp_path / "run") / "weights.npz")

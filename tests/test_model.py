@@ -133,9 +133,13 @@ def test_reordering_the_delta_product_is_not_what_we_compute() -> None:
 
 def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged() -> None:
     spec = TrainSpec(
-        hidden_layers=(8, 8), activation="tanh", output_activation="relu",
-        lr=1.0, iterations=400, log_every=100,
-    )  # fmt: skip
+        hidden_layers=(8, 8),
+        activation="tanh",
+        output_activation="relu",
+        lr=1.0,
+        iterations=400,
+        log_every=100,
+    )
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     seeds = list(range(1, 25))
     result = train(inputs, targets, spec, seeds)

@@ -58,6 +58,8 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
     assert (runs["status"] == "ok").all()
     assert len(curves) == 9 * 5  # iterations 0, 100, 200, 300 and the last, 399
     assert summary["n_seeds"].tolist() == [3, 3, 3]
+    assert "## Verdict" in (sweep_dir / "report.md").read_text()
+    assert (sweep_dir / "report.html").stat().st_size > 10_000
     for job in ("0", "1", "2"):
         assert (sweep_dir / job / "weights.npz").exists()
         provenance = json.loads((sweep_dir / job / "provenance.json").read_text())
@@ -65,9 +67,22 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
             provenance
         )
     # Every config value that can change the numbers is a column.
-    for column in ("dataset", "dataset_sha256", "layers", "activation", "init", "bias", "lr",
-                   "iterations", "seed", "arithmetic_version", "final_error", "diverged",
-                   "iterations_reached", "wall_seconds"):  # fmt: skip
+    for column in (
+        "dataset",
+        "dataset_sha256",
+        "layers",
+        "activation",
+        "init",
+        "bias",
+        "lr",
+        "iterations",
+        "seed",
+        "arithmetic_version",
+        "final_error",
+        "diverged",
+        "iterations_reached",
+        "wall_seconds",
+    ):
         assert column in pd.read_parquet(sweep_dir / "runs.parquet").columns
 
 
@@ -91,8 +106,14 @@ def test_running_again_trains_nothing_and_overlap_trains_only_new_seeds(tmp_path
     )
     assert more.returncode == 0, more.stderr
     assert _trained(results / "three") == 6  # seeds 4 and 5 of each of three cells
-    fresh = run_cli([*SMALL, "n_seeds=5", f"results_dir={tmp_path / 'fresh'}",
-                     "hydra.sweep.dir=" + str(tmp_path / "fresh" / "sweep")])  # fmt: skip
+    fresh = run_cli(
+        [
+            *SMALL,
+            "n_seeds=5",
+            f"results_dir={tmp_path / 'fresh'}",
+            "hydra.sweep.dir=" + str(tmp_path / "fresh" / "sweep"),
+        ]
+    )
     assert fresh.returncode == 0
     _assert_same_tables(results / "three", tmp_path / "fresh" / "sweep")
 
@@ -126,8 +147,13 @@ def test_a_killed_sweep_run_again_gives_the_uninterrupted_tables(
     _killed_sweep(killed, [*sweep, f"results_dir={killed}"], wait_for_cache)
     rerun = run_cli([*sweep, f"results_dir={killed}", f"hydra.sweep.dir={killed / 'rerun'}"])
     assert rerun.returncode == 0, rerun.stderr
-    clean = run_cli([*sweep, f"results_dir={tmp_path / 'clean'}",
-                     f"hydra.sweep.dir={tmp_path / 'clean' / 'sweep'}"])  # fmt: skip
+    clean = run_cli(
+        [
+            *sweep,
+            f"results_dir={tmp_path / 'clean'}",
+            f"hydra.sweep.dir={tmp_path / 'clean' / 'sweep'}",
+        ]
+    )
     assert clean.returncode == 0, clean.stderr
     _assert_same_tables(killed / "rerun", tmp_path / "clean" / "sweep")
     if wait_for_cache:
@@ -158,15 +184,27 @@ def test_a_new_experiment_file_works_without_code_changes(tmp_path: Path) -> Non
     runs = pd.read_parquet(only_dir(tmp_path / name) / "runs.parquet")
     assert len(runs) == 8
     assert set(zip(runs["layers"], runs["lr"], strict=True)) == {
-        ("3-3", 0.5), ("3-3", 1.0), ("5", 0.5), ("5", 1.0)
-    }  # fmt: skip
+        ("3-3", 0.5),
+        ("3-3", 1.0),
+        ("5", 0.5),
+        ("5", 1.0),
+    }
 
 
 def test_divergence_is_a_recorded_outcome_not_a_crash(tmp_path: Path) -> None:
     done = run_cli(
-        ["-m", "layers=8-8", "activation=tanh", "output_activation=relu", "lr=1.0,0.01",
-         "n_seeds=24", "iterations=400", "log_every=100", f"results_dir={tmp_path}"]
-    )  # fmt: skip
+        [
+            "-m",
+            "layers=8-8",
+            "activation=tanh",
+            "output_activation=relu",
+            "lr=1.0,0.01",
+            "n_seeds=24",
+            "iterations=400",
+            "log_every=100",
+            f"results_dir={tmp_path}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     runs = pd.read_parquet(only_dir(tmp_path / "sweep") / "runs.parquet")
     diverged = runs[runs["status"] == "diverged"]

@@ -1,0 +1,163 @@
+"""Figures. Each function draws one DataFrame onto one Axes; saving is the report's job.
+
+The Agg backend is selected before pyplot is imported: reports are made without a screen.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+# Enough distinct colours for the 12 cells a figure is designed to show.
+PALETTE = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+
+
+def colour(index: int) -> tuple[float, float, float]:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _finite_positive(values: pd.Series | np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    return array[np.isfinite(array) & (array > 0)]
+
+
+def learning_curves(bands: pd.DataFrame, order: list[str], ax: Axes) -> None:
+    """Median error margin per cell against iteration, with the IQR as a band (log scale).
+
+    ``bands`` has columns cell, iteration, q1, median, q3 (see ``analysis.curve_bands``).
+    """
+    for index, cell in enumerate(order):
+        band = bands[bands["cell"] == cell].sort_values("iteration")
+        if band.empty:
+            continue
+        style = ("-", "--", ":", "-.")[index % 4]  # overlapping medians stay distinguishable
+        ax.plot(
+            band["iteration"], band["median"], color=colour(index), label=cell, lw=1.6, ls=style
+        )
+        ax.fill_between(
+            band["iteration"], band["q1"], band["q3"], color=colour(index), alpha=0.18, lw=0
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("error margin, mean |target - output|")
+    ax.set_title("Learning curves: median over seeds, band = interquartile range")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(title="cell", fontsize="small", ncol=1 + len(order) // 7, loc="upper right")
+
+
+def final_errors(runs: pd.DataFrame, order: list[str], ax: Axes) -> None:
+    """Box per cell plus every seed as a dot, log scale, cells ordered best first.
+
+    ``runs`` needs columns cell, final_error, status; diverged seeds are drawn as red
+    crosses on the top edge.
+    """
+    data = [_finite_positive(runs.loc[runs["cell"] == cell, "final_error"]) for cell in order]
+    positions = np.arange(1, len(order) + 1)
+    ax.boxplot(
+        data,
+        positions=positions,
+        widths=0.55,
+        showfliers=False,
+        medianprops={"lw": 2, "color": "black"},
+    )
+    jitter = np.random.default_rng(0)
+    for position, values, index in zip(positions, data, range(len(order)), strict=True):
+        offsets = jitter.uniform(-0.18, 0.18, size=len(values))
+        ax.scatter(position + offsets, values, s=9, alpha=0.55, color=colour(index), zorder=3)
+    ax.set_yscale("log")
+    top = max((v.max() for v in data if len(v)), default=1.0)
+    for position, cell in zip(positions, order, strict=True):
+        diverged = int(((runs["cell"] == cell) & (runs["status"] == "diverged")).sum())
+        if diverged:
+            ax.scatter([position], [top * 1.5], marker="x", color="red", zorder=4)
+            ax.annotate(
+                f"{diverged} diverged",
+                (position, top * 1.5),
+                fontsize=7,
+                ha="center",
+                va="bottom",
+                color="red",
+            )
+    ax.set_xticks(positions)
+    ax.set_xticklabels(
+        order, rotation=30 if len(order) > 4 else 0, ha="right" if len(order) > 4 else "center"
+    )
+    ax.set_xlabel("cell (ordered by median final error, best first)")
+    ax.set_ylabel("final error margin (log scale)")
+    ax.set_title("Final error of every seed")
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+
+
+def pairwise_matrix(pairs: pd.DataFrame, order: list[str], ax: Axes) -> None:
+    """P(row < column) for every ordered pair; * marks Holm-significant pairs."""
+    size = len(order)
+    index = {cell: i for i, cell in enumerate(order)}
+    matrix = np.full((size, size), np.nan)
+    marks = np.full((size, size), "", dtype=object)
+    for row in pairs.itertuples():
+        i, j = index[row.a], index[row.b]
+        matrix[i, j], matrix[j, i] = row.p_a_below_b, 1.0 - row.p_a_below_b
+        if row.significant:
+            marks[i, j] = marks[j, i] = "*"
+    image = ax.imshow(matrix, cmap="RdBu", vmin=0, vmax=1)
+    for i in range(size):
+        for j in range(size):
+            if i != j and np.isfinite(matrix[i, j]):
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.2f}{marks[i, j]}",
+                    ha="center",
+                    va="center",
+                    fontsize=8 if size <= 8 else 6,
+                )
+    ax.set_xticks(range(size))
+    ax.set_yticks(range(size))
+    ax.set_xticklabels(order, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(order, fontsize=8)
+    ax.set_xlabel("cell B")
+    ax.set_ylabel("cell A")
+    ax.set_title("P(seed of A ends below seed of B); * = significant after Holm")
+    ax.figure.colorbar(image, ax=ax, label="P(A < B)", shrink=0.8)
+
+
+def heatmap(cells: pd.DataFrame, x: str, y: str, ax: Axes) -> None:
+    """Median final error over a grid of two swept settings (log colour scale)."""
+    from matplotlib.colors import LogNorm
+
+    grid = cells.pivot_table(index=y, columns=x, values="median", aggfunc="first")
+    values = grid.to_numpy(dtype=float)
+    finite = values[np.isfinite(values) & (values > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    image = ax.imshow(
+        np.where(np.isfinite(values), values, np.nan), cmap="viridis_r", norm=norm, aspect="auto"
+    )
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            text = f"{values[i, j]:.2g}" if np.isfinite(values[i, j]) else "-"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white")
+    ax.set_xticks(range(len(grid.columns)))
+    ax.set_xticklabels([str(c) for c in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(range(len(grid.index)))
+    ax.set_yticklabels([str(i) for i in grid.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title("Median final error margin")
+    ax.figure.colorbar(image, ax=ax, label="median final error margin")
+
+
+def new_figure(n_cells: int, kind: str) -> tuple[Figure, Axes]:
+    """A figure sized so that up to 12 cells stay readable."""
+    if kind == "matrix" or kind == "heatmap":
+        side = max(5.0, 0.75 * n_cells + 2.5)
+        figure, ax = plt.subplots(figsize=(side + 1.5, side), layout="constrained")
+    else:
+        figure, ax = plt.subplots(figsize=(max(7.5, 0.9 * n_cells + 3), 5.0), layout="constrained")
+    return figure, ax
