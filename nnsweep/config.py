@@ -76,6 +76,8 @@ class NNSweepConf:
     cache_dir: str = "${results_dir}/.cache"
     # Show a progress line (single runs and sweeps); it updates at most once a second.
     progress: bool = True
+    # Free text shown at the top of the sweep's report (never affects any number).
+    notes: str = ""
 
 
 def register_configs() -> None:

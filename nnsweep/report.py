@@ -227,7 +227,9 @@ def _sections(
     solved = analysis.overall_solved_verdict(pairs)
     seed1 = analysis.seed1_note(cells)
     failed = runs[runs["status"] == "failed"]
-    sections = [
+    notes = str(config.get("notes") or "").strip()
+    sections = [Section("About this sweep", paragraphs=(notes,))] if notes else []
+    sections += [
         Section(
             "Verdict",
             paragraphs=tuple(p for p in (verdict, solved, seed1) if p),
