@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 # The main job: the tutorial's question over 100 seeds per shape, tables and report included.
 run: $(STAMP)
-	$(BIN)/python -m nnsweep experiments=neurons_early
+	$(BIN)/python -m nnsweep experiments=neurons_early hydra.sweep.dir=results/neurons_early
 
 # Every test, the slow end-to-end ones included (what CI runs).
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.

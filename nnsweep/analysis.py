@@ -262,8 +262,9 @@ def overall_verdict(cells: pd.DataFrame, pairs: pd.DataFrame) -> str:
     untold = pairs[~pairs["significant"]]
     if len(untold):
         pairs_text = "; ".join(f"{r.a} vs {r.b}" for r in untold.itertuples())
-        sentences.append(f"not separable: {pairs_text}")
-    return ". ".join(s[0].upper() + s[1:] for s in sentences) + "."
+        sentences.append(f"Pairs that cannot be told apart: {pairs_text}")
+    # Cell names start the sentences as they are: "tutorial_ex1 ends lowest" stays lower case.
+    return ". ".join(sentences) + "."
 
 
 def seed1_note(cells: pd.DataFrame) -> str | None:

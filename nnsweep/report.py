@@ -96,10 +96,11 @@ def _provenance(sweep_dir: Path) -> dict[str, Any]:
 
 
 def _command(config: dict[str, Any]) -> str | None:
-    overrides = config.get("hydra", {}).get("overrides", {}).get("task")
-    if overrides is None:
+    overrides = config.get("hydra", {}).get("overrides", {})
+    if overrides.get("task") is None:
         return None
-    return " ".join(["python -m nnsweep", *map(str, overrides)])
+    hydra_overrides = [o for o in overrides.get("hydra", []) if not str(o).startswith("hydra.mode=")]
+    return " ".join(["python -m nnsweep", *map(str, overrides["task"]), *map(str, hydra_overrides)])
 
 
 def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
