@@ -51,9 +51,21 @@ def cell_labels(runs: pd.DataFrame) -> pd.Series:
     return labels.astype(str)
 
 
-def ranked_error(runs: pd.DataFrame) -> pd.Series:
-    """Final error with diverged seeds at +inf, so they rank worst."""
-    return runs["final_error"].where(runs["status"] == "ok", np.inf)
+# The error columns a report can compare cells on.
+METRICS = {
+    "final_error": "final training error margin",
+    "holdout_error": "held-out error margin",
+}
+
+
+def ranked_error(runs: pd.DataFrame, metric: str = "final_error") -> pd.Series:
+    """An error column with diverged seeds at +inf, so they rank worst."""
+    return runs[metric].where(runs["status"] == "ok", np.inf)
+
+
+def available_metrics(runs: pd.DataFrame) -> list[str]:
+    """The metrics with values: the training error always, the held-out one when recorded."""
+    return [m for m in METRICS if m in runs and runs.loc[runs["status"] == "ok", m].notna().any()]
 
 
 def _median_ci(values: np.ndarray) -> tuple[float, float]:
@@ -77,7 +89,7 @@ def _median_iterations(first_below: pd.Series) -> float:
     return float(np.median(iterations))
 
 
-def cell_statistics(runs: pd.DataFrame) -> pd.DataFrame:
+def cell_statistics(runs: pd.DataFrame, metric: str = "final_error") -> pd.DataFrame:
     """One row per cell, ordered by median final error (best first).
 
     Columns: cell, the settings, n_seeds, n_diverged, median, q1, q3, iqr, mean, ci_low,
@@ -86,7 +98,7 @@ def cell_statistics(runs: pd.DataFrame) -> pd.DataFrame:
     """
     seeded = runs[runs["status"] != "failed"].copy()
     seeded["cell"] = cell_labels(seeded)
-    seeded["ranked_error"] = ranked_error(seeded)
+    seeded["ranked_error"] = ranked_error(seeded, metric)
     rows = []
     for cell, group in seeded.groupby("cell", sort=False):
         errors = group["ranked_error"].to_numpy(dtype=float)
@@ -133,14 +145,16 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def pairwise_tests(runs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+def pairwise_tests(
+    runs: pd.DataFrame, cells: pd.DataFrame, metric: str = "final_error"
+) -> pd.DataFrame:
     """Every pair of cells: Mann-Whitney U, Holm-adjusted p, P(A<B), and a verdict.
 
     Pairs are listed with ``a`` the cell of lower median (as ordered in ``cells``).
     """
     seeded = runs[runs["status"] != "failed"].copy()
     seeded["cell"] = cell_labels(seeded)
-    seeded["ranked_error"] = ranked_error(seeded)
+    seeded["ranked_error"] = ranked_error(seeded, metric)
     samples = {cell: g["ranked_error"].to_numpy(dtype=float) for cell, g in seeded.groupby("cell")}
     solved = {cell: g["solved"].to_numpy(dtype=bool) for cell, g in seeded.groupby("cell")}
     rows = []

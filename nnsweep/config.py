@@ -21,6 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from nnsweep import data
+from nnsweep.errors import ConfigError
 from nnsweep.model import ACTIVATIONS, INITIALISERS
 
 # OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
@@ -36,10 +40,24 @@ MISSING = "???"
 class DatasetConf:
     # Name written into every results row; conventionally the config file's name.
     name: str = MISSING
-    # Input rows, one list of numbers per sample: shape (n_samples, n_inputs).
-    inputs: Any = MISSING
-    # Target rows, one list of numbers per sample: shape (n_samples, n_outputs).
-    targets: Any = MISSING
+    # Where the data comes from: table (inline rows), csv, parity, moons or circles.
+    kind: str = "table"
+    # table: input rows (n_samples x n_inputs); csv: the input column names.
+    inputs: Any = None
+    # table: target rows (n_samples x n_outputs); csv: the target column names.
+    targets: Any = None
+    # csv: path of the file (a header row, then one sample per row).
+    path: Any = None
+    # parity: number of input bits (all 2**bits inputs are used).
+    bits: Any = None
+    # moons, circles: number of samples to generate.
+    n_samples: Any = None
+    # moons, circles: standard deviation of the Gaussian jitter added to the inputs.
+    noise: Any = None
+    # Seed of generated data and of the held-out split; independent of the training seed.
+    data_seed: Any = 0
+    # Fraction of rows held out from training and scored after it (0 = none).
+    holdout: Any = 0.0
 
 
 @dataclass
@@ -93,17 +111,15 @@ def register_configs() -> None:
 # --------------------------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
-    """A user mistake in the configuration; its message is one line naming key and value."""
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset as plain tuples, hashable and free of Hydra."""
 
-    name: str  # label used in tables and reports
-    inputs: tuple[tuple[float, ...], ...]  # (n_samples, n_inputs)
-    targets: tuple[tuple[float, ...], ...]  # (n_samples, n_outputs)
+    name: str  # label used in tables and reports (generator parameters included)
+    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
+    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
+    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
+    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
 
     @property
     def n_inputs(self) -> int:
@@ -250,18 +266,106 @@ def _matrix(key: str, rows: Any) -> tuple[tuple[float, ...], ...]:
     return tuple(parsed)
 
 
-def dataset_spec(raw: Mapping[str, Any]) -> DatasetSpec:
-    """Validate a dataset node (plain mapping) into a ``DatasetSpec``."""
+def _columns(key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list | tuple)
+        or not value
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(f"{key}={_show(value)}: give a list of column names, e.g. [x1, x2]")
+    return list(value)
+
+
+def _source(raw: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
+    """The dataset's full arrays and its label, by kind."""
+    kind = raw.get("kind", "table")
+    name = raw["name"]
+    if kind == "table":
+        inputs = np.array(_matrix("dataset.inputs", raw.get("inputs")))
+        targets = np.array(_matrix("dataset.targets", raw.get("targets")))
+        if len(inputs) != len(targets):
+            raise ConfigError(
+                f"dataset={name}: {len(inputs)} input rows but {len(targets)} target rows"
+            )
+        return inputs, targets, name
+    if kind == "csv":
+        path = raw.get("path")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"dataset.path={_show(path)}: give the CSV file's path")
+        inputs, targets = data.read_csv(
+            path,
+            _columns("dataset.inputs", raw.get("inputs")),
+            _columns("dataset.targets", raw.get("targets")),
+        )
+        return inputs, targets, name
+    seed = _integer("dataset.data_seed", raw.get("data_seed"), 0)
+    if kind == "parity":
+        bits = _integer("dataset.bits", raw.get("bits"), 1)
+        if bits > 16:
+            raise ConfigError(f"dataset.bits={bits}: at most 16 (2**bits rows)")
+        return (*data.parity(bits), f"{name}(bits={bits})")
+    if kind in ("moons", "circles"):
+        n_samples = _integer("dataset.n_samples", raw.get("n_samples"), 2)
+        noise = raw.get("noise")
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < 10:
+            raise ConfigError(f"dataset.noise={_show(noise)}: must be a number in [0, 10)")
+        make = data.two_moons if kind == "moons" else data.circles
+        label = f"{name}(n={n_samples}, noise={noise}, seed={seed})"
+        return (*make(n_samples, float(noise), seed), label)
+    raise ConfigError(
+        f"dataset.kind={_show(kind)}: unknown; choose one of table, csv, parity, moons, circles"
+    )
+
+
+def _check_target_range(
+    raw: Mapping[str, Any], targets: np.ndarray, output_activation: str
+) -> None:
+    low, high = ACTIVATIONS[output_activation].output_range
+    outside = np.argwhere((targets < low) | (targets > high))
+    if not len(outside):
+        return
+    row, column = outside[0]
+    value = targets[row, column]
+    where = (
+        f"{raw['path']}: column {_columns('dataset.targets', raw.get('targets'))[column]!r}, "
+        f"row {row + 1}"
+        if raw.get("kind") == "csv"
+        else f"dataset={raw['name']}: target row {row}, column {column}"
+    )
+    raise ConfigError(
+        f"{where}: {value:g} is outside [{low:g}, {high:g}], "
+        f"the range of output_activation={output_activation}"
+    )
+
+
+def dataset_spec(raw: Mapping[str, Any], output_activation: str = "sigmoid") -> DatasetSpec:
+    """Validate a dataset node (plain mapping): read or generate it, then split off holdout."""
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"dataset.name={_show(name)}: must be a non-empty string")
-    inputs = _matrix("dataset.inputs", raw.get("inputs"))
-    targets = _matrix("dataset.targets", raw.get("targets"))
-    if len(inputs) != len(targets):
-        raise ConfigError(
-            f"dataset={name}: {len(inputs)} input rows but {len(targets)} target rows"
-        )
-    return DatasetSpec(name=name, inputs=inputs, targets=targets)
+    inputs, targets, label = _source(raw)
+    _check_target_range(raw, targets, output_activation)
+    fraction = raw.get("holdout", 0.0) or 0.0
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        raise ConfigError(f"dataset.holdout={_show(fraction)}: must be a fraction in [0, 1)")
+    training, held = data.holdout_rows(
+        len(inputs), float(fraction), _integer("dataset.data_seed", raw.get("data_seed", 0), 0)
+    )
+    if len(held):
+        label = f"{label} holdout={fraction}"
+
+    def rows(array: np.ndarray) -> tuple[tuple[float, ...], ...]:
+        return tuple(tuple(float(v) for v in row) for row in array)
+
+    return DatasetSpec(
+        name=label,
+        inputs=rows(inputs[training]),
+        targets=rows(targets[training]),
+        holdout_inputs=rows(inputs[held]),
+        holdout_targets=rows(targets[held]),
+    )
 
 
 def estimated_bytes(dataset: DatasetSpec, train: TrainSpec, n_seeds: int) -> int:
@@ -314,7 +418,7 @@ def to_run_config(cfg: Mapping[str, Any]) -> RunConfig:
         error_threshold=_positive_float("error_threshold", raw.get("error_threshold")),
     )
     run = RunConfig(
-        dataset=dataset_spec(dataset),
+        dataset=dataset_spec(dataset, train.output_activation),
         train=train,
         seed=_integer("seed", raw.get("seed"), 0),
         n_seeds=_integer("n_seeds", raw.get("n_seeds"), 1),

@@ -1,43 +1,204 @@
-"""Datasets as float64 arrays, and a fingerprint of their contents for cache keys."""
+"""Datasets: the user's CSV, generated problems, the held-out split, and the arrays.
+
+Readers and generators take plain values and return float64 arrays; ``config`` calls them
+while validating, so a bad file is reported before anything runs. Generated data depends
+only on its parameters and ``data_seed``, never on the training seed.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnsweep.config import DatasetSpec
+from nnsweep.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nnsweep.config import DatasetSpec
+
+Arrays = tuple[np.ndarray, np.ndarray]  # (inputs (n, n_in), targets (n, n_out))
+
+
+# --------------------------------------------------------------------------------------
+# Generated problems
+# --------------------------------------------------------------------------------------
+
+
+def parity(bits: int) -> Arrays:
+    """Every ``bits``-bit input; the target is 1 when an odd number of bits are set."""
+    inputs = np.array(
+        [[(row >> (bits - 1 - k)) & 1 for k in range(bits)] for row in range(2**bits)],
+        dtype=np.float64,
+    )
+    targets = (inputs.sum(axis=1, keepdims=True) % 2).astype(np.float64)
+    return inputs, targets
+
+
+def two_moons(n_samples: int, noise: float, data_seed: int) -> Arrays:
+    """Two interleaved half circles (class 0 on top), jittered by Gaussian ``noise``."""
+    rng = np.random.RandomState(data_seed)
+    n_top = n_samples // 2
+    n_bottom = n_samples - n_top
+    top = np.linspace(0, np.pi, n_top)
+    bottom = np.linspace(0, np.pi, n_bottom)
+    inputs = np.vstack(
+        [
+            np.column_stack([np.cos(top), np.sin(top)]),
+            np.column_stack([1 - np.cos(bottom), 0.5 - np.sin(bottom)]),
+        ]
+    )
+    inputs += rng.normal(scale=noise, size=inputs.shape)
+    targets = np.concatenate([np.zeros(n_top), np.ones(n_bottom)])[:, None]
+    return inputs, targets
+
+
+def circles(n_samples: int, noise: float, data_seed: int, factor: float = 0.5) -> Arrays:
+    """Two concentric circles (class 1 inside, radius ``factor``), jittered by ``noise``."""
+    rng = np.random.RandomState(data_seed)
+    n_outer = n_samples // 2
+    n_inner = n_samples - n_outer
+    outer = np.linspace(0, 2 * np.pi, n_outer, endpoint=False)
+    inner = np.linspace(0, 2 * np.pi, n_inner, endpoint=False)
+    inputs = np.vstack(
+        [
+            np.column_stack([np.cos(outer), np.sin(outer)]),
+            factor * np.column_stack([np.cos(inner), np.sin(inner)]),
+        ]
+    )
+    inputs += rng.normal(scale=noise, size=inputs.shape)
+    targets = np.concatenate([np.zeros(n_outer), np.ones(n_inner)])[:, None]
+    return inputs, targets
+
+
+# --------------------------------------------------------------------------------------
+# The user's CSV
+# --------------------------------------------------------------------------------------
+
+
+def read_csv(path: str, input_columns: Sequence[str], target_columns: Sequence[str]) -> Arrays:
+    """Numeric input and target columns of a CSV file with a header row.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, and the column and row (1 = first data row) where that applies:
+        missing file, empty file, missing column, a value that is not a number, NaN.
+    """
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"dataset.path={path}: no such file")
+    try:
+        table = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ConfigError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"{path}: not a readable CSV file ({first_line})") from None
+    if table.empty:
+        raise ConfigError(f"{path}: the file has a header but no rows")
+    columns = {}
+    for column in [*input_columns, *target_columns]:
+        if column not in table.columns:
+            raise ConfigError(
+                f"{path}: column {column!r} not found; the file has {', '.join(table.columns)}"
+            )
+        columns[column] = _numeric_column(path, column, table[column].tolist())
+    inputs = np.column_stack([columns[c] for c in input_columns])
+    targets = np.column_stack([columns[c] for c in target_columns])
+    return inputs, targets
+
+
+def _numeric_column(path: str, column: str, cells: list[str]) -> np.ndarray:
+    values = np.empty(len(cells))
+    for row, text in enumerate(cells, start=1):
+        if text.strip() == "":
+            raise ConfigError(f"{path}: column {column!r}, row {row}: missing value")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"{path}: column {column!r}, row {row}: {text!r} is not a number"
+            ) from None
+        if math.isnan(value):
+            raise ConfigError(f"{path}: column {column!r}, row {row}: missing value (NaN)")
+        if math.isinf(value):
+            raise ConfigError(f"{path}: column {column!r}, row {row}: {text!r} is not finite")
+        values[row - 1] = value
+    return values
+
+
+# --------------------------------------------------------------------------------------
+# Held-out split and the arrays the trainer takes
+# --------------------------------------------------------------------------------------
+
+
+def holdout_rows(n_rows: int, fraction: float, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (training, held out), both in file order, drawn from ``data_seed``."""
+    n_held = round(fraction * n_rows)
+    if fraction > 0 and not 1 <= n_held < n_rows:
+        raise ConfigError(
+            f"dataset.holdout={fraction}: holds out {n_held} of {n_rows} rows; "
+            "both parts need at least one row"
+        )
+    held = np.sort(np.random.RandomState(data_seed).permutation(n_rows)[:n_held])
+    training = np.setdiff1d(np.arange(n_rows), held)
+    return training, held
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Training data as arrays.
+    """Training data (and the optional held-out part) as read-only float64 arrays.
 
     Attributes
     ----------
     name : str
-    inputs : ndarray, shape (n_samples, n_inputs), float64
-    targets : ndarray, shape (n_samples, n_outputs), float64
+    inputs : ndarray, shape (n_samples, n_inputs)
+    targets : ndarray, shape (n_samples, n_outputs)
+    holdout_inputs : ndarray, shape (n_held, n_inputs); n_held may be 0
+    holdout_targets : ndarray, shape (n_held, n_outputs)
     """
 
     name: str
     inputs: np.ndarray
     targets: np.ndarray
+    holdout_inputs: np.ndarray
+    holdout_targets: np.ndarray
+
+    @property
+    def has_holdout(self) -> bool:
+        return len(self.holdout_inputs) > 0
 
     def fingerprint(self) -> str:
-        """SHA-256 of the shapes and bytes of inputs and targets: same data, same key."""
+        """SHA-256 of the shapes and bytes of every array: same data, same key."""
         digest = hashlib.sha256()
-        for array in (self.inputs, self.targets):
+        arrays = [self.inputs, self.targets]
+        if self.has_holdout:
+            arrays += [self.holdout_inputs, self.holdout_targets]
+        for array in arrays:
             digest.update(repr(array.shape).encode())
             digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
         return digest.hexdigest()
 
 
+def _frozen(rows: tuple[tuple[float, ...], ...], width: int) -> np.ndarray:
+    array = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    array.setflags(write=False)
+    return array
+
+
 def load_dataset(spec: DatasetSpec) -> Dataset:
     """Build the arrays of a validated dataset spec."""
-    inputs = np.array(spec.inputs, dtype=np.float64)
-    targets = np.array(spec.targets, dtype=np.float64)
-    inputs.setflags(write=False)
-    targets.setflags(write=False)
-    return Dataset(name=spec.name, inputs=inputs, targets=targets)
+    return Dataset(
+        name=spec.name,
+        inputs=_frozen(spec.inputs, spec.n_inputs),
+        targets=_frozen(spec.targets, spec.n_outputs),
+        holdout_inputs=_frozen(spec.holdout_inputs, spec.n_inputs),
+        holdout_targets=_frozen(spec.holdout_targets, spec.n_outputs),
+    )

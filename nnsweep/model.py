@@ -232,6 +232,16 @@ class StackedNetwork:
         np.divide(margins, flat.shape[1], out=margins)
         return margins
 
+    def evaluate(self) -> np.ndarray:
+        """Error margins of the current weights on this network's data, without training.
+
+        Returns
+        -------
+        ndarray, shape (n_seeds,)
+        """
+        np.subtract(self.targets, self.forward(), out=self.error)
+        return self.error_margins()
+
     def half_squared_error(self) -> np.ndarray:
         """``0.5 * sum((targets - output)**2)`` per seed, the loss the updates descend."""
         output = self.forward()

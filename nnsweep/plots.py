@@ -52,13 +52,19 @@ def learning_curves(bands: pd.DataFrame, order: list[str], ax: Axes) -> None:
     ax.legend(title="cell", fontsize="small", ncol=1 + len(order) // 7, loc="upper right")
 
 
-def final_errors(runs: pd.DataFrame, order: list[str], ax: Axes) -> None:
+def final_errors(
+    runs: pd.DataFrame,
+    order: list[str],
+    ax: Axes,
+    column: str = "final_error",
+    what: str = "final error margin",
+) -> None:
     """Box per cell plus every seed as a dot, log scale, cells ordered best first.
 
-    ``runs`` needs columns cell, final_error, status; diverged seeds are drawn as red
+    ``runs`` needs columns cell, status and ``column``; diverged seeds are drawn as red
     crosses on the top edge.
     """
-    data = [_finite_positive(runs.loc[runs["cell"] == cell, "final_error"]) for cell in order]
+    data = [_finite_positive(runs.loc[runs["cell"] == cell, column]) for cell in order]
     positions = np.arange(1, len(order) + 1)
     ax.boxplot(
         data,
@@ -89,9 +95,9 @@ def final_errors(runs: pd.DataFrame, order: list[str], ax: Axes) -> None:
     ax.set_xticklabels(
         order, rotation=30 if len(order) > 4 else 0, ha="right" if len(order) > 4 else "center"
     )
-    ax.set_xlabel("cell (ordered by median final error, best first)")
-    ax.set_ylabel("final error margin (log scale)")
-    ax.set_title("Final error of every seed")
+    ax.set_xlabel(f"cell (ordered by median {what}, best first)")
+    ax.set_ylabel(f"{what} (log scale)")
+    ax.set_title(f"{what[0].upper()}{what[1:]} of every seed")
     ax.grid(True, axis="y", which="major", alpha=0.3)
 
 

@@ -99,7 +99,9 @@ def _command(config: dict[str, Any]) -> str | None:
     overrides = config.get("hydra", {}).get("overrides", {})
     if overrides.get("task") is None:
         return None
-    hydra_overrides = [o for o in overrides.get("hydra", []) if not str(o).startswith("hydra.mode=")]
+    hydra_overrides = [
+        o for o in overrides.get("hydra", []) if not str(o).startswith("hydra.mode=")
+    ]
     return " ".join(["python -m nnsweep", *map(str, overrides["task"]), *map(str, hydra_overrides)])
 
 
@@ -140,6 +142,7 @@ def _figures(
     curves: pd.DataFrame,
     cells: pd.DataFrame,
     pairs: pd.DataFrame,
+    holdout: pd.DataFrame | None = None,
 ) -> list[Figure]:
     order = cells["cell"].tolist()
     made = []
@@ -167,6 +170,21 @@ def _figures(
             Figure(
                 _save(figure, sweep_dir, "pairwise"),
                 "Chance that a seed of the row cell ends below a seed of the column cell.",
+            )
+        )
+    if holdout is not None:
+        figure, ax = plots.new_figure(len(order), "box")
+        plots.final_errors(
+            runs.assign(cell=analysis.cell_labels(runs)),
+            holdout["cell"].tolist(),
+            ax,
+            column="holdout_error",
+            what="held-out error margin",
+        )
+        made.append(
+            Figure(
+                _save(figure, sweep_dir, "holdout_errors"),
+                "Every seed's error on the held-out rows; cells best first.",
             )
         )
     axes = analysis.varying_columns(runs)
@@ -214,6 +232,22 @@ PAIR_TABLE_COLUMNS = {
 }
 
 
+def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
+    """Verdict and table for the error on rows never trained on."""
+    shown = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "mean")
+    columns = {k: v for k, v in CELL_TABLE_COLUMNS.items() if k in shown}
+    return Section(
+        "Verdict on held-out error",
+        paragraphs=(
+            "The same tests on each seed's error margin over the held-out rows (scored with "
+            "the final weights; never trained on).",
+            analysis.overall_verdict(cells, pairs),
+        ),
+        bullets=tuple(pairs["verdict"]) if len(pairs) else (),
+        table=cells[list(columns)].rename(columns=columns),
+    )
+
+
 def _sections(
     sweep_dir: Path,
     runs: pd.DataFrame,
@@ -221,6 +255,7 @@ def _sections(
     pairs: pd.DataFrame,
     failures: pd.DataFrame,
     figures: list[Figure],
+    holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> list[Section]:
     config = _sweep_config(sweep_dir)
     threshold = ", ".join(_number(v) for v in runs["error_threshold"].dropna().unique())
@@ -264,6 +299,9 @@ def _sections(
             table=cells[list(CELL_TABLE_COLUMNS)].rename(columns=CELL_TABLE_COLUMNS),
         ),
     ]
+    if holdout is not None:
+        verdict_at = next(i for i, section in enumerate(sections) if section.title == "Verdict")
+        sections.insert(verdict_at + 1, _holdout_section(*holdout))
     if len(pairs):
         sections.append(
             Section(
@@ -391,10 +429,25 @@ def write_report(sweep_dir: Path) -> Path:
     cells = analysis.cell_statistics(runs)
     pairs = analysis.pairwise_tests(runs, cells) if len(cells) > 1 else pd.DataFrame()
     failures = analysis.failure_summary(runs)
-    for name, table in (("cell_stats", cells), ("pairwise", pairs), ("failures", failures)):
+    tables = {"cell_stats": cells, "pairwise": pairs, "failures": failures}
+    holdout = None
+    if "holdout_error" in analysis.available_metrics(runs):
+        holdout_cells = analysis.cell_statistics(runs, "holdout_error")
+        holdout_pairs = (
+            analysis.pairwise_tests(runs, holdout_cells, "holdout_error")
+            if len(holdout_cells) > 1
+            else pd.DataFrame()
+        )
+        holdout = (holdout_cells, holdout_pairs)
+        tables.update(cell_stats_holdout=holdout_cells, pairwise_holdout=holdout_pairs)
+    for name, table in tables.items():
         store.atomic_write(sweep_dir / f"{name}.csv", lambda p, t=table: t.to_csv(p, index=False))
-    figures = _figures(sweep_dir, seeded, curves, cells, pairs) if len(cells) else []
-    sections = _sections(sweep_dir, runs, cells, pairs, failures, figures)
+    figures = (
+        _figures(sweep_dir, seeded, curves, cells, pairs, holdout[0] if holdout else None)
+        if len(cells)
+        else []
+    )
+    sections = _sections(sweep_dir, runs, cells, pairs, failures, figures, holdout)
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
     store.atomic_write(sweep_dir / "report.md", lambda p: p.write_text(markdown))

@@ -18,6 +18,9 @@ from nnsweep.config import RunConfig, cell_settings
 from nnsweep.data import Dataset, load_dataset
 from nnsweep.train import ARITHMETIC_VERSION, TrainResult, train
 
+# Bump when what a cache entry holds changes; old entries are then simply not found.
+CACHE_FORMAT = 2
+
 ProgressSink = Callable[[int, int], None]  # (seed-iterations done, seed-iterations total)
 
 
@@ -36,6 +39,7 @@ def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, 
     train_spec = run.train
     return {
         "arithmetic_version": ARITHMETIC_VERSION,
+        "cache_format": CACHE_FORMAT,
         "dataset_sha256": dataset.fingerprint(),
         "hidden_layers": list(train_spec.hidden_layers),
         "activation": train_spec.activation,
@@ -63,6 +67,7 @@ def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
             "iterations_reached": np.int64(result.iterations_reached[row]),
             "first_below": np.int64(result.first_below[row]),
             "reason": np.str_(result.reasons[row]),
+            "holdout_error": np.float64(result.holdout_error[row]),
             # The stacked batch's wall time, shared out evenly: seeds are not timed apart.
             "wall_seconds": np.float64(result.wall_seconds / len(result.seeds)),
         }
@@ -99,6 +104,7 @@ def _tables(
                 "status": "diverged" if diverged else "ok",
                 "reason": str(entry["reason"]),
                 "final_error": float(entry["final_error"]),
+                "holdout_error": float(entry["holdout_error"]),
                 "diverged": diverged,
                 "solved": _solved(entry["final_output"], dataset.targets),
                 "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
@@ -154,7 +160,10 @@ def run_cell(
             if progress is not None:
                 progress(already + done * len(missing), total)
 
-        result = train(dataset.inputs, dataset.targets, run.train, missing, progress=report)
+        holdout = (dataset.holdout_inputs, dataset.holdout_targets)
+        result = train(
+            dataset.inputs, dataset.targets, run.train, missing, progress=report, holdout=holdout
+        )
         for seed, entry in zip(missing, split_by_seed(result), strict=True):
             store.store_cached(cache_dir, keys[seed], entry)
             entries[seed] = entry

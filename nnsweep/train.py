@@ -46,6 +46,8 @@ class TrainResult:
         First iteration whose margin was below ``error_threshold``; -1 if never.
     reasons : list of str
         Empty for a healthy seed, else why it was stopped.
+    holdout_error : ndarray, shape (n_seeds,)
+        Error margin of the final weights on the held-out rows; NaN when there are none.
     wall_seconds : float
         Wall time of the whole stacked computation.
     """
@@ -61,6 +63,7 @@ class TrainResult:
     iterations_reached: np.ndarray
     first_below: np.ndarray
     reasons: list[str]
+    holdout_error: np.ndarray
     wall_seconds: float
 
 
@@ -103,6 +106,7 @@ def train(
     spec: TrainSpec,
     seeds: Sequence[int],
     progress: Callable[[int], None] | None = None,
+    holdout: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TrainResult:
     """Train one network per seed, all stacked, with the tutorial's full-batch updates.
 
@@ -115,6 +119,8 @@ def train(
         Seed ``s`` draws its weights as ``np.random.seed(s)`` would.
     progress : callable, optional
         Called with the number of iterations done, every few hundred iterations.
+    holdout : (inputs, targets), optional
+        Held-out rows, never trained on; the final weights are scored on them.
 
     A seed whose error margin becomes non-finite is recorded as diverged and removed from
     the batch; the others go on, their numbers unchanged.
@@ -161,6 +167,18 @@ def train(
             _check_final_weights(net, active, record)
     if progress is not None:
         progress(spec.iterations)
+    holdout_error = np.full(len(seeds), np.nan)
+    if holdout is not None and len(holdout[0]):
+        scorer = StackedNetwork(
+            holdout[0],
+            holdout[1],
+            record.weights,
+            record.biases,
+            spec.activation,
+            spec.output_activation,
+        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            holdout_error = scorer.evaluate().copy()
     return TrainResult(
         seeds=np.asarray(seeds, dtype=np.int64),
         log_iterations=record.points,
@@ -173,6 +191,7 @@ def train(
         iterations_reached=record.reached,
         first_below=record.first_below,
         reasons=record.reasons,
+        holdout_error=holdout_error,
         wall_seconds=time.perf_counter() - started,
     )
 
