@@ -3,18 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
 
 .PHONY: setup run test test-fast lint format bench clean
 
+# compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and the
+# hydra_plugins/ namespace package exactly where they are in the checkout.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and
-	# the hydra_plugins/ namespace package exactly where they are in the checkout.
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e . --config-settings editable_mode=compat
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Tests also need pytest and ruff, and the Ray and submitit launchers they run sweeps on.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,slurm]' --config-settings editable_mode=compat
+	touch $(TEST_STAMP)
+
+setup: $(TEST_STAMP)
 
 # The main job: the tutorial's question over 100 seeds per shape, tables and report included.
 run: $(STAMP)
@@ -22,19 +28,19 @@ run: $(STAMP)
 
 # Every test, the slow end-to-end ones included (what CI runs).
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # The quick loop while editing: everything not marked slow.
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

@@ -39,14 +39,15 @@ def varying_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def _format_setting(column: str, value: object) -> str:
-    return str(value) if column in ("layers", "dataset") else f"{column}={value}"
+    # Words name themselves ("8-16-8", "tanh"); numbers need their key ("lr=0.1").
+    return str(value) if isinstance(value, str) else f"{column}={value}"
 
 
 def cell_labels(runs: pd.DataFrame) -> pd.Series:
     """A short label per row naming its cell by the swept settings (layers if none vary)."""
     axes = varying_columns(runs) or ["layers"]
     labels = runs[axes].apply(
-        lambda row: ", ".join(_format_setting(c, row[c]) for c in axes), axis=1
+        lambda row: " ".join(_format_setting(c, row[c]) for c in axes), axis=1
     )
     return labels.astype(str)
 
@@ -245,40 +246,42 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def overall_verdict(cells: pd.DataFrame, pairs: pd.DataFrame) -> str:
-    """Rank the cells only as far as the tests support."""
+def overall_verdict(cells: pd.DataFrame, pairs: pd.DataFrame, what: str = "final error") -> str:
+    """Rank the cells only as far as the tests support.
+
+    Cells are listed by median (best first); the sentence then names the pairs the tests
+    cannot separate, and any pair where the rank test disagrees with the medians' order.
+    """
     if len(cells) < 2:
         return "Only one cell: nothing to compare."
-    beats: dict[str, list[str]] = {cell: [] for cell in cells["cell"]}
-    for row in pairs[pairs["significant"]].itertuples():
-        winner, loser = (row.a, row.b) if row.p_a_below_b >= 0.5 else (row.b, row.a)
-        beats[winner].append(loser)
-    if not any(beats.values()):
+    if not pairs["significant"].any():
         return (
             f"No cell can be told apart from any other at alpha = {ALPHA} (Holm-corrected): "
             "the sweep does not support any ranking."
         )
-    beaten = {loser for losers in beats.values() for loser in losers}
-    unbeaten = [cell for cell in cells["cell"] if cell not in beaten]
-    sentences = []
-    if len(unbeaten) == 1:
-        sentences.append(f"{unbeaten[0]} ends lowest: no other cell beats it")
+    order = cells["cell"].tolist()
+    sentences = [f"From lowest to highest median {what}: {_join(order)}"]
+    untold = pairs[~pairs["significant"]]
+    # pairs lists a before b in median order; a significant P(a<b) < 0.5 contradicts it.
+    against = pairs[pairs["significant"] & (pairs["p_a_below_b"] < 0.5)]
+    if untold.empty and against.empty:
+        sentences.append(
+            "each ends lower than every cell after it (Mann-Whitney U, Holm-corrected)"
+        )
     else:
         sentences.append(
-            f"{_join(unbeaten)} are not beaten by any cell and cannot be separated from each other"
-            if not any(u in beats[v] for u in unbeaten for v in unbeaten)
-            else f"{_join(unbeaten)} are not beaten by any cell"
+            "each ends lower than every cell after it (Mann-Whitney U, Holm-corrected) except"
         )
-    for cell in cells["cell"]:
-        if beats[cell]:
-            ordered = [c for c in cells["cell"] if c in beats[cell]]
-            sentences.append(f"{cell} ends lower than {_join(ordered)}")
-    untold = pairs[~pairs["significant"]]
-    if len(untold):
-        pairs_text = "; ".join(f"{r.a} vs {r.b}" for r in untold.itertuples())
-        sentences.append(f"Pairs that cannot be told apart: {pairs_text}")
-    # Cell names start the sentences as they are: "tutorial_ex1 ends lowest" stays lower case.
-    return ". ".join(sentences) + "."
+        if len(untold):
+            sentences[-1] += " these pairs, which cannot be told apart: " + "; ".join(
+                f"{r.a} vs {r.b}" for r in untold.itertuples()
+            )
+        if len(against):
+            sentences[-1] += (
+                " and" if len(untold) else ""
+            ) + " where the test reverses the medians: "
+            sentences[-1] += "; ".join(f"{r.b} ends lower than {r.a}" for r in against.itertuples())
+    return ". ".join(sentences[:1]) + "; " + sentences[1] + "."
 
 
 def seed1_note(cells: pd.DataFrame) -> str | None:

@@ -137,12 +137,18 @@ def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
 def hydra_main(cfg: DictConfig) -> None:
     from threadpoolctl import threadpool_limits
 
+    hydra_cfg = HydraConfig.get()
+    # Remote launchers (Ray, SLURM) run jobs in another working directory: every relative
+    # path is taken from the directory the user launched from, on a shared filesystem.
+    launched_from = Path(hydra_cfg.runtime.cwd)
     try:
-        run = to_run_config(cfg)
+        run = to_run_config(cfg, base_dir=launched_from)
     except ConfigError as error:
         exit_with_error(str(error))
-    hydra_cfg = HydraConfig.get()
-    job_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        job_dir = launched_from / hydra_cfg.sweep.dir / hydra_cfg.sweep.subdir
+    else:
+        job_dir = launched_from / hydra_cfg.run.dir
     # Each job is one core's worth of work; tiny matrices gain nothing from BLAS threads.
     with threadpool_limits(limits=1, user_api="blas"):
         if hydra_cfg.mode == RunMode.MULTIRUN:

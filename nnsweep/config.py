@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -391,8 +392,18 @@ def _gigabytes(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.1f} GiB"
 
 
-def to_run_config(cfg: Mapping[str, Any]) -> RunConfig:
+def _anchored(path: str, base_dir: Path | None) -> str:
+    """A relative path taken from ``base_dir`` (the directory the user launched from)."""
+    if base_dir is None or Path(path).is_absolute():
+        return path
+    return str(base_dir / path)
+
+
+def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunConfig:
     """Turn a composed Hydra config into a validated, frozen ``RunConfig``.
+
+    ``base_dir`` anchors relative paths (the CSV file, the cache); jobs pass the directory
+    the sweep was launched from, which differs from their own on a remote worker.
 
     Raises
     ------
@@ -406,6 +417,8 @@ def to_run_config(cfg: Mapping[str, Any]) -> RunConfig:
     dataset = raw.get("dataset")
     if not isinstance(dataset, Mapping):
         raise ConfigError(f"dataset={_show(dataset)}: choose a dataset, e.g. dataset=tutorial_ex2")
+    if isinstance(dataset.get("path"), str) and dataset["path"]:
+        dataset = {**dataset, "path": _anchored(dataset["path"], base_dir)}
     train = TrainSpec(
         hidden_layers=parse_layers(raw.get("layers")),
         activation=_choice("activation", raw.get("activation"), ACTIVATIONS),
@@ -424,7 +437,7 @@ def to_run_config(cfg: Mapping[str, Any]) -> RunConfig:
         n_seeds=_integer("n_seeds", raw.get("n_seeds"), 1),
         name=str(raw.get("name", "sweep")),
         progress=bool(raw.get("progress", True)),
-        cache_dir=str(raw.get("cache_dir", "results/.cache")),
+        cache_dir=_anchored(str(raw.get("cache_dir", "results/.cache")), base_dir),
     )
     if run.seed + run.n_seeds > 2**32:
         raise ConfigError(f"seed={run.seed}: seeds must stay below 2**32 (n_seeds={run.n_seeds})")

@@ -116,13 +116,15 @@ def pairwise_matrix(pairs: pd.DataFrame, order: list[str], ax: Axes) -> None:
     for i in range(size):
         for j in range(size):
             if i != j and np.isfinite(matrix[i, j]):
+                dark = abs(matrix[i, j] - 0.5) > 0.3  # deep red or blue: white text reads
                 ax.text(
                     j,
                     i,
                     f"{matrix[i, j]:.2f}{marks[i, j]}",
                     ha="center",
                     va="center",
-                    fontsize=8 if size <= 8 else 6,
+                    fontsize=8 if size <= 8 else 7,
+                    color="white" if dark else "black",
                 )
     ax.set_xticks(range(size))
     ax.set_yticks(range(size))
@@ -148,7 +150,11 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, ax: Axes) -> None:
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             text = f"{values[i, j]:.2g}" if np.isfinite(values[i, j]) else "-"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white")
+            # viridis_r runs from light (low error) to dark (high error): pick a text colour
+            # that stands out from the cell.
+            light = norm is not None and np.isfinite(values[i, j]) and norm(values[i, j]) < 0.5
+            colour_name = "black" if light else "white"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour_name)
     ax.set_xticks(range(len(grid.columns)))
     ax.set_xticklabels([str(c) for c in grid.columns], rotation=30, ha="right")
     ax.set_yticks(range(len(grid.index)))

@@ -25,6 +25,7 @@ import yaml
 from nnsweep import analysis, plots, store
 
 FIGURES = "figures"
+MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
 
 
 @dataclass(frozen=True)
@@ -236,14 +237,15 @@ def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
     """Verdict and table for the error on rows never trained on."""
     shown = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "mean")
     columns = {k: v for k, v in CELL_TABLE_COLUMNS.items() if k in shown}
+    columns["median"] = "median held-out error"
     return Section(
         "Verdict on held-out error",
         paragraphs=(
             "The same tests on each seed's error margin over the held-out rows (scored with "
             "the final weights; never trained on).",
-            analysis.overall_verdict(cells, pairs),
+            analysis.overall_verdict(cells, pairs, what="held-out error"),
         ),
-        bullets=tuple(pairs["verdict"]) if len(pairs) else (),
+        bullets=tuple(pairs["verdict"]) if 0 < len(pairs) <= MAX_VERDICT_PAIRS else (),
         table=cells[list(columns)].rename(columns=columns),
     )
 
@@ -269,7 +271,10 @@ def _sections(
         Section(
             "Verdict",
             paragraphs=tuple(p for p in (verdict, solved, seed1) if p),
-            bullets=tuple(pairs["verdict"]) + tuple(pairs["solved_verdict"]) if len(pairs) else (),
+            # Every pair in words, while that stays readable; the table below has them all.
+            bullets=tuple(pairs["verdict"]) + tuple(pairs["solved_verdict"])
+            if 0 < len(pairs) <= MAX_VERDICT_PAIRS
+            else (),
         ),
         Section(
             "What was run",

@@ -1,0 +1,115 @@
+"""The same sweep through other Hydra launchers gives bit-identical tables.
+
+Ray: a real head node started with ``ray start --head``, inside a fresh network namespace
+(``unshare -n``) whose only interface is loopback, so every port the cluster opens is bound
+to 127.0.0.1 and no traffic can leave. The cluster is stopped on the way out, even when the
+sweep fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import PROJECT_ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SWEEP = ["-m", "layers=4,8-8,6", "n_seeds=3", "iterations=500", "log_every=100"]
+
+
+def _tables(sweep_dir: Path) -> list[pd.DataFrame]:
+    runs = pd.read_parquet(sweep_dir / "runs.parquet").drop(columns=["wall_seconds"])
+    return [runs, pd.read_parquet(sweep_dir / "curves.parquet")]
+
+
+def _joblib_reference(tmp_path: Path) -> Path:
+    sweep_dir = tmp_path / "joblib" / "sweep"
+    done = run_cli([*SWEEP, f"results_dir={tmp_path / 'joblib'}", f"hydra.sweep.dir={sweep_dir}"])
+    assert done.returncode == 0, done.stderr
+    return sweep_dir
+
+
+def _assert_identical(left: Path, right: Path) -> None:
+    for a, b in zip(_tables(left), _tables(right), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+    reason="needs the [slurm] extra",
+)
+def test_submitit_local_gives_the_joblib_tables(tmp_path: Path) -> None:
+    reference = _joblib_reference(tmp_path)
+    sweep_dir = tmp_path / "submitit" / "sweep"
+    done = run_cli(
+        [
+            *SWEEP,
+            "hydra/launcher=submitit_local",
+            f"results_dir={tmp_path / 'submitit'}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    _assert_identical(reference, sweep_dir)
+
+
+def _ray_available() -> bool:
+    return (
+        importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
+        and shutil.which("unshare") is not None
+        and shutil.which("ip") is not None
+        and os.geteuid() == 0
+    )
+
+
+@pytest.mark.skipif(not _ray_available(), reason="needs the [ray] extra, root, unshare and ip")
+def test_ray_cluster_on_loopback_gives_the_joblib_tables(tmp_path: Path) -> None:
+    reference = _joblib_reference(tmp_path)
+    results = tmp_path / "ray"
+    ray = Path(sys.executable).with_name("ray")
+    port = 6391
+    sweep = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "nnsweep",
+            *SWEEP,
+            "hydra/launcher=ray_cluster",
+            f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+            f"results_dir={results}",
+            f"hydra.sweep.dir={results / 'sweep'}",
+            "progress=false",
+        ]
+    )
+    script = f"""
+set -eu
+ip link set lo up
+export RAY_USAGE_STATS_ENABLED=0
+trap '{ray} stop --force >/dev/null 2>&1 || true' EXIT
+{ray} start --head --node-ip-address=127.0.0.1 --port={port} --include-dashboard=false \
+    --num-cpus=2 --disable-usage-stats >/dev/null
+ss -ltnH | awk '{{print $4}}' > {tmp_path / "listening.txt"}
+{sweep}
+"""
+    done = subprocess.run(
+        ["unshare", "-n", "bash", "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    listening = (tmp_path / "listening.txt").read_text().split()
+    assert listening and all(
+        address.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:")) for address in listening
+    ), listening
+    _assert_identical(reference, results / "sweep")
