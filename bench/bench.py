@@ -6,6 +6,9 @@ Three ways of doing the same work, in one run so the ratios share one machine st
 (b) the same loop spread over a joblib pool of 2 workers;
 (c) nnsweep's sweep, end to end through the CLI (a fresh cache, so everything trains).
 
+First, the single-cell bar: ``python -m nnsweep`` with its defaults (the tutorial's Example 2,
+seed 1, 100k iterations, CLI start-up and files included) against the tutorial's own loop.
+
 Then, unless skipped: the wall time of ``experiments=neurons_early`` (30M network-iterations)
 and the peak memory (summed RSS of the process tree) of a 10-shape x 1000-seed x 2k sweep.
 
@@ -115,12 +118,34 @@ def nnsweep_cli(arguments: list[str], results: Path) -> tuple[float, int, Path]:
     return elapsed, memory.peak, sweep_dir
 
 
+def single_single_run() -> None:
+    started = time.perf_counter()
+    tutorial_train(EX2_INPUTS, EX2_TARGETS, (8, 16, 8), 1, 100_000)
+    tutorial_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "nnsweep", f"results_dir={scratch}", "progress=false"],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        cli_seconds = time.perf_counter() - started
+    print(
+        f"single cell, 4-8-16-8-2 x 100k: tutorial loop {tutorial_seconds:.1f} s, "
+        f"python -m nnsweep {cli_seconds:.1f} s (start-up and files included): "
+        f"nnsweep takes {cli_seconds / tutorial_seconds:.2f}x the tutorial's time"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--skip-extra", action="store_true", help="only the (a)/(b)/(c) ratios")
+    parser.add_argument("--single-only", action="store_true", help="only the single-cell bar")
     args = parser.parse_args()
+    single_single_run()
+    if args.single_only:
+        return
     work = len(SHAPES) * args.seeds * args.iterations
     print(
         f"work: {len(SHAPES)} shapes x {args.seeds} seeds x {args.iterations} iterations "

@@ -59,6 +59,17 @@ METRICS = {
 }
 
 
+def seeded_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are seeds (failed cells dropped), with their flags back to bool
+    (a failed cell's row leaves them NaN, which turns the columns to object)."""
+    seeded = runs[runs["status"] != "failed"].copy()
+    for column in ("solved", "diverged"):
+        if column in seeded:
+            seeded[column] = seeded[column].astype(bool)
+    seeded["cell"] = cell_labels(seeded) if len(seeded) else pd.Series(dtype=str)
+    return seeded
+
+
 def ranked_error(runs: pd.DataFrame, metric: str = "final_error") -> pd.Series:
     """An error column with diverged seeds at +inf, so they rank worst."""
     return runs[metric].where(runs["status"] == "ok", np.inf)
@@ -97,8 +108,7 @@ def cell_statistics(runs: pd.DataFrame, metric: str = "final_error") -> pd.DataF
     ci_high, solved_fraction, median_iterations_to_threshold, error_threshold, seed1_error,
     seed1_rank (1 = best of the cell's seeds).
     """
-    seeded = runs[runs["status"] != "failed"].copy()
-    seeded["cell"] = cell_labels(seeded)
+    seeded = seeded_runs(runs)
     seeded["ranked_error"] = ranked_error(seeded, metric)
     rows = []
     for cell, group in seeded.groupby("cell", sort=False):
@@ -153,8 +163,7 @@ def pairwise_tests(
 
     Pairs are listed with ``a`` the cell of lower median (as ordered in ``cells``).
     """
-    seeded = runs[runs["status"] != "failed"].copy()
-    seeded["cell"] = cell_labels(seeded)
+    seeded = seeded_runs(runs)
     seeded["ranked_error"] = ranked_error(seeded, metric)
     samples = {cell: g["ranked_error"].to_numpy(dtype=float) for cell, g in seeded.groupby("cell")}
     solved = {cell: g["solved"].to_numpy(dtype=bool) for cell, g in seeded.groupby("cell")}
@@ -303,8 +312,7 @@ def seed1_note(cells: pd.DataFrame) -> str | None:
 
 def failure_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per cell: how many seeds did not solve the task, and where those seeds ended."""
-    seeded = runs[runs["status"] != "failed"].copy()
-    seeded["cell"] = cell_labels(seeded)
+    seeded = seeded_runs(runs)
     rows = []
     for cell, group in seeded.groupby("cell", sort=False):
         stuck = group[~group["solved"]]

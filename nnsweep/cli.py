@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -125,11 +126,12 @@ def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
     progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
     try:
         run_cell(run, job_dir, job=job, progress=progress)
-    except Exception as error:
-        log.exception("cell %s failed", job)
+    except Exception as error:  # recorded as the cell's outcome; the sweep goes on
+        reason = f"{type(error).__name__}: {error}"
+        log.error("cell %s failed: %s (traceback in %s)", job, reason, store.FAILURE)
         store.write_json(
             job_dir / store.FAILURE,
-            {"reason": f"{type(error).__name__}: {error}", "settings": cell_settings(run)},
+            {"reason": reason, "traceback": traceback.format_exc(), "settings": cell_settings(run)},
         )
 
 
@@ -164,9 +166,10 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def finish_sweep(sweep_dir: Path) -> int:
     """Gather tables, write the report, print a one-line summary; 1 if any cell failed."""
+    from nnsweep.report import write_report
+
     runs, _curves, summary = store.collect(sweep_dir)
-    write_report = _report_writer()
-    if write_report is not None and not runs.empty:
+    if (runs["status"] != "failed").any():  # a report needs at least one trained seed
         write_report(sweep_dir)
     n_failed = int((runs["status"] == "failed").sum()) if not runs.empty else 0
     n_diverged = int((runs["status"] == "diverged").sum()) if not runs.empty else 0
@@ -186,19 +189,21 @@ def finish_sweep(sweep_dir: Path) -> int:
     return 0
 
 
-def _report_writer() -> Callable[[Path], Any] | None:
-    try:
-        from nnsweep.report import write_report
-    except ImportError:
-        return None
-    return write_report
-
-
 class SweepTablesCallback(Callback):
     """Hydra callback: build the sweep's tables and report when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        status = finish_sweep(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            status = finish_sweep(sweep_dir)
+        except Exception as error:
+            log.exception("gathering %s failed", sweep_dir)
+            print(
+                f"nnsweep: error: gathering the tables of {sweep_dir} failed: "
+                f"{type(error).__name__}: {error}; rerun `python -m nnsweep collect {sweep_dir}`",
+                file=sys.stderr,
+            )
+            sys.exit(1)
         if status:
             sys.exit(status)
 

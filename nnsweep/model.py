@@ -22,16 +22,16 @@ import numpy as np
 
 def _sigmoid(z: np.ndarray) -> None:
     # 1 / (1 + np.exp(-z)), one operation at a time, in the tutorial's order.
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    np.add(1, z, out=z)
-    np.divide(1, z, out=z)
+    np.negative(z, z)
+    np.exp(z, z)
+    np.add(1, z, z)
+    np.divide(1, z, z)
 
 
 def _sigmoid_derivative(a: np.ndarray, out: np.ndarray) -> None:
     # a * (1 - a), the tutorial's sigmoid_derivative applied to the layer's output.
-    np.subtract(1, a, out=out)
-    np.multiply(a, out, out=out)
+    np.subtract(1, a, out)
+    np.multiply(a, out, out)
 
 
 def _tanh(z: np.ndarray) -> None:
@@ -169,22 +169,66 @@ class StackedNetwork:
         self.gradients = [np.empty_like(w) for w in weights]
         self.error = np.empty((n_seeds, n_samples, widths[-1]))
         self._abs_error = np.empty_like(self.error)
-        self._inputs_t = np.ascontiguousarray(self.inputs.T)
+        self._error_sums = np.empty(n_seeds)
+        self._flat_abs_error = self._abs_error.reshape(n_seeds, -1)
+        self._flat_error = self.error.reshape(-1)
+        self._build_steps()
+
+    def _build_steps(self) -> None:
+        """Pair every buffer with the operation that fills it, once.
+
+        The loop runs ~10^5 times, so views and pairings are made here. They stay valid
+        because weights and buffers are only ever updated in place. A single seed works on
+        2-D views with ``np.dot``, exactly the tutorial's call and cheaper than the stacked
+        ``np.matmul``; both hand BLAS the same product, so the bits do not change.
+        """
+        single = self.n_seeds == 1
+
+        def view(array: np.ndarray) -> np.ndarray:
+            return array[0] if single else array
+
+        def transposed(array: np.ndarray) -> np.ndarray:
+            return array[0].T if single else array.transpose(0, 2, 1)
+
+        self._product = np.dot if single else np.matmul
+        outputs = [view(o) for o in self.outputs]
+        deltas = [view(d) for d in self.deltas]
+        slopes = [view(d) for d in self.slopes]
+        biases = [view(b) for b in self.biases] if self.biases is not None else None
+        layer_inputs = [self.inputs, *outputs[:-1]]
+        self._forward_steps = [
+            (layer_inputs[k], view(self.weights[k]), outputs[k], self.activations[k].forward,
+             None if biases is None else biases[k])
+            for k in range(len(self.weights))
+        ]  # fmt: skip
+        last = len(self.weights) - 1
+        self._output_step = (
+            self.targets, outputs[last], view(self.error), self.activations[last].derivative,
+            slopes[last], deltas[last],
+        )  # fmt: skip
+        self._pullbacks = [
+            (deltas[k], transposed(self.weights[k]), deltas[k - 1],
+             self.activations[k - 1].derivative, outputs[k - 1], slopes[k - 1])
+            for k in range(last, 0, -1)
+        ]  # fmt: skip
+        layer_inputs_t = [np.ascontiguousarray(self.inputs.T)]
+        layer_inputs_t += [transposed(o) for o in self.outputs[:-1]]
+        self._gradient_steps = list(
+            zip(layer_inputs_t, deltas, [view(g) for g in self.gradients], strict=True)
+        )
 
     @property
     def n_seeds(self) -> int:
         return self.weights[0].shape[0]
 
-    def _layer_input(self, k: int) -> np.ndarray:
-        return self.inputs if k == 0 else self.outputs[k - 1]
-
     def forward(self) -> np.ndarray:
         """Run the full batch through every seed's network; returns the output buffer."""
-        for k, (weight, activation) in enumerate(zip(self.weights, self.activations, strict=True)):
-            np.matmul(self._layer_input(k), weight, out=self.outputs[k])
-            if self.biases is not None:
-                self.outputs[k] += self.biases[k]
-            activation.forward(self.outputs[k])
+        product = self._product
+        for layer_input, weight, output, activate, bias in self._forward_steps:
+            product(layer_input, weight, output)
+            if bias is not None:
+                output += bias
+            activate(output)
         return self.outputs[-1]
 
     def backward(self) -> None:
@@ -194,43 +238,55 @@ class StackedNetwork:
         ``L_k^T @ delta_{k+1}``, the tutorial's update (minus the gradient of half the
         summed squared error).
         """
-        last = len(self.weights) - 1
-        np.subtract(self.targets, self.outputs[last], out=self.error)
-        self.activations[last].derivative(self.outputs[last], self.slopes[last])
-        np.multiply(self.error, self.slopes[last], out=self.deltas[last])
-        for k in range(last, 0, -1):
+        product = self._product
+        targets, output, error, derivative, slope, delta = self._output_step
+        np.subtract(targets, output, error)
+        derivative(output, slope)
+        np.multiply(error, slope, delta)
+        for delta, weight_t, pulled, derivative, output, slope in self._pullbacks:
             # This layer's error is the next delta pulled back through the old weights.
-            np.matmul(self.deltas[k], self.weights[k].transpose(0, 2, 1), out=self.deltas[k - 1])
-            self.activations[k - 1].derivative(self.outputs[k - 1], self.slopes[k - 1])
-            np.multiply(self.deltas[k - 1], self.slopes[k - 1], out=self.deltas[k - 1])
-        np.matmul(self._inputs_t, self.deltas[0], out=self.gradients[0])
-        for k in range(1, last + 1):
-            np.matmul(self.outputs[k - 1].transpose(0, 2, 1), self.deltas[k], out=self.gradients[k])
+            product(delta, weight_t, pulled)
+            derivative(output, slope)
+            np.multiply(pulled, slope, pulled)
+        for layer_input_t, delta, gradient in self._gradient_steps:
+            product(layer_input_t, delta, gradient)
 
     def apply(self, lr: float) -> None:
         """``W += lr * (L^T @ delta)`` for every layer; a rate of 1 skips the multiply."""
-        for k, weight in enumerate(self.weights):
-            if lr != 1.0:
-                self.gradients[k] *= lr
-            weight += self.gradients[k]
-            if self.biases is not None:
-                step = self.deltas[k].sum(axis=1, keepdims=True)
-                if lr != 1.0:
+        scale = lr != 1.0
+        for weight, gradient in zip(self.weights, self.gradients, strict=True):
+            if scale:
+                gradient *= lr
+            weight += gradient
+        if self.biases is not None:
+            for bias, delta in zip(self.biases, self.deltas, strict=True):
+                step = delta.sum(axis=1, keepdims=True)
+                if scale:
                     step *= lr
-                self.biases[k] += step
+                bias += step
 
-    def error_margins(self, out: np.ndarray | None = None) -> np.ndarray:
-        """Each seed's ``np.mean(abs(error))``, summed in the same order numpy's mean uses.
+    def error_is_finite(self) -> bool:
+        """Whether every error entry is finite, in one BLAS call (NaN and inf propagate).
+
+        A huge but finite error can overflow the dot product: that only sends the caller to
+        the exact per-seed check.
+        """
+        return bool(np.dot(self._flat_error, self._flat_error) < np.inf)
+
+    def error_sums(self) -> np.ndarray:
+        """Each seed's ``sum(abs(error))``, summed in the order ``np.mean`` sums.
 
         Returns
         -------
         ndarray, shape (n_seeds,)
+            A buffer reused by the next call.
         """
         np.abs(self.error, out=self._abs_error)
-        flat = self._abs_error.reshape(self.n_seeds, -1)
-        margins = np.add.reduce(flat, axis=1, out=out)
-        np.divide(margins, flat.shape[1], out=margins)
-        return margins
+        return np.add.reduce(self._flat_abs_error, axis=1, out=self._error_sums)
+
+    def error_margins(self) -> np.ndarray:
+        """Each seed's ``np.mean(abs(error))``, bit for bit (shape (n_seeds,), a new array)."""
+        return self.error_sums() / self._flat_abs_error.shape[1]
 
     def evaluate(self) -> np.ndarray:
         """Error margins of the current weights on this network's data, without training.

@@ -157,7 +157,7 @@ def _figures(
             )
         )
     figure, ax = plots.new_figure(len(order), "box")
-    plots.final_errors(runs.assign(cell=analysis.cell_labels(runs)), order, ax)
+    plots.final_errors(runs, order, ax)
     made.append(
         Figure(
             _save(figure, sweep_dir, "final_errors"),
@@ -176,7 +176,7 @@ def _figures(
     if holdout is not None:
         figure, ax = plots.new_figure(len(order), "box")
         plots.final_errors(
-            runs.assign(cell=analysis.cell_labels(runs)),
+            runs,
             holdout["cell"].tolist(),
             ax,
             column="holdout_error",
@@ -430,7 +430,7 @@ def write_report(sweep_dir: Path) -> Path:
     runs = pd.read_parquet(sweep_dir / store.RUNS)
     curves_path = sweep_dir / store.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
-    seeded = runs[runs["status"] != "failed"]
+    seeded = analysis.seeded_runs(runs)
     cells = analysis.cell_statistics(runs)
     pairs = analysis.pairwise_tests(runs, cells) if len(cells) > 1 else pd.DataFrame()
     failures = analysis.failure_summary(runs)

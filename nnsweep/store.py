@@ -240,9 +240,17 @@ def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     frames = [frame for frame in frames if not frame.empty]
-    if not frames:
-        return pd.DataFrame({"job": pd.Series(dtype="int64"), "seed": pd.Series(dtype="float64")})
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    # A sweep whose every cell failed still has the columns readers rely on.
+    for column, dtype in (
+        ("job", "int64"),
+        ("seed", "float64"),
+        ("status", "object"),
+        ("final_error", "float64"),
+    ):
+        if column not in table:
+            table[column] = pd.Series(dtype=dtype)
+    return table
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:

@@ -244,3 +244,20 @@ def test_collect_rebuilds_tables_of_a_partial_sweep(tmp_path: Path) -> None:
     partial = pd.read_parquet(sweep_dir / "runs.parquet")
     assert len(partial) == 6
     pd.testing.assert_frame_equal(partial, full[full["job"] != 2].reset_index(drop=True))
+
+
+def test_a_sweep_whose_every_cell_fails_still_writes_its_tables(tmp_path: Path) -> None:
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent / "fault_injection"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "NNSWEEP_TEST_FAIL_LAYERS": "4-4",
+    }
+    results = tmp_path / "all"
+    done = run_cli(
+        ["-m", "layers=4-4", "n_seeds=2", "iterations=100", f"results_dir={results}"], env=env
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    runs = pd.read_parquet(only_dir(results / "sweep") / "runs.parquet")
+    assert runs["status"].tolist() == ["failed"]

@@ -13,9 +13,9 @@ if _shape:
     _real_train = _run.train
     _bad = tuple(int(part) for part in _shape.split("-"))
 
-    def _failing_train(inputs, targets, spec, seeds, progress=None):
+    def _failing_train(inputs, targets, spec, seeds, **options):
         if spec.hidden_layers == _bad:
             raise RuntimeError(f"injected failure for layers {_shape}")
-        return _real_train(inputs, targets, spec, seeds, progress=progress)
+        return _real_train(inputs, targets, spec, seeds, **options)
 
     _run.train = _failing_train
