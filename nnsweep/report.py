@@ -117,7 +117,8 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
             {
                 "setting": "seeds per cell",
                 "value": f"{int(seeds.min())}..{int(seeds.max())} "
-                f"({runs.groupby('job')['seed'].count().max()} per cell)",
+                f"({runs.groupby(store.CELL_COLUMNS, dropna=False)['seed'].count().max()} "
+                "per cell)",
             }
         )
     return pd.DataFrame(rows)
