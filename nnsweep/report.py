@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.axes import Axes
 
 from nnsweep import analysis, plots, store
 
@@ -138,6 +140,15 @@ def _save(figure: plt.Figure, sweep_dir: Path, name: str) -> str:
     return relative
 
 
+def _figure(
+    sweep_dir: Path, name: str, caption: str, kind: str, size: int, draw: Callable[[Axes], None]
+) -> Figure:
+    """Draw one figure with ``draw(ax)``, save it as figures/<name>.png, and describe it."""
+    figure, ax = plots.new_figure(size, kind)
+    draw(ax)
+    return Figure(_save(figure, sweep_dir, name), caption)
+
+
 def _figures(
     sweep_dir: Path,
     runs: pd.DataFrame,
@@ -147,58 +158,43 @@ def _figures(
     holdout: pd.DataFrame | None = None,
 ) -> list[Figure]:
     order = cells["cell"].tolist()
+    n_cells = len(order)
     made = []
     if not curves.empty:
-        figure, ax = plots.new_figure(len(order), "curves")
-        plots.learning_curves(analysis.curve_bands(curves, runs), order, ax)
-        made.append(
-            Figure(
-                _save(figure, sweep_dir, "learning_curves"),
-                "Median error margin over seeds per cell; the band is the IQR.",
-            )
-        )
-    figure, ax = plots.new_figure(len(order), "box")
-    plots.final_errors(runs, order, ax)
-    made.append(
-        Figure(
-            _save(figure, sweep_dir, "final_errors"),
-            "Every seed's final error margin; boxes show quartiles, cells best first.",
-        )
-    )
-    if len(order) > 2:
-        figure, ax = plots.new_figure(len(order), "matrix")
-        plots.pairwise_matrix(pairs, order, ax)
-        made.append(
-            Figure(
-                _save(figure, sweep_dir, "pairwise"),
-                "Chance that a seed of the row cell ends below a seed of the column cell.",
-            )
-        )
+        bands = analysis.curve_bands(curves, runs)
+        made.append(_figure(
+            sweep_dir, "learning_curves",
+            "Median error margin over seeds per cell; the band is the IQR.",
+            "curves", n_cells, lambda ax: plots.learning_curves(bands, order, ax),
+        ))  # fmt: skip
+    made.append(_figure(
+        sweep_dir, "final_errors",
+        "Every seed's final error margin; boxes show quartiles, cells best first.",
+        "box", n_cells, lambda ax: plots.final_errors(runs, order, ax),
+    ))  # fmt: skip
+    if n_cells > 2:
+        made.append(_figure(
+            sweep_dir, "pairwise",
+            "Chance that a seed of the row cell ends below a seed of the column cell.",
+            "matrix", n_cells, lambda ax: plots.pairwise_matrix(pairs, order, ax),
+        ))  # fmt: skip
     if holdout is not None:
-        figure, ax = plots.new_figure(len(order), "box")
-        plots.final_errors(
-            runs,
-            holdout["cell"].tolist(),
-            ax,
-            column="holdout_error",
-            what="held-out error margin",
-        )
-        made.append(
-            Figure(
-                _save(figure, sweep_dir, "holdout_errors"),
-                "Every seed's error on the held-out rows; cells best first.",
-            )
-        )
+        holdout_order = holdout["cell"].tolist()
+        made.append(_figure(
+            sweep_dir, "holdout_errors",
+            "Every seed's error on the held-out rows; cells best first.",
+            "box", n_cells,
+            lambda ax: plots.final_errors(
+                runs, holdout_order, ax, column="holdout_error", what="held-out error margin"
+            ),
+        ))  # fmt: skip
     axes = analysis.varying_columns(runs)
     if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
-        figure, ax = plots.new_figure(max(cells[a].nunique() for a in axes), "heatmap")
-        plots.heatmap(cells, axes[1], axes[0], ax)
-        made.append(
-            Figure(
-                _save(figure, sweep_dir, "heatmap"),
-                f"Median final error over {axes[0]} x {axes[1]}.",
-            )
-        )
+        made.append(_figure(
+            sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
+            "heatmap", max(cells[a].nunique() for a in axes),
+            lambda ax: plots.heatmap(cells, axes[1], axes[0], ax),
+        ))  # fmt: skip
     return made
 
 
