@@ -34,7 +34,7 @@ _INT = ctypes.c_int64
 _DOUBLE = ctypes.c_double
 
 
-class KernelUnavailable(RuntimeError):
+class KernelUnavailableError(RuntimeError):
     """``NNSWEEP_KERNEL=native`` was asked for a cell the kernel cannot train."""
 
 
@@ -92,6 +92,15 @@ def supports(
         return "the native kernel has no biases"
     if max(*units, n_samples) > MAX_DEPTH or len(units) > 64:
         return f"the native kernel takes at most {MAX_DEPTH} units and samples"
+    if min(*units, n_samples) < 2:
+        # numpy hands a product with a dimension of 1 to BLAS's gemv or dot, which sum in
+        # another order than dgemm.
+        return "the native kernel needs 2 or more units in every layer and 2 or more samples"
+    if any(rows % 2 for rows in (n_samples, *units[:-1])):
+        # A product's rows are the samples, or a layer's inputs (for the update). OpenBLAS's
+        # dgemm sums an odd last row with 4 interleaved partial sums; every other entry,
+        # and every entry when the rows are even, is one sequential chain.
+        return "the native kernel needs an even number of samples and of units feeding a layer"
     return ""
 
 

@@ -5,12 +5,14 @@ Knows numpy and the frozen ``TrainSpec``; nothing of Hydra, files or plots.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from nnsweep import native
 from nnsweep.config import TrainSpec
 from nnsweep.model import StackedNetwork, init_weights, layer_units
 
@@ -50,6 +52,8 @@ class TrainResult:
         Error margin of the final weights on the held-out rows; NaN when there are none.
     wall_seconds : float
         Wall time of the whole stacked computation.
+    kernel : str
+        ``"native"`` or ``"numpy"``: which code did the arithmetic (the bits are the same).
     """
 
     seeds: np.ndarray
@@ -65,6 +69,7 @@ class TrainResult:
     reasons: list[str]
     holdout_error: np.ndarray
     wall_seconds: float
+    kernel: str = "numpy"
 
 
 def log_iterations(iterations: int, log_every: int) -> np.ndarray:
@@ -78,14 +83,20 @@ def log_iterations(iterations: int, log_every: int) -> np.ndarray:
 class _Recorder:
     """Collects per-seed outcomes while seeds drop out of the stacked batch."""
 
-    def __init__(self, spec: TrainSpec, net: StackedNetwork, seeds: Sequence[int]) -> None:
-        n_seeds = len(seeds)
+    def __init__(
+        self,
+        spec: TrainSpec,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray] | None,
+        output_shape: tuple[int, int],
+    ) -> None:
+        n_seeds = weights[0].shape[0]
         self.points = log_iterations(spec.iterations, spec.log_every)
         self.curves = np.full((n_seeds, len(self.points)), np.nan)
         self.final_error = np.full(n_seeds, np.nan)
-        self.final_output = np.full((n_seeds, *net.outputs[-1].shape[1:]), np.nan)
-        self.weights = [np.empty_like(w) for w in net.weights]
-        self.biases = None if net.biases is None else [np.empty_like(b) for b in net.biases]
+        self.final_output = np.full((n_seeds, *output_shape), np.nan)
+        self.weights = [np.empty_like(w) for w in weights]
+        self.biases = None if biases is None else [np.empty_like(b) for b in biases]
         self.diverged = np.zeros(n_seeds, dtype=bool)
         self.reached = np.full(n_seeds, spec.iterations, dtype=np.int64)
         self.first_below = np.full(n_seeds, -1, dtype=np.int64)
@@ -123,7 +134,8 @@ def train(
         Held-out rows, never trained on; the final weights are scored on them.
 
     A seed whose error margin becomes non-finite is recorded as diverged and removed from
-    the batch; the others go on, their numbers unchanged.
+    the batch; the others go on, their numbers unchanged. The native kernel does the work
+    where it is known to give numpy's bits (``choose_kernel``); numpy does it elsewhere.
     """
     started = time.perf_counter()
     units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
@@ -131,55 +143,12 @@ def train(
     biases = None
     if spec.bias:
         biases = [np.zeros((len(seeds), 1, b)) for b in units[1:]]
-    net = StackedNetwork(inputs, targets, weights, biases, spec.activation, spec.output_activation)
-    record = _Recorder(spec, net, seeds)
-    active = np.arange(len(seeds))  # positions (in ``seeds``) of the seeds still training
-    points = [int(i) for i in record.points] + [-1]
-    slot = 0  # index of the next logged iteration in ``points``
-    last = spec.iterations - 1
-    n_errors = net.error[0].size  # np.mean's divisor
-    # Exact margins are computed only where needed: at logged iterations, at the end, while
-    # some seed has yet to cross the threshold, and when the error stops being finite. Other
-    # iterations pay for one BLAS dot product over the error (NaN and inf survive it). The
-    # crossing test on sums is a safe superset; exact margins decide.
-    threshold_sum = spec.error_threshold * n_errors * (1 + 1e-9)
-    waiting = np.ones(len(seeds), dtype=bool)  # not yet below the threshold
-    n_waiting = len(seeds)
-    next_progress = PROGRESS_EVERY - 1 if progress is not None else -1
-
+    kernel = choose_kernel(inputs, targets, spec, weights)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for i in range(spec.iterations):
-            net.forward()
-            net.backward()
-            logged = i == points[slot]
-            if logged or n_waiting or i == last or not net.error_is_finite():
-                sums = net.error_sums()
-                if logged:
-                    record.curves[active, slot] = sums / n_errors
-                    slot += 1
-                if not sums.max() < np.inf:  # NaN fails every comparison
-                    margins = sums / n_errors
-                    finite = np.isfinite(margins)
-                    net, active = _drop_diverged(net, active, finite, margins, record, i)
-                    if active.size == 0:
-                        break
-                    sums = net.error_sums()
-                    waiting &= np.isin(np.arange(len(seeds)), active)  # they never cross now
-                    n_waiting = int(waiting.sum())
-                if n_waiting and sums.min() < threshold_sum:
-                    crossed = active[(sums / n_errors < spec.error_threshold) & waiting[active]]
-                    record.first_below[crossed] = i
-                    waiting[crossed] = False
-                    n_waiting = int(waiting.sum())
-                if i == last:
-                    record.final_error[active] = sums / n_errors
-                    record.final_output[active] = net.outputs[-1]
-            net.apply(spec.lr)
-            if i == next_progress:
-                progress(i + 1)
-                next_progress += PROGRESS_EVERY
-        if active.size:
-            _check_final_weights(net, active, record)
+        if kernel == "native":
+            record = _train_native(inputs, targets, spec, weights, progress)
+        else:
+            record = _train_numpy(inputs, targets, spec, weights, biases, progress)
     if progress is not None:
         progress(spec.iterations)
     holdout_error = np.full(len(seeds), np.nan)
@@ -208,7 +177,140 @@ def train(
         reasons=record.reasons,
         holdout_error=holdout_error,
         wall_seconds=time.perf_counter() - started,
+        kernel=kernel,
     )
+
+
+def choose_kernel(
+    inputs: np.ndarray, targets: np.ndarray, spec: TrainSpec, weights: list[np.ndarray]
+) -> str:
+    """``"native"`` when the kernel supports this network and a probe matches numpy exactly.
+
+    The probe trains up to 4 of the seeds for a few iterations both ways, on the cell's own
+    data, and compares every curve point, output and weight bit for bit. It guards against
+    a machine whose numpy, BLAS or libm rounds differently from the ones the kernel mirrors.
+    """
+    wanted = native.mode()
+    if wanted == "numpy":
+        return "numpy"
+    units = [weights[0].shape[1], *(w.shape[2] for w in weights)]
+    why_not = native.supports(
+        units, inputs.shape[0], spec.activation, spec.output_activation, spec.bias
+    )
+    if not why_not and not _probe_matches(inputs, targets, spec, weights):
+        why_not = "the native kernel does not reproduce numpy's numbers on this machine"
+    if why_not and wanted == "native":
+        raise native.KernelUnavailableError(why_not)
+    return "numpy" if why_not else "native"
+
+
+def _probe_matches(
+    inputs: np.ndarray, targets: np.ndarray, spec: TrainSpec, weights: list[np.ndarray]
+) -> bool:
+    iterations = min(spec.iterations, native.PROBE_ITERATIONS)
+    probe_spec = dataclasses.replace(spec, iterations=iterations, log_every=1)
+    def sample() -> list[np.ndarray]:
+        # Fresh copies: the numpy loop trains its weights in place.
+        return [np.array(w[: native.LANES]) for w in weights]
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        by_numpy = _train_numpy(inputs, targets, probe_spec, sample(), None, None)
+        by_kernel = _train_native(inputs, targets, probe_spec, sample(), None)
+    pairs = [
+        (by_numpy.curves, by_kernel.curves),
+        (by_numpy.final_output, by_kernel.final_output),
+        *zip(by_numpy.weights, by_kernel.weights, strict=True),
+    ]
+    return all(np.array_equal(a, b, equal_nan=True) for a, b in pairs)
+
+
+def _train_native(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    spec: TrainSpec,
+    weights: list[np.ndarray],
+    progress: Callable[[int], None] | None,
+) -> _Recorder:
+    """The native kernel's run, in the recorder that the numpy loop fills."""
+    record = _Recorder(spec, weights, None, targets.shape)
+    outcome = native.train_blocks(
+        inputs, targets, weights, spec.lr, spec.iterations, record.points,
+        spec.error_threshold, progress,
+    )  # fmt: skip
+    record.curves = outcome.curves
+    record.final_error = outcome.final_error
+    record.final_output = outcome.final_output
+    record.weights = outcome.weights
+    record.diverged = outcome.diverged
+    record.reached = outcome.iterations_reached
+    record.first_below = outcome.first_below
+    for position in np.flatnonzero(outcome.diverged):
+        iteration = int(outcome.iterations_reached[position]) - 1
+        record.reasons[position] = f"non-finite error margin at iteration {iteration}"
+    _flag_non_finite_weights(record, np.flatnonzero(~outcome.diverged))
+    return record
+
+
+def _train_numpy(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    spec: TrainSpec,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray] | None,
+    progress: Callable[[int], None] | None,
+) -> _Recorder:
+    """The stacked numpy loop; ``weights`` and ``biases`` are updated in place."""
+    n_seeds = weights[0].shape[0]
+    net = StackedNetwork(inputs, targets, weights, biases, spec.activation, spec.output_activation)
+    record = _Recorder(spec, weights, biases, targets.shape)
+    active = np.arange(n_seeds)  # positions (in ``seeds``) of the seeds still training
+    points = [int(i) for i in record.points] + [-1]
+    slot = 0  # index of the next logged iteration in ``points``
+    last = spec.iterations - 1
+    n_errors = net.error[0].size  # np.mean's divisor
+    # Exact margins are computed only where needed: at logged iterations, at the end, while
+    # some seed has yet to cross the threshold, and when the error stops being finite. Other
+    # iterations pay for one BLAS dot product over the error (NaN and inf survive it). The
+    # crossing test on sums is a safe superset; exact margins decide.
+    threshold_sum = spec.error_threshold * n_errors * (1 + 1e-9)
+    waiting = np.ones(n_seeds, dtype=bool)  # not yet below the threshold
+    n_waiting = n_seeds
+    next_progress = PROGRESS_EVERY - 1 if progress is not None else -1
+
+    for i in range(spec.iterations):
+        net.forward()
+        net.backward()
+        logged = i == points[slot]
+        if logged or n_waiting or i == last or not net.error_is_finite():
+            sums = net.error_sums()
+            if logged:
+                record.curves[active, slot] = sums / n_errors
+                slot += 1
+            if not sums.max() < np.inf:  # NaN fails every comparison
+                margins = sums / n_errors
+                finite = np.isfinite(margins)
+                net, active = _drop_diverged(net, active, finite, margins, record, i)
+                if active.size == 0:
+                    break
+                sums = net.error_sums()
+                waiting &= np.isin(np.arange(n_seeds), active)  # they never cross now
+                n_waiting = int(waiting.sum())
+            if n_waiting and sums.min() < threshold_sum:
+                crossed = active[(sums / n_errors < spec.error_threshold) & waiting[active]]
+                record.first_below[crossed] = i
+                waiting[crossed] = False
+                n_waiting = int(waiting.sum())
+            if i == last:
+                record.final_error[active] = sums / n_errors
+                record.final_output[active] = net.outputs[-1]
+        net.apply(spec.lr)
+        if i == next_progress:
+            progress(i + 1)
+            next_progress += PROGRESS_EVERY
+    if active.size:
+        record.finish(np.arange(active.size), net, active)
+        _flag_non_finite_weights(record, active)
+    return record
 
 
 def _drop_diverged(
@@ -233,13 +335,9 @@ def _drop_diverged(
     return net.keep(keep_rows), active[keep_rows]
 
 
-def _check_final_weights(net: StackedNetwork, active: np.ndarray, record: _Recorder) -> None:
-    """Store the surviving seeds' weights; flag any whose last update overflowed them."""
-    record.finish(np.arange(active.size), net, active)
-    finite = np.ones(active.size, dtype=bool)
-    for weight in net.weights:
-        finite &= np.isfinite(weight).all(axis=(1, 2))
-    for row in np.flatnonzero(~finite):
-        position = active[row]
-        record.diverged[position] = True
-        record.reasons[position] = "non-finite weights after the last update"
+def _flag_non_finite_weights(record: _Recorder, positions: np.ndarray) -> None:
+    """Flag the seeds at ``positions`` whose last update overflowed a weight."""
+    for position in positions:
+        if not all(np.isfinite(weight[position]).all() for weight in record.weights):
+            record.diverged[position] = True
+            record.reasons[position] = "non-finite weights after the last update"

@@ -90,3 +90,21 @@ def only_dir(parent: Path) -> Path:
     children = [p for p in parent.iterdir() if p.is_dir()]
     assert len(children) == 1, children
     return children[0]
+
+
+@pytest.fixture(params=["numpy", "native"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with numpy doing the arithmetic and once with the native kernel.
+
+    The native run is skipped where the kernel is not built or the CPU lacks AVX2/FMA,
+    except under ``NNSWEEP_REQUIRE_NATIVE=1`` (``make test`` sets it), where that fails.
+    """
+    from nnsweep import native
+
+    if request.param == "native" and not native.available():
+        if os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1":
+            pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 but the native kernel is not available")
+        pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
+    # "native" makes any fallback to numpy an error, so the kernel really is what ran.
+    monkeypatch.setenv("NNSWEEP_KERNEL", request.param)
+    return request.param
