@@ -8,8 +8,10 @@ TEST_STAMP := $(VENV)/.installed-test-stamp
 .PHONY: setup run test test-fast lint format bench clean
 
 # compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and the
-# hydra_plugins/ namespace package exactly where they are in the checkout.
-$(STAMP): pyproject.toml
+# hydra_plugins/ namespace package exactly where they are in the checkout. The install also
+# compiles the native kernel (nnsweep/_kernel.c) in place; without a C compiler it is skipped
+# and numpy does the arithmetic.
+$(STAMP): pyproject.toml setup.py nnsweep/_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e . --config-settings editable_mode=compat
@@ -25,6 +27,11 @@ setup: $(TEST_STAMP)
 # The main job: the tutorial's question over 100 seeds per shape, tables and report included.
 run: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=neurons_early hydra.sweep.dir=results/neurons_early
+
+# On a CPU with AVX2 and FMA the native kernel must have been built: its tests fail rather
+# than skip, so a broken build cannot pass as "numpy did it".
+NNSWEEP_REQUIRE_NATIVE ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo 1 || echo 0)
+export NNSWEEP_REQUIRE_NATIVE
 
 # Every test, the slow end-to-end ones included (what CI runs).
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.

@@ -15,6 +15,7 @@ import ctypes
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -63,6 +64,14 @@ def _library() -> ctypes.CDLL | None:
 def mode() -> str:
     """``auto`` (the default), ``numpy`` or ``native``, from ``NNSWEEP_KERNEL``."""
     return os.environ.get("NNSWEEP_KERNEL", "auto")
+
+
+def threads() -> int:
+    """Threads for the kernel: ``NNSWEEP_THREADS``, else the CPUs this process may use."""
+    wanted = os.environ.get("NNSWEEP_THREADS")
+    if wanted:
+        return max(1, int(wanted))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
 def available() -> bool:
@@ -178,9 +187,8 @@ def train_blocks(
         block["saved"] = np.zeros_like(block["weights"])
         blocks.append(block)
 
-    for chunk_start in range(0, iterations, CHUNK):
-        chunk_stop = min(chunk_start + CHUNK, iterations)
-        for block in blocks:
+    def advance(group: list[dict[str, np.ndarray]], chunk_start: int, chunk_stop: int) -> None:
+        for block in group:
             library.nn_train_block(
                 len(shapes), units.ctypes.data, n_samples, inputs.ctypes.data,
                 targets.ctypes.data, block["weights"].ctypes.data, block["scratch"].ctypes.data,
@@ -190,8 +198,22 @@ def train_blocks(
                 block["reached"].ctypes.data, block["first_below"].ctypes.data,
                 block["status"].ctypes.data,
             )  # fmt: skip
-        if progress is not None:
-            progress(chunk_stop)
+
+    # ctypes lets go of the GIL during the call, so threads run blocks on separate cores.
+    # A sweep's jobs then share the machine's cores between them, and the last job of a
+    # sweep no longer runs on one core while the others idle.
+    n_threads = min(threads(), len(blocks))
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for chunk_start in range(0, iterations, CHUNK):
+            chunk_stop = min(chunk_start + CHUNK, iterations)
+            work = [
+                pool.submit(advance, blocks[t::n_threads], chunk_start, chunk_stop)
+                for t in range(n_threads)
+            ]
+            for done in work:
+                done.result()
+            if progress is not None:
+                progress(chunk_stop)
 
     result = BlockResult(
         curves=np.full((n_seeds, n_points), np.nan),

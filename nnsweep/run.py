@@ -154,6 +154,7 @@ def run_cell(
     already = (len(run.seeds) - len(missing)) * iterations
     if progress is not None:
         progress(already, total)
+    result = None
     if missing:
 
         def report(done: int) -> None:
@@ -178,7 +179,13 @@ def run_cell(
     store.write_parquet(job_dir / store.CURVES, curves)
     store.write_json(
         job_dir / store.PROVENANCE,
-        {**store.provenance(), "cache_keys": keys, "trained_seeds": missing},
+        {
+            **store.provenance(),
+            "cache_keys": keys,
+            "trained_seeds": missing,
+            # numpy or the native kernel; the numbers are the same either way.
+            "kernel": result.kernel if missing else None,
+        },
     )
     store.write_parquet(job_dir / store.RUNS, runs)
     outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}

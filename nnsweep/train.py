@@ -209,6 +209,7 @@ def _probe_matches(
 ) -> bool:
     iterations = min(spec.iterations, native.PROBE_ITERATIONS)
     probe_spec = dataclasses.replace(spec, iterations=iterations, log_every=1)
+
     def sample() -> list[np.ndarray]:
         # Fresh copies: the numpy loop trains its weights in place.
         return [np.array(w[: native.LANES]) for w in weights]
