@@ -55,6 +55,10 @@ def test_submitit_local_gives_the_joblib_tables(tmp_path: Path) -> None:
             "hydra/launcher=submitit_local",
             f"results_dir={tmp_path / 'submitit'}",
             f"hydra.sweep.dir={sweep_dir}",
+            # The default folder has one sub-folder per job id (%j), which submitit's local
+            # controller can try to open a log in before its parent has made it: a race seen
+            # here once under load. A flat folder exists before any job starts.
+            f"hydra.launcher.submitit_folder={sweep_dir / '.submitit'}",
         ]
     )
     assert done.returncode == 0, done.stderr
