@@ -299,7 +299,8 @@ VECTOR static __m256d pairwise_sum(const __m256d_u *values, int64_t n)
  *
  * Layouts (all C order, lanes innermost):
  *   weights, saved_weights: layer k is (units[k], units[k+1], 4), layers back to back
- *   scratch: at least nn_scratch_size(...) doubles
+ *   scratch: 4 * n_samples * (2 * (units[1] + ... + units[n_layers]) + 2 * units[n_layers])
+ *            doubles: each layer's outputs and deltas, then the error and its magnitude
  *   curves: (n_points, 4); final_output: (n_samples, units[n_layers], 4)
  *   final_error, reached, first_below, status: (4,)
  * status: 1 training, 0 an unused lane, -1 diverged (stopped). A diverged lane's weights

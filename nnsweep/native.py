@@ -166,8 +166,8 @@ def train_blocks(
     shapes = [(w.shape[1], w.shape[2]) for w in weights]
     n_points = len(log_points)
     points = np.ascontiguousarray(log_points, dtype=np.int64)
-    scratch_size = LANES * (2 * n_samples * int(units[1:].sum()) + 2 * n_samples * n_out)
-    scratch_size += LANES * max(a * b for a, b in shapes)
+    # Each layer's outputs and deltas, then the error and its magnitude (see _kernel.c).
+    scratch_size = LANES * n_samples * (2 * int(units[1:].sum()) + 2 * n_out)
 
     blocks = []
     for start in range(0, n_seeds, LANES):
