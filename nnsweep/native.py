@@ -15,7 +15,7 @@ import ctypes
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import cache
 
@@ -25,8 +25,10 @@ LANES = 4
 # OpenBLAS sums a product's depth in one pass up to its GEMM_Q block (256 or more on x86-64);
 # beyond it the order changes. Every depth here (layer widths, sample count) stays below.
 MAX_DEPTH = 128
-# Iterations per kernel call between progress reports.
+# Iterations per kernel call; each thread records its progress between calls.
 CHUNK = 2048
+# How often the calling thread passes that progress on.
+PROGRESS_SECONDS = 0.5
 # Iterations the probe trains with both numpy and the kernel before trusting the kernel.
 PROBE_ITERATIONS = 24
 
@@ -201,19 +203,29 @@ def train_blocks(
 
     # ctypes lets go of the GIL during the call, so threads run blocks on separate cores.
     # A sweep's jobs then share the machine's cores between them, and the last job of a
-    # sweep no longer runs on one core while the others idle.
+    # sweep no longer runs on one core while the others idle. Each thread takes its blocks
+    # through every iteration on its own (no barrier per chunk: with more threads than
+    # cores, a barrier would make every thread wait for the one the OS paused).
     n_threads = min(threads(), len(blocks))
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+    reached = [0] * n_threads  # iterations done by each thread's blocks
+
+    def run(thread: int) -> None:
         for chunk_start in range(0, iterations, CHUNK):
             chunk_stop = min(chunk_start + CHUNK, iterations)
-            work = [
-                pool.submit(advance, blocks[t::n_threads], chunk_start, chunk_stop)
-                for t in range(n_threads)
-            ]
-            for done in work:
-                done.result()
-            if progress is not None:
-                progress(chunk_stop)
+            advance(blocks[thread::n_threads], chunk_start, chunk_stop)
+            reached[thread] = chunk_stop
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        work = [pool.submit(run, thread) for thread in range(n_threads)]
+        reported = 0
+        while wait(work, timeout=PROGRESS_SECONDS).not_done:
+            if progress is not None and min(reached) > reported:
+                reported = min(reached)
+                progress(reported)
+        for future in work:
+            future.result()  # a thread's error surfaces here
+    if progress is not None:
+        progress(iterations)
 
     result = BlockResult(
         curves=np.full((n_seeds, n_points), np.nan),
