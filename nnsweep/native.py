@@ -155,8 +155,8 @@ def train_blocks(
 ) -> BlockResult:
     """Train every seed of ``weights`` (each ``(n_seeds, a, b)``) with the kernel.
 
-    Seeds go through in blocks of 4, one per lane; every block advances ``CHUNK``
-    iterations before the next, so progress counts iterations of the whole batch.
+    Seeds go through in blocks of 4, one per lane; the blocks are shared out over threads.
+    ``progress`` gets the iterations that every block has done.
     """
     library = _library()
     assert library is not None
