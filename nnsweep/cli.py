@@ -177,10 +177,11 @@ def _release_idle_workers() -> None:
 
 def finish_sweep(sweep_dir: Path) -> int:
     """Gather tables, write the report, print a one-line summary; 1 if any cell failed."""
-    from nnsweep.report import write_report
-
     runs, _curves, summary = store.collect(sweep_dir)
     if (runs["status"] != "failed").any():  # a report needs at least one trained seed
+        # Imported only now: collecting the tables needs none of the report's libraries.
+        from nnsweep.report import write_report
+
         write_report(sweep_dir)
     n_failed = int((runs["status"] == "failed").sum()) if not runs.empty else 0
     n_diverged = int((runs["status"] == "diverged").sum()) if not runs.empty else 0
@@ -219,7 +220,8 @@ class SweepTablesCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        _release_idle_workers()
+        # Stopping the workers takes a moment; it overlaps the tables and the report.
+        threading.Thread(target=_release_idle_workers).start()
         try:
             status = finish_sweep(sweep_dir)
         except Exception as error:
