@@ -168,11 +168,15 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def _release_idle_workers() -> None:
-    """Stop joblib's idle worker processes now rather than at interpreter exit."""
-    if "joblib" in sys.modules:
-        from joblib.externals.loky import get_reusable_executor
+    """Stop joblib's idle worker processes now rather than at interpreter exit.
 
-        get_reusable_executor().shutdown(wait=False, kill_workers=True)
+    Only an executor that exists is stopped (asking loky for one would start one); if
+    loky's module changes shape, the workers simply stop at exit as before.
+    """
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
 
 
 def finish_sweep(sweep_dir: Path) -> int:
