@@ -165,7 +165,9 @@ def run_cell(
         result = train(
             dataset.inputs, dataset.targets, run.train, missing, progress=report, holdout=holdout
         )
+        origin = np.str_(store.seed_origin(store.provenance(), result.kernel))
         for seed, entry in zip(missing, split_by_seed(result), strict=True):
+            entry["origin"] = origin  # where and when, for sweeps that reuse the entry
             store.store_cached(cache_dir, keys[seed], entry)
             entries[seed] = entry
     runs, curves = _tables(run, dataset, entries, job)
@@ -185,6 +187,9 @@ def run_cell(
             "trained_seeds": missing,
             # numpy or the native kernel; the numbers are the same either way.
             "kernel": result.kernel if missing else None,
+            "seed_origins": store.group_origins(
+                {seed: str(entries[seed].get("origin", "")) for seed in run.seeds}
+            ),
         },
     )
     store.write_parquet(job_dir / store.RUNS, runs)
