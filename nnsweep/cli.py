@@ -103,7 +103,10 @@ def preflight(overrides: Sequence[str]) -> None:
 def _print_single_run(run: RunConfig, runs: Any, curves: Any, outputs: dict) -> None:
     if run.n_seeds == 1:
         seed = run.seeds[0]
-        logged = curves[(curves["iteration"] % run.train.log_every) == 0]
+        # The tutorial's trace: the error before the update at every log_every-th iteration
+        # (the curve's last point, the final weights' error, is not part of it).
+        iteration = curves["iteration"]
+        logged = curves[(iteration % run.train.log_every == 0) & (iteration < run.train.iterations)]
         for margin in logged["error"]:
             print(f"Current error margin: {margin}")
         print(outputs[seed])
@@ -121,7 +124,7 @@ def _run_single(run: RunConfig, job_dir: Path) -> None:
             bar.update(done - bar.n)
 
         outcome = run_cell(run, job_dir, job=0, progress=show)
-    _print_single_run(run, outcome.runs, outcome.curves, outcome.final_outputs)
+    _print_single_run(run, outcome.runs, outcome.curves, outcome.last_pass_outputs)
 
 
 def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:

@@ -60,3 +60,11 @@ def tutorial_train(
         if i % log_every == 0:
             margins.append(np.mean(abs(error)))
     return margins, synapses, float(np.mean(abs(error))), layers[-1]
+
+
+def tutorial_predict(inputs: np.ndarray, synapses: Sequence[np.ndarray]) -> np.ndarray:
+    """The output layer of trained ``synapses``: the tutorial's forward pass, once."""
+    layer = inputs
+    for synapse in synapses:
+        layer = sigmoid(np.dot(layer, synapse))
+    return layer

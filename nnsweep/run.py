@@ -5,6 +5,7 @@ Takes a frozen ``RunConfig`` and a directory; knows nothing of Hydra.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import pandas as pd
 from nnsweep import store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.data import Dataset, load_dataset
-from nnsweep.train import ARITHMETIC_VERSION, TrainResult, train
+from nnsweep.model import layer_units
+from nnsweep.train import ARITHMETIC_VERSION, UNSTABLE_CHANGE, TrainResult, train
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
 CACHE_FORMAT = 2
@@ -30,7 +32,10 @@ class CellOutcome:
 
     runs: pd.DataFrame  # one row per seed
     curves: pd.DataFrame  # one row per (seed, logged iteration)
-    final_outputs: dict[int, np.ndarray]  # seed -> output layer of the last forward pass
+    final_outputs: dict[int, np.ndarray]  # seed -> output layer of the final weights
+    # seed -> output of the loop's last forward pass (before the last update), as the
+    # tutorial prints it
+    last_pass_outputs: dict[int, np.ndarray]
     n_trained: int  # seeds trained now (the rest came from the cache)
 
 
@@ -63,11 +68,15 @@ def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
             "curve": result.curves[row],
             "final_error": np.float64(result.final_error[row]),
             "final_output": result.final_output[row],
+            "last_pass_output": result.last_pass_output[row],
             "diverged": np.bool_(result.diverged[row]),
             "iterations_reached": np.int64(result.iterations_reached[row]),
             "first_below": np.int64(result.first_below[row]),
             "reason": np.str_(result.reasons[row]),
             "holdout_error": np.float64(result.holdout_error[row]),
+            "end_change": np.float64(result.end_change[row]),
+            "accuracy": np.float64(result.accuracy[row]),
+            "holdout_accuracy": np.float64(result.holdout_accuracy[row]),
             # The stacked batch's wall time, shared out evenly: seeds are not timed apart.
             "wall_seconds": np.float64(result.wall_seconds / len(result.seeds)),
         }
@@ -84,10 +93,18 @@ def _solved(final_output: np.ndarray, targets: np.ndarray) -> bool:
     return bool(np.isfinite(final_output).all() and np.array_equal(np.round(final_output), targets))
 
 
+def n_weights(run: RunConfig, dataset: Dataset) -> int:
+    """Trainable numbers of one network: every weight, and every bias when there are biases."""
+    units = layer_units(dataset.inputs.shape[1], run.train.hidden_layers, dataset.targets.shape[1])
+    count = sum(a * b for a, b in itertools.pairwise(units))
+    return count + (sum(units[1:]) if run.train.bias else 0)
+
+
 def _tables(
     run: RunConfig, dataset: Dataset, entries: dict[int, dict[str, np.ndarray]], job: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     settings = cell_settings(run)
+    size = n_weights(run, dataset)
     fingerprint = dataset.fingerprint()
     run_rows = []
     curve_frames = []
@@ -107,6 +124,11 @@ def _tables(
                 "holdout_error": float(entry["holdout_error"]),
                 "diverged": diverged,
                 "solved": _solved(entry["final_output"], dataset.targets),
+                "accuracy": float(entry["accuracy"]),
+                "holdout_accuracy": float(entry["holdout_accuracy"]),
+                "end_change": float(entry["end_change"]),
+                "unstable": bool(entry["end_change"] > UNSTABLE_CHANGE),
+                "n_weights": size,
                 "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
                 "iterations_reached": int(entry["iterations_reached"]),
                 "first_below_threshold": int(entry["first_below"]),
@@ -194,4 +216,11 @@ def run_cell(
     )
     store.write_parquet(job_dir / store.RUNS, runs)
     outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
-    return CellOutcome(runs=runs, curves=curves, final_outputs=outputs, n_trained=len(missing))
+    last_pass = {seed: entries[seed]["last_pass_output"] for seed in run.seeds}
+    return CellOutcome(
+        runs=runs,
+        curves=curves,
+        final_outputs=outputs,
+        last_pass_outputs=last_pass,
+        n_trained=len(missing),
+    )

@@ -17,7 +17,17 @@ from nnsweep.config import TrainSpec
 from nnsweep.model import StackedNetwork, init_weights, layer_units
 
 # Bump whenever a change could alter any trained number: it is part of every cache key.
-ARITHMETIC_VERSION = 1
+# 2: final_error and final_output are those of the final weights (one forward pass after
+# training); curves end at ``iterations``; end_change and accuracies are recorded.
+ARITHMETIC_VERSION = 2
+
+# How many updates before the end the trainer keeps the error of, to measure instability.
+LOOK_BACK = 2
+
+# A seed is "unstable" at the end of training when one of its last LOOK_BACK updates moved
+# its training error by more than this fraction of the final error (an oscillating seed at a
+# large learning rate moves by 10-30%; a converging one by far less than 1%).
+UNSTABLE_CHANGE = 0.01
 
 # How often (in iterations) the loop reports progress to its caller.
 PROGRESS_EVERY = 256
@@ -31,13 +41,24 @@ class TrainResult:
     ----------
     seeds : ndarray, shape (n_seeds,)
     log_iterations : ndarray, shape (n_points,)
-        Iterations whose error margin is in ``curves``: every ``log_every``-th one and the last.
+        Iterations whose error margin is in ``curves``: every ``log_every``-th one, then
+        ``iterations``. The margin at iteration ``i`` is that of the weights after ``i``
+        updates, so the last point is the final weights'.
     curves : ndarray, shape (n_seeds, n_points)
         ``mean(|targets - output|)`` at those iterations; NaN after a seed diverged.
     final_error : ndarray, shape (n_seeds,)
-        The margin of the last error computed, as the tutorial's variable holds it after its loop.
+        The margin of the final weights, from one forward pass after training (as
+        ``holdout_error``). For a diverged seed, the non-finite margin that stopped it.
     final_output : ndarray, shape (n_seeds, n_samples, n_outputs)
-        The output layer of the last forward pass.
+        The output layer of the final weights.
+    end_change : ndarray, shape (n_seeds,)
+        ``max |e_k - e_final| / e_final`` over the margins ``e_k`` of the weights one and two
+        updates before the final ones; NaN for a diverged seed.
+    accuracy : ndarray, shape (n_seeds,)
+        Fraction of training rows whose every output rounds to its target (final weights).
+    last_pass_output : ndarray, shape (n_seeds, n_samples, n_outputs)
+        The output of the last forward pass in the loop (before the last update): what the
+        tutorial prints after its loop.
     weights : list of ndarray, each (n_seeds, units[k], units[k + 1])
         Weights after the last update.
     biases : list of ndarray, each (n_seeds, 1, units[k + 1]), or None
@@ -50,6 +71,8 @@ class TrainResult:
         Empty for a healthy seed, else why it was stopped.
     holdout_error : ndarray, shape (n_seeds,)
         Error margin of the final weights on the held-out rows; NaN when there are none.
+    holdout_accuracy : ndarray, shape (n_seeds,)
+        ``accuracy`` on the held-out rows; NaN when there are none.
     wall_seconds : float
         Wall time of the whole stacked computation.
     kernel : str
@@ -70,14 +93,34 @@ class TrainResult:
     holdout_error: np.ndarray
     wall_seconds: float
     kernel: str = "numpy"
+    end_change: np.ndarray | None = None
+    accuracy: np.ndarray | None = None
+    holdout_accuracy: np.ndarray | None = None
+    last_pass_output: np.ndarray | None = None
 
 
 def log_iterations(iterations: int, log_every: int) -> np.ndarray:
-    """The iterations whose error margin is recorded: 0, log_every, ... and the last one."""
-    points = list(range(0, iterations, log_every))
-    if points[-1] != iterations - 1:
-        points.append(iterations - 1)
-    return np.array(points, dtype=np.int64)
+    """The iterations of a stored curve: 0, log_every, ... below ``iterations``, then
+    ``iterations`` itself (the final weights, after the last update)."""
+    return np.array([*range(0, iterations, log_every), iterations], dtype=np.int64)
+
+
+def training_points(iterations: int, log_every: int) -> np.ndarray:
+    """The iterations whose error the training loop records: the curve's points before the
+    end, and the last ``LOOK_BACK`` iterations (for ``end_change``)."""
+    traced = set(range(0, iterations, log_every))
+    traced.update(range(max(0, iterations - LOOK_BACK), iterations))
+    return np.array(sorted(traced), dtype=np.int64)
+
+
+def accuracy(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Fraction of rows whose every output rounds to its target, per seed.
+
+    outputs : (n_seeds, n_samples, n_outputs); targets : (n_samples, n_outputs).
+    Returns shape (n_seeds,). A non-finite output is never right.
+    """
+    right = (np.round(outputs) == targets).all(axis=2)
+    return right.mean(axis=1)
 
 
 class _Recorder:
@@ -91,7 +134,7 @@ class _Recorder:
         output_shape: tuple[int, int],
     ) -> None:
         n_seeds = weights[0].shape[0]
-        self.points = log_iterations(spec.iterations, spec.log_every)
+        self.points = training_points(spec.iterations, spec.log_every)
         self.curves = np.full((n_seeds, len(self.points)), np.nan)
         self.final_error = np.full(n_seeds, np.nan)
         self.final_output = np.full((n_seeds, *output_shape), np.nan)
@@ -151,34 +194,76 @@ def train(
             record = _train_numpy(inputs, targets, spec, weights, biases, progress)
     if progress is not None:
         progress(spec.iterations)
-    holdout_error = np.full(len(seeds), np.nan)
-    if holdout is not None and len(holdout[0]):
-        scorer = StackedNetwork(
-            holdout[0],
-            holdout[1],
-            record.weights,
-            record.biases,
-            spec.activation,
-            spec.output_activation,
-        )
-        with np.errstate(over="ignore", invalid="ignore"):
-            holdout_error = scorer.evaluate().copy()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        ending = _score_final_weights(inputs, targets, spec, record, holdout)
     return TrainResult(
         seeds=np.asarray(seeds, dtype=np.int64),
-        log_iterations=record.points,
-        curves=record.curves,
-        final_error=record.final_error,
-        final_output=record.final_output,
+        log_iterations=log_iterations(spec.iterations, spec.log_every),
+        curves=ending["curves"],
+        final_error=ending["final_error"],
+        final_output=ending["final_output"],
         weights=record.weights,
         biases=record.biases,
         diverged=record.diverged,
         iterations_reached=record.reached,
         first_below=record.first_below,
         reasons=record.reasons,
-        holdout_error=holdout_error,
+        holdout_error=ending["holdout_error"],
         wall_seconds=time.perf_counter() - started,
         kernel=kernel,
+        end_change=ending["end_change"],
+        accuracy=ending["accuracy"],
+        holdout_accuracy=ending["holdout_accuracy"],
+        last_pass_output=record.final_output,
     )
+
+
+def _score_final_weights(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    spec: TrainSpec,
+    record: _Recorder,
+    holdout: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[str, np.ndarray]:
+    """Measure the trained networks: one forward pass of the final weights, in numpy.
+
+    Both kernels end here, so the numbers are the same whichever trained. The margin of
+    the final weights closes each curve; the margins recorded one and two updates before
+    the end give ``end_change``.
+    """
+    n_seeds = record.weights[0].shape[0]
+    scorer = StackedNetwork(
+        inputs, targets, record.weights, record.biases, spec.activation, spec.output_activation
+    )
+    final_error = scorer.evaluate().copy()
+    final_output = scorer.outputs[-1].copy()
+    stopped = record.diverged
+    # A diverged seed keeps the non-finite margin (and output) that stopped it.
+    final_error[stopped] = record.final_error[stopped]
+    final_output[stopped] = record.final_output[stopped]
+    traced = np.isin(record.points, np.arange(0, spec.iterations, spec.log_every))
+    curves = np.column_stack([record.curves[:, traced], np.where(stopped, np.nan, final_error)])
+    before = record.curves[:, record.points >= spec.iterations - LOOK_BACK]
+    change = np.abs(before - final_error[:, None]).max(axis=1) / final_error
+    end_change = np.where(stopped | ~np.isfinite(change), np.nan, change)
+    holdout_error = np.full(n_seeds, np.nan)
+    holdout_accuracy = np.full(n_seeds, np.nan)
+    if holdout is not None and len(holdout[0]):
+        held = StackedNetwork(
+            holdout[0], holdout[1], record.weights, record.biases,
+            spec.activation, spec.output_activation,
+        )  # fmt: skip
+        holdout_error = held.evaluate().copy()
+        holdout_accuracy = accuracy(held.outputs[-1], held.targets)
+    return {
+        "curves": curves,
+        "final_error": final_error,
+        "final_output": final_output,
+        "end_change": end_change,
+        "accuracy": accuracy(final_output, scorer.targets),
+        "holdout_error": holdout_error,
+        "holdout_accuracy": holdout_accuracy,
+    }
 
 
 def choose_kernel(

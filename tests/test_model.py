@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS
 
 from nnsweep.config import TrainSpec
 from nnsweep.model import StackedNetwork, init_weights, layer_units
-from nnsweep.reference import tutorial_train
-from nnsweep.train import log_iterations, train
+from nnsweep.reference import tutorial_predict, tutorial_train
+from nnsweep.train import UNSTABLE_CHANGE, log_iterations, train, training_points
 
 EX1_INPUTS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
 EX1_TARGETS = np.array([[0], [1], [1], [0], [1], [1], [1], [1]])
@@ -94,10 +96,23 @@ def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(
         )
         logged = np.isin(result.log_iterations, np.arange(0, iterations, log_every))
         assert np.array_equal(result.curves[row][logged], margins)
-        assert result.final_error[row] == final
-        assert np.array_equal(result.final_output[row], output)
         for stacked, alone in zip(result.weights, synapses, strict=True):
             assert np.array_equal(stacked[row], alone)
+        # The trained network is measured once more after the loop, on its final weights.
+        predicted = tutorial_predict(inputs, synapses)
+        final_weights_error = np.mean(abs(targets - predicted))
+        assert final_weights_error != final  # the last update moved it
+        assert result.final_error[row] == final_weights_error
+        assert result.curves[row][-1] == final_weights_error
+        # What the tutorial prints after its loop: the last forward pass's output.
+        assert np.array_equal(result.last_pass_output[row], output)
+        assert result.log_iterations[-1] == iterations
+        assert np.array_equal(result.final_output[row], predicted)
+        # end_change compares the final margin with the two before it, as the tutorial's
+        # loop computes them.
+        before = [tutorial_train(inputs, targets, hidden, seed, n, n)[2] for n in (599, 600)]
+        expected = max(abs(e - final_weights_error) for e in before) / final_weights_error
+        assert result.end_change[row] == expected
 
 
 def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(kernel: str) -> None:
@@ -112,6 +127,8 @@ def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(kernel: str) -> None:
         assert alone.final_error[0] == batch.final_error[row]
         assert np.array_equal(alone.final_output[0], batch.final_output[row])
         assert alone.first_below[0] == batch.first_below[row]
+        assert alone.end_change[0] == batch.end_change[row]
+        assert alone.accuracy[0] == batch.accuracy[row]
         for a, b in zip(alone.weights, batch.weights, strict=True):
             assert np.array_equal(a[0], b[row])
 
@@ -162,7 +179,23 @@ def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged() -> None:
             assert np.array_equal(a[0], b[row])
 
 
-def test_log_iterations_include_the_last_iteration() -> None:
-    assert log_iterations(100_000, 10_000).tolist()[-2:] == [90_000, 99_999]
-    assert log_iterations(10, 5).tolist() == [0, 5, 9]
-    assert log_iterations(11, 5).tolist() == [0, 5, 10]
+def test_curves_end_with_the_final_weights() -> None:
+    assert log_iterations(100_000, 10_000).tolist()[-2:] == [90_000, 100_000]
+    assert log_iterations(10, 5).tolist() == [0, 5, 10]
+    assert log_iterations(11, 5).tolist() == [0, 5, 10, 11]
+    assert training_points(11, 5).tolist() == [0, 5, 9, 10]
+    assert training_points(1, 5).tolist() == [0]
+
+
+def test_end_change_flags_a_seed_that_oscillates() -> None:
+    """On noisy data a too-large learning rate makes seeds flip between states every update."""
+    rng = np.random.RandomState(0)
+    inputs = rng.normal(size=(60, 2))
+    targets = (inputs[:, :1] + 0.8 * rng.normal(size=(60, 1)) > 0).astype(float)
+    spec = TrainSpec(hidden_layers=(8,), activation="tanh", iterations=1000)
+    calm = train(inputs, targets, dataclasses.replace(spec, lr=0.05), [1, 2, 3, 4])
+    wild = train(inputs, targets, dataclasses.replace(spec, lr=1.0), [1, 2, 3, 4])
+    assert (calm.end_change < UNSTABLE_CHANGE).all(), calm.end_change
+    assert (wild.end_change > 10 * UNSTABLE_CHANGE).sum() >= 3, wild.end_change
+    right = (np.round(wild.final_output) == targets).all(axis=2).mean(axis=1)
+    assert np.array_equal(wild.accuracy, right) and (right > 0.5).all()

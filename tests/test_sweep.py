@@ -56,8 +56,11 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
     runs, curves, summary = _tables(sweep_dir)
     assert len(runs) == 9 and set(runs["layers"]) == {"8-8", "4-4", "8"}
     assert (runs["status"] == "ok").all()
-    assert len(curves) == 9 * 5  # iterations 0, 100, 200, 300 and the last, 399
+    assert len(curves) == 9 * 5  # iterations 0, 100, 200, 300 and the final weights, 400
     assert summary["n_seeds"].tolist() == [3, 3, 3]
+    # 4 inputs, 2 outputs, no biases: 4*8 + 8*8 + 8*2, 4*4 + 4*4 + 4*2, 4*8 + 8*2.
+    sizes = runs.groupby("layers")["n_weights"].unique().map(list).to_dict()
+    assert sizes == {"8-8": [112], "4-4": [40], "8": [48]}
     assert "## Verdict" in (sweep_dir / "report.md").read_text()
     assert (sweep_dir / "report.html").stat().st_size > 10_000
     for job in ("0", "1", "2"):
@@ -82,6 +85,11 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
         "diverged",
         "iterations_reached",
         "wall_seconds",
+        "accuracy",
+        "holdout_accuracy",
+        "end_change",
+        "unstable",
+        "n_weights",
     ):
         assert column in pd.read_parquet(sweep_dir / "runs.parquet").columns
 
