@@ -30,6 +30,7 @@ from nnsweep import store
 from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
 from nnsweep.progress import progress_bar
 from nnsweep.run import run_cell
+from nnsweep.shapes import expand_overrides
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("nnsweep")
@@ -277,6 +278,13 @@ def main() -> None:
     arguments = sys.argv[1:]
     if arguments and arguments[0] in COMMANDS:
         sys.exit(COMMANDS[arguments[0]](arguments[1:]))
+    # layers=budget(...) becomes its list of shapes before Hydra parses the command line
+    # (Hydra would read it as an unknown grammar function), so multirun.yaml lists them.
+    try:
+        arguments = expand_overrides(arguments)
+    except ConfigError as error:
+        exit_with_error(str(error))
+    sys.argv[1:] = arguments
     if not any(argument.startswith("-") for argument in arguments):
         preflight(arguments)
     hydra_main()

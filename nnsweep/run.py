@@ -5,7 +5,6 @@ Takes a frozen ``RunConfig`` and a directory; knows nothing of Hydra.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 from nnsweep import store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.data import Dataset, load_dataset
-from nnsweep.model import layer_units
+from nnsweep.shapes import shape_columns, weight_count
 from nnsweep.train import ARITHMETIC_VERSION, UNSTABLE_CHANGE, TrainResult, train
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
@@ -95,9 +94,8 @@ def _solved(final_output: np.ndarray, targets: np.ndarray) -> bool:
 
 def n_weights(run: RunConfig, dataset: Dataset) -> int:
     """Trainable numbers of one network: every weight, and every bias when there are biases."""
-    units = layer_units(dataset.inputs.shape[1], run.train.hidden_layers, dataset.targets.shape[1])
-    count = sum(a * b for a, b in itertools.pairwise(units))
-    return count + (sum(units[1:]) if run.train.bias else 0)
+    n_inputs, n_outputs = dataset.inputs.shape[1], dataset.targets.shape[1]
+    return weight_count(run.train.hidden_layers, n_inputs, n_outputs, bias=run.train.bias)
 
 
 def _tables(
@@ -106,6 +104,10 @@ def _tables(
     settings = cell_settings(run)
     size = n_weights(run, dataset)
     fingerprint = dataset.fingerprint()
+    # Derived from the shape and the data's units: neurons, depth, weights, front-loading.
+    shape = shape_columns(
+        run.train.hidden_layers, dataset.inputs.shape[1], dataset.targets.shape[1]
+    )
     run_rows = []
     curve_frames = []
     for seed in run.seeds:
@@ -114,6 +116,7 @@ def _tables(
         run_rows.append(
             {
                 **settings,
+                **shape,
                 "dataset_sha256": fingerprint,
                 "arithmetic_version": ARITHMETIC_VERSION,
                 "job": job,

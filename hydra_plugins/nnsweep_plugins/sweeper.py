@@ -18,11 +18,12 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict, read_write
 
 from nnsweep.cli import describe_hydra_error, exit_with_error
 from nnsweep.config import ConfigError, RunConfig, to_run_config
 from nnsweep.progress import SweepProgress
+from nnsweep.shapes import expand_params
 
 
 @dataclass
@@ -45,12 +46,25 @@ class NNSweepSweeper(BasicSweeper):
     _validated: frozenset[tuple[str, ...]] = frozenset()
 
     def sweep(self, arguments: list[str]) -> Any:
+        self._expand_shape_families()
         cells = self._validated_cells(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
         show = bool(self.config.get("progress", True))
         with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
             return super().sweep(arguments)
+
+    def _expand_shape_families(self) -> None:
+        """Turn ``layers: budget(...)`` into its list of shapes, here, once: the jobs, the
+        validation and multirun.yaml (saved from self.config) then all see the plain list."""
+        assert self.config is not None
+        try:
+            self.params = expand_params(self.params)
+        except ConfigError as error:
+            exit_with_error(str(error))
+        if self.params:
+            with read_write(self.config), open_dict(self.config):
+                self.config.hydra.sweeper.params = dict(self.params)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         # BasicSweeper composes every job of a batch once more before launching it. Jobs that
