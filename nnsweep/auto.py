@@ -1,0 +1,220 @@
+"""``n_seeds=auto``: train seeds in rounds until every pair of cells is decided.
+
+Round 1 trains ``seed_block`` seeds of every cell. After each round the sweep's tables are
+gathered from its folder and every pair is classified by ``nnsweep.sequential`` (the
+verdict's classification at the round's share of alpha). The next round adds the next
+``seed_block`` seeds, as a new job, only to cells that take part in an undecided pair. The
+sweep stops when no pair is undecided or after the round that brings the cells to
+``max_seeds``. A cell that fails is left out of later rounds and its pairs are "not
+applicable".
+
+The rounds are a pure function of the seeds' results, which the per-seed cache keeps: a
+killed auto sweep that is run again replays every round it had done from the cache (no
+training) and continues where it stopped, with the same jobs, tables and decisions.
+
+``run_auto_sweep`` knows nothing of Hydra: the caller passes ``launch_round``, which runs a
+round's jobs (the nnsweep sweeper launches them through the configured Hydra launcher).
+``auto.json`` in the sweep folder records the plan, the rule and every round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnsweep import analysis, store
+from nnsweep.sequential import (
+    NOT_APPLICABLE,
+    UNDECIDED,
+    Decisions,
+    Plan,
+    active_cells,
+    advance,
+    all_pairs,
+    seeds_needed,
+)
+
+AUTO = "auto"  # the value of n_seeds that asks for an auto sweep
+AUTO_FILE = "auto.json"  # the plan, the rule and every round of an auto sweep
+
+
+@dataclass(frozen=True)
+class RoundJob:
+    """One job of a round: the next block of seeds of one cell."""
+
+    cell: int  # index of the cell in the sweep's grid
+    seed: int  # first seed of the block
+    n_seeds: int  # seeds in the block
+
+
+# Runs one round's jobs, numbered from the given job index, and returns when all are done.
+LaunchRound = Callable[[Sequence[RoundJob], int], Any]
+
+
+def _cell_samples(
+    runs: pd.DataFrame, jobs_of_cell: dict[int, list[int]]
+) -> tuple[dict[int, np.ndarray], set[int], dict[int, str]]:
+    """Per cell: its seeds' errors (diverged = +inf) as a (1, n) array; failed cells; labels."""
+    labels = analysis.cell_labels(runs) if len(runs) else pd.Series(dtype=str)
+    samples: dict[int, np.ndarray] = {}
+    failed: set[int] = set()
+    names: dict[int, str] = {}
+    for cell, jobs in jobs_of_cell.items():
+        rows = runs["job"].isin(jobs)
+        if rows.any():
+            names[cell] = str(labels[rows].iloc[0])
+        if (runs.loc[rows, "status"] == "failed").any() or not rows.any():
+            failed.add(cell)
+            continue
+        seeded = runs[rows].sort_values("seed")
+        samples[cell] = analysis.ranked_error(seeded).to_numpy(dtype=float)[None, :]
+    return samples, failed, names
+
+
+def _pair_records(
+    plan: Plan,
+    look: int,
+    pairs: list[tuple[int, int]],
+    names: dict[int, str],
+    seeds: list[int],
+    decisions: Decisions,
+    before: np.ndarray,
+    result: Any,
+    judged: list[int],
+) -> list[dict[str, Any]]:
+    """One row per pair after this round: effect, interval, decision and when it was made."""
+    rows = []
+    position = {pair: k for k, pair in enumerate(judged)}
+    for p, (a, b) in enumerate(pairs):
+        row: dict[str, Any] = {
+            "a": names.get(a, str(a)),
+            "b": names.get(b, str(b)),
+            "n_a": seeds[a],
+            "n_b": seeds[b],
+            "decision": decisions.decision[0, p],
+            "decided_look": int(decisions.look[0, p]),
+            "decided_now": bool(before[0, p] == UNDECIDED and decisions.look[0, p] == look),
+        }
+        if p in position:
+            k = position[p]
+            needed = seeds_needed(
+                result.estimate[0, k : k + 1],
+                result.se[0, k : k + 1],
+                np.array([min(seeds[a], seeds[b])]),
+                plan.look_alpha(look),
+                plan.margin,
+            )[0]
+            row.update(
+                estimate=float(result.estimate[0, k]),
+                ci_low=float(result.ci_low[0, k]),
+                ci_high=float(result.ci_high[0, k]),
+                p_holm=float(result.p_holm[0, k]),
+                p_equivalence_holm=float(result.p_equivalence_holm[0, k]),
+                seeds_needed=float(needed),
+            )
+        rows.append(row)
+    return rows
+
+
+def run_auto_sweep(
+    plan: Plan,
+    n_cells: int,
+    first_seed: int,
+    sweep_dir: Path,
+    launch_round: LaunchRound,
+) -> dict[str, Any]:
+    """Run rounds until every pair is decided or the cells reach ``plan.max_seeds``.
+
+    Returns the record also written to ``sweep_dir / auto.json``.
+    """
+    pairs = all_pairs(list(range(n_cells)))
+    decisions = Decisions.start(1, len(pairs))
+    seeds = [0] * n_cells
+    jobs_of_cell: dict[int, list[int]] = {cell: [] for cell in range(n_cells)}
+    failed: set[int] = set()
+    names: dict[int, str] = {}
+    rounds: list[dict[str, Any]] = []
+    next_job = 0
+    stop = "max_seeds"
+    for look in range(1, plan.n_looks + 1):
+        active = [
+            cell
+            for cell, is_active in enumerate(active_cells(range(n_cells), pairs, decisions)[0])
+            if is_active and cell not in failed
+        ]
+        if not active:
+            stop = "decided"
+            break
+        target = plan.seeds_at(look)
+        jobs = [RoundJob(cell, first_seed + seeds[cell], target - seeds[cell]) for cell in active]
+        launch_round(jobs, next_job)
+        for offset, job in enumerate(jobs):
+            jobs_of_cell[job.cell].append(next_job + offset)
+            seeds[job.cell] = target
+        next_job += len(jobs)
+
+        runs, _curves = store.gather(sweep_dir)
+        samples, failed, names = _cell_samples(runs, jobs_of_cell)
+        before = decisions.decision.copy()
+        for p, (a, b) in enumerate(pairs):
+            if decisions.open[0, p] and (a in failed or b in failed):
+                decisions.decision[0, p] = NOT_APPLICABLE
+        judged = [p for p, (a, b) in enumerate(pairs) if a in samples and b in samples]
+        result = None
+        if judged:
+            sub = Decisions(decisions.decision[:, judged], decisions.look[:, judged])
+            result = advance(plan, look, samples, [pairs[p] for p in judged], sub)
+            decisions.decision[:, judged] = sub.decision
+            decisions.look[:, judged] = sub.look
+        rounds.append(
+            {
+                "round": look,
+                "alpha": plan.look_alpha(look),
+                "jobs": {
+                    names.get(job.cell, str(job.cell)): next_job - len(jobs) + k
+                    for k, job in enumerate(jobs)
+                },
+                "seeds": {names.get(cell, str(cell)): seeds[cell] for cell in range(n_cells)},
+                "failed": sorted(names.get(cell, str(cell)) for cell in failed),
+                "pairs": _pair_records(
+                    plan, look, pairs, names, seeds, decisions, before, result, judged
+                ),
+            }
+        )
+        record = _record(plan, rounds, "running")
+        store.write_json(sweep_dir / AUTO_FILE, record)
+    else:
+        if not decisions.open.any():
+            stop = "decided"
+    record = _record(plan, rounds, stop)
+    store.write_json(sweep_dir / AUTO_FILE, record)
+    return record
+
+
+def _record(plan: Plan, rounds: list[dict[str, Any]], stop: str) -> dict[str, Any]:
+    return {
+        "rule": plan.rule,
+        "plan": {
+            "max_seeds": plan.max_seeds,
+            "seed_block": plan.seed_block,
+            "alpha": plan.alpha,
+            "margin": list(plan.margin),
+            "spending": plan.spending,
+            "looks": plan.n_looks,
+        },
+        "stop": stop,  # "decided" | "max_seeds" | "running" (killed before the end)
+        "rounds": rounds,
+    }
+
+
+def read_auto(sweep_dir: Path) -> dict[str, Any] | None:
+    """The auto record of a sweep folder, or None for an ordinary sweep."""
+    import json
+
+    path = sweep_dir / AUTO_FILE
+    return json.loads(path.read_text()) if path.exists() else None
