@@ -297,7 +297,8 @@ VECTOR static __m256d pairwise_sum(const __m256d_u *values, int64_t n)
 /*
  * Train one block of 4 seeds (lanes) from iteration `start` up to, not including, `stop`.
  *
- * Layouts (all C order, lanes innermost):
+ * Everything the kernel reads and writes is named in one struct, mirrored field for field
+ * by nnsweep/native.py's ctypes.Structure (NNBlock). Layouts (all C order, lanes innermost):
  *   weights, saved_weights: layer k is (units[k], units[k+1], 4), layers back to back
  *   scratch: 4 * n_samples * (2 * (units[1] + ... + units[n_layers]) + 2 * units[n_layers])
  *            doubles: each layer's outputs and deltas, then the error and its magnitude
@@ -305,17 +306,50 @@ VECTOR static __m256d pairwise_sum(const __m256d_u *values, int64_t n)
  *   final_error, reached, first_below, status: (4,)
  * status: 1 training, 0 an unused lane, -1 diverged (stopped). A diverged lane's weights
  * are saved, then zeroed so that it computes harmless numbers from then on.
- * Returns 0.
  */
-VECTOR int64_t nn_train_block(
-    int64_t n_layers, const int64_t *units, int64_t n_samples,
-    const double *inputs, const double *targets,
-    double *weights_data, double *scratch_data,
-    double lr, double threshold, int64_t start, int64_t stop, int64_t last,
-    const int64_t *log_points, int64_t n_points,
-    double *curves, double *final_error, double *final_output, double *saved_weights,
-    int64_t *reached, int64_t *first_below, int64_t *status)
+struct nn_block {
+    int64_t lanes;             /* the caller's lane count: must be LANES */
+    int64_t n_layers;          /* weight layers (hidden layers + 1), at most 64 */
+    const int64_t *units;      /* (n_layers + 1,) units per layer, inputs first */
+    int64_t n_samples;         /* rows of inputs and targets */
+    const double *inputs;      /* (n_samples, units[0]), the same for every lane */
+    const double *targets;     /* (n_samples, units[n_layers]) */
+    double lr;                 /* learning rate (1.0 skips the multiply, as numpy's path does) */
+    double threshold;          /* first_below: first margin below this */
+    int64_t last;              /* the final iteration (iterations - 1) */
+    const int64_t *log_points; /* (n_points,) iterations whose margin goes into curves */
+    int64_t n_points;
+    const volatile int64_t *stop_flag; /* polled every iteration: non-zero returns early */
+    double *weights;
+    double *scratch;
+    double *curves;
+    double *final_error;
+    double *final_output;
+    double *saved_weights;
+    int64_t *reached;
+    int64_t *first_below;
+    int64_t *status;
+};
+
+/*
+ * Returns the iteration it stopped before: `stop` when the chunk is done, less when the
+ * stop flag was raised (the block is then abandoned), or -1 when the caller's lane count
+ * is not this library's.
+ */
+VECTOR int64_t nn_train_block(const struct nn_block *block, int64_t start, int64_t stop)
 {
+    if (block->lanes != LANES)
+        return -1;
+    const int64_t n_layers = block->n_layers, n_samples = block->n_samples;
+    const int64_t *units = block->units, *log_points = block->log_points;
+    const int64_t n_points = block->n_points, last = block->last;
+    const double *inputs = block->inputs, *targets = block->targets;
+    const double lr = block->lr, threshold = block->threshold;
+    double *weights_data = block->weights, *scratch_data = block->scratch;
+    double *curves = block->curves, *final_error = block->final_error;
+    double *final_output = block->final_output, *saved_weights = block->saved_weights;
+    int64_t *reached = block->reached, *first_below = block->first_below;
+    int64_t *status = block->status;
     __m256d_u *weights[64], *outputs[64], *deltas[64];
     int64_t n_weights = 0;
     __m256d_u *cursor = (__m256d_u *)scratch_data;
@@ -341,6 +375,8 @@ VECTOR int64_t nn_train_block(
         slot++;
 
     for (int64_t it = start; it < stop; it++) {
+        if (*block->stop_flag)
+            return it;
         /* forward */
         for (int64_t k = 0; k < n_layers; k++) {
             const int64_t a = units[k], b = units[k + 1];
@@ -412,7 +448,7 @@ VECTOR int64_t nn_train_block(
                         update, weights[k], rate);
         }
     }
-    return 0;
+    return stop;
 }
 
 #else /* not x86-64 with GCC or Clang: numpy does the work */

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -26,8 +27,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnsweep import store
+from nnsweep import native, ownership, store
 from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
+from nnsweep.errors import SweepFolderError
 from nnsweep.progress import progress_bar
 from nnsweep.run import run_cell
 from nnsweep.shapes import expand_overrides
@@ -36,6 +38,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("nnsweep")
 
 register_configs()
+ownership.register_resolver()
 
 
 # --------------------------------------------------------------------------------------
@@ -131,14 +134,23 @@ def _run_single(run: RunConfig, job_dir: Path) -> None:
 def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
     """A multirun job: a code failure becomes failure.json, not a crashed sweep."""
     progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
+    # The run that owns the sweep folder; gathering takes only its jobs' files.
+    owner = ownership.owner(job_dir.parent)
+    run_id = owner.get("run_id")
+    ownership.exit_with_parent(owner)
     try:
-        run_cell(run, job_dir, job=job, progress=progress)
+        run_cell(run, job_dir, job=job, progress=progress, run_id=run_id)
     except Exception as error:  # recorded as the cell's outcome; the sweep goes on
         reason = f"{type(error).__name__}: {error}"
         log.error("cell %s failed: %s (traceback in %s)", job, reason, store.FAILURE)
         store.write_json(
             job_dir / store.FAILURE,
-            {"reason": reason, "traceback": traceback.format_exc(), "settings": cell_settings(run)},
+            {
+                "reason": reason,
+                "traceback": traceback.format_exc(),
+                "settings": cell_settings(run),
+                "run_id": run_id,
+            },
         )
 
 
@@ -163,7 +175,10 @@ def hydra_main(cfg: DictConfig) -> None:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             _run_job(run, job_dir, int(hydra_cfg.job.num))
         else:
-            _run_single(run, job_dir)
+            try:
+                _run_single(run, job_dir)
+            except native.KernelUnavailableError as error:
+                exit_with_error(f"NNSWEEP_KERNEL=native: {error}")
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +200,9 @@ def _release_idle_workers() -> None:
 
 def finish_sweep(sweep_dir: Path) -> int:
     """Gather tables, write the report, print a one-line summary; 1 if any cell failed."""
-    runs, _curves, summary = store.collect(sweep_dir)
+    runs, _curves, summary, notices = store.collect(sweep_dir)
+    for notice in notices:
+        print(notice, file=sys.stderr)
     if (runs["status"] != "failed").any():  # a report needs at least one trained seed
         # Imported only now: collecting the tables needs none of the report's libraries.
         from nnsweep.report import write_report
@@ -220,6 +237,13 @@ def _import_report_modules() -> None:
 class SweepTablesCallback(Callback):
     """Hydra callback: build the sweep's tables and report when a multirun ends."""
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Before Hydra creates the folder: a second run into it is refused, not mixed in.
+        try:
+            ownership.claim(Path(config.hydra.run.dir))
+        except SweepFolderError as error:
+            exit_with_error(str(error))
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The main process only waits while the jobs train, so it imports the report's
         # libraries meanwhile instead of after the last job. Python's import lock makes a
@@ -249,21 +273,34 @@ class SweepTablesCallback(Callback):
 # --------------------------------------------------------------------------------------
 
 
+def _sweep_dir_argument(command: str, arguments: Sequence[str]) -> Path:
+    """The one sweep folder a command was given; anything else is refused in one line."""
+    needs = f"{command} needs one sweep folder"
+    if len(arguments) != 1:
+        exit_with_error(f"{needs}, got {' '.join(arguments) or 'none'}")
+    sweep_dir = Path(arguments[0])
+    try:
+        store.check_sweep_dir(sweep_dir, tables_only=command == "report")
+    except SweepFolderError as error:
+        exit_with_error(f"{needs}: {error}")
+    return sweep_dir
+
+
 def _collect_command(arguments: Sequence[str]) -> int:
-    if len(arguments) != 1 or not Path(arguments[0]).is_dir():
-        exit_with_error(f"collect needs one sweep directory, got {' '.join(arguments) or 'none'}")
-    return finish_sweep(Path(arguments[0]))
+    sweep_dir = _sweep_dir_argument("collect", arguments)
+    try:
+        # A sweep that is still running owns its folder: collect waits for nothing, it refuses.
+        ownership.claim(sweep_dir, keep_owner=True)
+    except SweepFolderError as error:
+        exit_with_error(f"collect: {error}")
+    return finish_sweep(sweep_dir)
 
 
 def _report_command(arguments: Sequence[str]) -> int:
-    if len(arguments) != 1 or not (Path(arguments[0]) / store.RUNS).exists():
-        exit_with_error(
-            f"report needs a sweep directory holding {store.RUNS}, "
-            f"got {' '.join(arguments) or 'none'}"
-        )
+    sweep_dir = _sweep_dir_argument("report", arguments)
     from nnsweep.report import write_report
 
-    path = write_report(Path(arguments[0]))
+    path = write_report(sweep_dir)
     print(f"nnsweep: report written to {path}")
     return 0
 
@@ -274,17 +311,38 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+def _interrupt(signum: int, _frame: Any) -> None:
+    # SIGTERM and SIGHUP end a run the way Ctrl-C does: joblib stops its workers, the
+    # native kernel's threads see their stop flag, and nothing half-done is written.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
     arguments = sys.argv[1:]
-    if arguments and arguments[0] in COMMANDS:
-        sys.exit(COMMANDS[arguments[0]](arguments[1:]))
-    # layers=budget(...) becomes its list of shapes before Hydra parses the command line
-    # (Hydra would read it as an unknown grammar function), so multirun.yaml lists them.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
-        arguments = expand_overrides(arguments)
+        native.check_environment()
     except ConfigError as error:
         exit_with_error(str(error))
-    sys.argv[1:] = arguments
-    if not any(argument.startswith("-") for argument in arguments):
-        preflight(arguments)
-    hydra_main()
+    try:
+        if arguments and arguments[0] in COMMANDS:
+            sys.exit(COMMANDS[arguments[0]](arguments[1:]))
+        # layers=budget(...) becomes its list of shapes before Hydra parses the command line
+        # (Hydra would read it as an unknown grammar function), so multirun.yaml lists them.
+        try:
+            arguments = expand_overrides(arguments)
+        except ConfigError as error:
+            exit_with_error(str(error))
+        sys.argv[1:] = arguments
+        if not any(argument.startswith("-") for argument in arguments):
+            preflight(arguments)
+        hydra_main()
+    except KeyboardInterrupt as interrupt:
+        name = str(interrupt) or "SIGINT"
+        print(
+            f"nnsweep: interrupted ({name}); the workers are stopped. Seeds that finished are "
+            "cached: running the same command again trains only the rest.",
+            file=sys.stderr,
+        )
+        sys.exit(128 + getattr(signal, name, signal.SIGINT))

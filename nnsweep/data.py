@@ -8,7 +8,9 @@ only on its parameters and ``data_seed``, never on the training seed.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,14 +82,23 @@ def circles(n_samples: int, noise: float, data_seed: int, factor: float = 0.5) -
 # --------------------------------------------------------------------------------------
 
 
+# What a column name may look like. A header that is not made of such names is not echoed
+# back: the "file" may be anything the user mistyped, /etc/shadow included.
+_COLUMN_NAME = re.compile(r"^[\w .()\[\]/%+#-]{1,64}$")
+# A number as a user writes one in a table: no '_' digit groups (float() takes "1_0" as 10).
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.I)
+
+
 def read_csv(path: str, input_columns: Sequence[str], target_columns: Sequence[str]) -> Arrays:
-    """Numeric input and target columns of a CSV file with a header row.
+    """Numeric input and target columns of a CSV file (UTF-8) with a header row.
 
     Raises
     ------
     ConfigError
         Naming the file, and the column and row (1 = first data row) where that applies:
-        missing file, empty file, missing column, a value that is not a number, NaN.
+        missing or unreadable file, not UTF-8 text, empty file, a header that is not a row
+        of column names, a duplicated column name, missing column, a value that is not a
+        number, NaN. The file's content is never quoted, except cells of the named columns.
     """
     import pandas as pd
 
@@ -95,20 +106,37 @@ def read_csv(path: str, input_columns: Sequence[str], target_columns: Sequence[s
     if not file.is_file():
         raise ConfigError(f"dataset.path={path}: no such file")
     try:
-        table = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
+        text = file.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise ConfigError(f"dataset.path={path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
+            header=None,
+        )  # fmt: skip
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        first_line = str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not a readable CSV file ({first_line})") from None
+    except pd.errors.ParserError:
+        raise ConfigError(f"{path}: not a CSV table (rows of comma-separated values)") from None
+    header = [str(name).strip() for name in table.iloc[0]]
+    if not all(_COLUMN_NAME.match(name) for name in header):
+        raise ConfigError(
+            f"{path}: its first line is not a header of comma-separated column names "
+            f"({len(header)} field(s) found)"
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{path}: column name(s) {', '.join(map(repr, repeated))} repeated")
+    table = table.iloc[1:].set_axis(header, axis=1)
     if table.empty:
         raise ConfigError(f"{path}: the file has a header but no rows")
     columns = {}
     for column in [*input_columns, *target_columns]:
         if column not in table.columns:
-            raise ConfigError(
-                f"{path}: column {column!r} not found; the file has {', '.join(table.columns)}"
-            )
+            shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+            raise ConfigError(f"{path}: column {column!r} not found; the file has {shown}")
         columns[column] = _numeric_column(path, column, table[column].tolist())
     inputs = np.column_stack([columns[c] for c in input_columns])
     targets = np.column_stack([columns[c] for c in target_columns])
@@ -118,14 +146,12 @@ def read_csv(path: str, input_columns: Sequence[str], target_columns: Sequence[s
 def _numeric_column(path: str, column: str, cells: list[str]) -> np.ndarray:
     values = np.empty(len(cells))
     for row, text in enumerate(cells, start=1):
-        if text.strip() == "":
+        text = text.strip()
+        if text == "":
             raise ConfigError(f"{path}: column {column!r}, row {row}: missing value")
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(
-                f"{path}: column {column!r}, row {row}: {text!r} is not a number"
-            ) from None
+        if not _NUMBER.match(text):
+            raise ConfigError(f"{path}: column {column!r}, row {row}: {text!r} is not a number")
+        value = float(text)
         if math.isnan(value):
             raise ConfigError(f"{path}: column {column!r}, row {row}: missing value (NaN)")
         if math.isinf(value):

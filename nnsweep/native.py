@@ -21,6 +21,8 @@ from functools import cache
 
 import numpy as np
 
+from nnsweep.errors import ConfigError
+
 LANES = 4
 # OpenBLAS sums a product's depth in one pass up to its GEMM_Q block (256 or more on x86-64);
 # beyond it the order changes. Every depth here (layer widths, sample count) stays below.
@@ -36,9 +38,39 @@ _ARRAY = ctypes.c_void_p
 _INT = ctypes.c_int64
 _DOUBLE = ctypes.c_double
 
+MODES = ("auto", "numpy", "native")  # the values NNSWEEP_KERNEL may take
+
 
 class KernelUnavailableError(RuntimeError):
     """``NNSWEEP_KERNEL=native`` was asked for a cell the kernel cannot train."""
+
+
+class NNBlock(ctypes.Structure):
+    """``struct nn_block`` of ``_kernel.c``, field for field: one block of 4 seeds."""
+
+    _fields_ = [
+        ("lanes", _INT),  # LANES as this module lays out buffers; the kernel checks it
+        ("n_layers", _INT),  # weight layers
+        ("units", _ARRAY),  # int64 (n_layers + 1,): units per layer, inputs first
+        ("n_samples", _INT),
+        ("inputs", _ARRAY),  # float64 (n_samples, units[0])
+        ("targets", _ARRAY),  # float64 (n_samples, units[-1])
+        ("lr", _DOUBLE),
+        ("threshold", _DOUBLE),  # first_below: first margin below this
+        ("last", _INT),  # iterations - 1
+        ("log_points", _ARRAY),  # int64 (n_points,)
+        ("n_points", _INT),
+        ("stop_flag", _ARRAY),  # int64 (1,), polled every iteration: non-zero stops
+        ("weights", _ARRAY),  # float64, each layer (a, b, LANES)
+        ("scratch", _ARRAY),  # float64, see scratch_size in train_blocks
+        ("curves", _ARRAY),  # float64 (n_points, LANES)
+        ("final_error", _ARRAY),  # float64 (LANES,)
+        ("final_output", _ARRAY),  # float64 (n_samples, n_outputs, LANES)
+        ("saved_weights", _ARRAY),  # float64, like weights: a diverged lane's last weights
+        ("reached", _ARRAY),  # int64 (LANES,)
+        ("first_below", _ARRAY),  # int64 (LANES,)
+        ("status", _ARRAY),  # int64 (LANES,): 1 training, 0 unused, -1 diverged
+    ]
 
 
 @cache
@@ -51,29 +83,51 @@ def _library() -> ctypes.CDLL | None:
     except OSError:
         return None
     library.nn_available.restype = _INT
-    if not library.nn_available():
+    library.nn_lanes.restype = _INT
+    # A library built for another lane count would read the buffers wrongly: not used.
+    if not library.nn_available() or library.nn_lanes() != LANES:
         return None
     library.nn_exp.argtypes = [_ARRAY, _ARRAY, _INT]
     library.nn_exp.restype = None
     library.nn_train_block.restype = _INT
-    library.nn_train_block.argtypes = [
-        _INT, _ARRAY, _INT, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _DOUBLE, _DOUBLE, _INT, _INT, _INT,
-        _ARRAY, _INT, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY,
-    ]  # fmt: skip
+    library.nn_train_block.argtypes = [ctypes.POINTER(NNBlock), _INT, _INT]
     return library
 
 
 def mode() -> str:
-    """``auto`` (the default), ``numpy`` or ``native``, from ``NNSWEEP_KERNEL``."""
-    return os.environ.get("NNSWEEP_KERNEL", "auto")
+    """``auto`` (the default), ``numpy`` or ``native``, from ``NNSWEEP_KERNEL``.
+
+    Raises
+    ------
+    ConfigError
+        For any other value, naming it.
+    """
+    wanted = os.environ.get("NNSWEEP_KERNEL", "auto").strip() or "auto"
+    if wanted not in MODES:
+        raise ConfigError(f"NNSWEEP_KERNEL={wanted}: unknown; choose one of {', '.join(MODES)}")
+    return wanted
 
 
 def threads() -> int:
-    """Threads for the kernel: ``NNSWEEP_THREADS``, else the CPUs this process may use."""
-    wanted = os.environ.get("NNSWEEP_THREADS")
+    """Threads for the kernel: ``NNSWEEP_THREADS``, else the CPUs this process may use.
+
+    Raises
+    ------
+    ConfigError
+        When ``NNSWEEP_THREADS`` is not a whole number from 1 to 1024.
+    """
+    wanted = os.environ.get("NNSWEEP_THREADS", "").strip()
     if wanted:
-        return max(1, int(wanted))
+        if not wanted.isdecimal() or not 1 <= int(wanted) <= 1024:
+            raise ConfigError(f"NNSWEEP_THREADS={wanted}: must be a whole number from 1 to 1024")
+        return int(wanted)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def check_environment() -> None:
+    """Read every NNSWEEP_* variable once, so that a bad value is refused before any work."""
+    mode()
+    threads()
 
 
 def available() -> bool:
@@ -171,6 +225,7 @@ def train_blocks(
     # Each layer's outputs and deltas, then the error and its magnitude (see _kernel.c).
     scratch_size = LANES * n_samples * (2 * int(units[1:].sum()) + 2 * n_out)
 
+    stop_flag = np.zeros(1, dtype=np.int64)  # raised on Ctrl-C; every block polls it
     blocks = []
     for start in range(0, n_seeds, LANES):
         rows = np.arange(start, min(start + LANES, n_seeds))
@@ -187,19 +242,30 @@ def train_blocks(
             "status": (np.arange(LANES) < rows.size).astype(np.int64),
         }
         block["saved"] = np.zeros_like(block["weights"])
+        # The struct holds raw addresses: the arrays above stay alive in ``block``.
+        block["struct"] = NNBlock(
+            lanes=LANES, n_layers=len(shapes), units=units.ctypes.data, n_samples=n_samples,
+            inputs=inputs.ctypes.data, targets=targets.ctypes.data, lr=lr,
+            threshold=error_threshold, last=iterations - 1, log_points=points.ctypes.data,
+            n_points=n_points, stop_flag=stop_flag.ctypes.data,
+            weights=block["weights"].ctypes.data, scratch=block["scratch"].ctypes.data,
+            curves=block["curves"].ctypes.data, final_error=block["final_error"].ctypes.data,
+            final_output=block["final_output"].ctypes.data,
+            saved_weights=block["saved"].ctypes.data,
+            reached=block["reached"].ctypes.data, first_below=block["first_below"].ctypes.data,
+            status=block["status"].ctypes.data,
+        )  # fmt: skip
         blocks.append(block)
 
-    def advance(group: list[dict[str, np.ndarray]], chunk_start: int, chunk_stop: int) -> None:
+    def advance(group: list[dict], chunk_start: int, chunk_stop: int) -> bool:
+        """Run the chunk on every block of ``group``; False when stopped."""
         for block in group:
-            library.nn_train_block(
-                len(shapes), units.ctypes.data, n_samples, inputs.ctypes.data,
-                targets.ctypes.data, block["weights"].ctypes.data, block["scratch"].ctypes.data,
-                lr, error_threshold, chunk_start, chunk_stop, iterations - 1, points.ctypes.data,
-                n_points, block["curves"].ctypes.data, block["final_error"].ctypes.data,
-                block["final_output"].ctypes.data, block["saved"].ctypes.data,
-                block["reached"].ctypes.data, block["first_below"].ctypes.data,
-                block["status"].ctypes.data,
-            )  # fmt: skip
+            done = library.nn_train_block(ctypes.byref(block["struct"]), chunk_start, chunk_stop)
+            if done < 0:
+                raise RuntimeError("the native kernel was built for another lane count")
+            if done < chunk_stop:
+                return False
+        return True
 
     # ctypes lets go of the GIL during the call, so threads run blocks on separate cores.
     # A sweep's jobs then share the machine's cores between them, and the last job of a
@@ -212,16 +278,24 @@ def train_blocks(
     def run(thread: int) -> None:
         for chunk_start in range(0, iterations, CHUNK):
             chunk_stop = min(chunk_start + CHUNK, iterations)
-            advance(blocks[thread::n_threads], chunk_start, chunk_stop)
+            if not advance(blocks[thread::n_threads], chunk_start, chunk_stop):
+                return
             reached[thread] = chunk_stop
 
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
         work = [pool.submit(run, thread) for thread in range(n_threads)]
-        reported = 0
-        while wait(work, timeout=PROGRESS_SECONDS).not_done:
-            if progress is not None and min(reached) > reported:
-                reported = min(reached)
-                progress(reported)
+        try:
+            reported = 0
+            while wait(work, timeout=PROGRESS_SECONDS).not_done:
+                if progress is not None and min(reached) > reported:
+                    reported = min(reached)
+                    progress(reported)
+        except BaseException:
+            # Ctrl-C (or SIGTERM, turned into one) lands here in the main thread: the kernel
+            # threads see the flag within one iteration, so the pool's exit does not wait
+            # for the rest of the training. Nothing of this batch is kept.
+            stop_flag[0] = 1
+            raise
         for future in work:
             future.result()  # a thread's error surfaces here
     if progress is not None:

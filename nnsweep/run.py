@@ -5,22 +5,26 @@ Takes a frozen ``RunConfig`` and a directory; knows nothing of Hydra.
 
 from __future__ import annotations
 
+import platform
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnsweep import store
+from nnsweep import native, store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.data import Dataset, load_dataset
+from nnsweep.model import layer_units
 from nnsweep.shapes import shape_columns, weight_count
 from nnsweep.train import ARITHMETIC_VERSION, UNSTABLE_CHANGE, TrainResult, train
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 ProgressSink = Callable[[int, int], None]  # (seed-iterations done, seed-iterations total)
 
@@ -38,11 +42,44 @@ class CellOutcome:
     n_trained: int  # seeds trained now (the rest came from the cache)
 
 
+@cache
+def _floating_point_stack() -> dict[str, Any]:
+    """numpy, the BLAS library and core type, the CPU and the C library: the rounding order
+    of every product and exp depends on them, so seeds trained on another stack differ."""
+    from threadpoolctl import threadpool_info
+
+    blas = sorted(
+        f"{info.get('internal_api')} {info.get('version')} {info.get('architecture')}"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    )
+    return {
+        "numpy": np.__version__,
+        "blas": blas,
+        "machine": platform.machine(),
+        "libc": " ".join(platform.libc_ver()) or sys.platform,
+    }
+
+
+def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
+    """What the bits of a seed depend on besides its settings: the floating-point stack and
+    whether the native kernel or numpy does the arithmetic (the probe holds them equal, but
+    a cache shared between machines must not take that on trust)."""
+    spec = run.train
+    units = layer_units(dataset.inputs.shape[1], spec.hidden_layers, dataset.targets.shape[1])
+    why_not = native.supports(
+        units, dataset.inputs.shape[0], spec.activation, spec.output_activation, spec.bias
+    )
+    kernel = "numpy" if native.mode() == "numpy" or why_not else "native"
+    return {**_floating_point_stack(), "kernel": kernel}
+
+
 def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
     """Everything that changes a seed's numbers; its hash is the seed's cache key."""
     train_spec = run.train
     return {
         "arithmetic_version": ARITHMETIC_VERSION,
+        "arithmetic_identity": arithmetic_identity(run, dataset),
         "cache_format": CACHE_FORMAT,
         "dataset_sha256": dataset.fingerprint(),
         "hidden_layers": list(train_spec.hidden_layers),
@@ -154,25 +191,51 @@ def _tables(
     return pd.DataFrame(run_rows), curves
 
 
+def _required_arrays(run: RunConfig) -> list[str]:
+    n_layers = len(run.train.hidden_layers) + 1
+    biases = [f"bias_{k}" for k in range(n_layers)] if run.train.bias else []
+    # What else an entry holds is fixed by CACHE_FORMAT and ARITHMETIC_VERSION in its key.
+    return ["final_output", *(f"weight_{k}" for k in range(n_layers)), *biases]
+
+
+def load_cached_entries(
+    run: RunConfig, dataset: Dataset, keys: dict[int, str]
+) -> dict[int, dict[str, np.ndarray]]:
+    """The usable cache entries of a cell's seeds; a damaged one is named on stderr and
+    left out, so that its seed is trained again (and its entry rewritten)."""
+    cache_dir = Path(run.cache_dir)
+    required = _required_arrays(run)
+    entries: dict[int, dict[str, np.ndarray]] = {}
+    for seed, key in keys.items():
+        cached, notice = store.load_cached(cache_dir, key, seed, required)
+        if cached is not None and cached["final_output"].shape != dataset.targets.shape:
+            cached, notice = None, f"nnsweep: cache entry for seed {seed} has the wrong shape"
+        if notice:
+            print(notice, file=sys.stderr)
+        if cached is not None:
+            entries[seed] = cached
+    return entries
+
+
 def run_cell(
     run: RunConfig,
     job_dir: Path,
     job: int = 0,
     progress: ProgressSink | None = None,
+    run_id: str | None = None,
 ) -> CellOutcome:
     """Train what the cache lacks for one cell and write the job's result files.
 
     Files, each written atomically, ``runs.parquet`` last: ``weights.npz``,
-    ``curves.parquet``, ``provenance.json``, ``runs.parquet``.
+    ``curves.parquet``, ``provenance.json`` (with every file's SHA-256 and ``run_id``, the
+    run that owns the folder), ``runs.parquet``. An earlier outcome in ``job_dir`` is
+    removed first, so the folder never shows an older run's results as this one's.
     """
+    store.clear_outcome(job_dir)
     dataset = load_dataset(run.dataset)
     cache_dir = Path(run.cache_dir)
     keys = {seed: store.cache_key(seed_cache_fields(run, dataset, seed)) for seed in run.seeds}
-    entries: dict[int, dict[str, np.ndarray]] = {}
-    for seed, key in keys.items():
-        cached = store.load_cached(cache_dir, key)
-        if cached is not None:
-            entries[seed] = cached
+    entries = load_cached_entries(run, dataset, keys)
     missing = [seed for seed in run.seeds if seed not in entries]
     iterations = run.train.iterations
     total = len(run.seeds) * iterations
@@ -193,7 +256,7 @@ def run_cell(
         origin = np.str_(store.seed_origin(store.provenance(), result.kernel))
         for seed, entry in zip(missing, split_by_seed(result), strict=True):
             entry["origin"] = origin  # where and when, for sweeps that reuse the entry
-            store.store_cached(cache_dir, keys[seed], entry)
+            store.store_cached(cache_dir, keys[seed], seed, entry)
             entries[seed] = entry
     runs, curves = _tables(run, dataset, entries, job)
     weights = {
@@ -202,12 +265,19 @@ def run_cell(
         for name, array in entries[seed].items()
         if name.startswith(("weight_", "bias_"))
     }
-    store.write_npz(job_dir / store.WEIGHTS, weights)
-    store.write_parquet(job_dir / store.CURVES, curves)
+    runs_bytes = store.parquet_bytes(runs)
+    checksums = {
+        store.WEIGHTS: store.write_npz(job_dir / store.WEIGHTS, weights),
+        store.CURVES: store.write_parquet(job_dir / store.CURVES, curves),
+        store.RUNS: store.sha256_bytes(runs_bytes),
+    }
     store.write_json(
         job_dir / store.PROVENANCE,
         {
             **store.provenance(),
+            "run_id": run_id,
+            "settings": cell_settings(run),
+            "checksums": checksums,
             "cache_keys": keys,
             "trained_seeds": missing,
             # numpy or the native kernel; the numbers are the same either way.
@@ -217,7 +287,7 @@ def run_cell(
             ),
         },
     )
-    store.write_parquet(job_dir / store.RUNS, runs)
+    store.write_bytes(job_dir / store.RUNS, runs_bytes)
     outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
     last_pass = {seed: entries[seed]["last_pass_output"] for seed in run.seeds}
     return CellOutcome(

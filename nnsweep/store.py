@@ -4,12 +4,17 @@ Rules kept here:
 * every file is written under a temporary name and renamed into place, so a reader never
   sees half a file, and a killed process leaves at most a stray ``.*.tmp`` file behind;
 * results are Parquet, JSON or ``.npz`` read with ``allow_pickle=False``, never pickles;
-* a job directory is complete when its ``runs.parquet`` exists (it is written last).
+* a job directory is complete when its ``runs.parquet`` exists (it is written last), and its
+  ``provenance.json`` holds the SHA-256 of every result file, checked when gathering;
+* every file is read and written as UTF-8, whatever the locale;
+* cache entries record their own key, seed and a checksum of their arrays: an entry that is
+  unreadable, edited, truncated or filed under another key is trained again, with a notice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -18,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 import nnsweep
+from nnsweep.errors import DamagedFileError, SweepFolderError
 
 RUNS = "runs.parquet"  # one row per seed (per job, and gathered per sweep)
 CURVES = "curves.parquet"  # one row per (seed, logged iteration)
@@ -66,20 +73,54 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             temporary.unlink()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bytes(path: Path, data: bytes) -> str:
+    """Write ``data`` atomically; its SHA-256, to be recorded and checked when read back."""
+    atomic_write(path, lambda p: p.write_bytes(data))
+    return sha256_bytes(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    """UTF-8 whatever the locale: a non-ASCII note or path must not crash or vanish."""
+    write_bytes(path, text.encode("utf-8"))
+
+
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(payload, indent=2, sort_keys=True)))
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a garbled or non-object file is a ``DamagedFileError``."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError included
+        raise DamagedFileError(path, f"not readable JSON ({type(error).__name__})") from None
+    if not isinstance(payload, dict):
+        raise DamagedFileError(path, "not a JSON object")
+    return payload
 
 
-def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    def write(temporary: Path) -> None:
-        with temporary.open("wb") as handle:  # a file object stops numpy adding '.npz'
-            np.savez_compressed(handle, **arrays)
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
-    atomic_write(path, write)
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> str:
+    return write_bytes(path, parquet_bytes(frame))
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()  # a file object also stops numpy adding '.npz'
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> str:
+    return write_bytes(path, npz_bytes(arrays))
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -110,19 +151,66 @@ def cache_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / key[:2] / f"{key}.npz"
 
 
-def load_cached(cache_dir: Path, key: str) -> dict[str, np.ndarray] | None:
-    """The cached arrays of one seed, or None when absent or unreadable."""
+# Fields every cache entry carries about itself (besides the seed's arrays).
+ENTRY_KEY = "entry_key"  # the key it was stored under
+ENTRY_SEED = "entry_seed"  # the seed it holds
+ENTRY_SHA256 = "entry_sha256"  # checksum of every other array (names, dtypes, shapes, bytes)
+
+
+def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """Checksum of named arrays, independent of how the archive compressed them."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name in (ENTRY_KEY, ENTRY_SEED, ENTRY_SHA256):
+            continue
+        array = np.asarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def load_cached(
+    cache_dir: Path, key: str, seed: int, required: Iterable[str] = ()
+) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The cached arrays of one seed, or None with why it cannot be used.
+
+    The reason is ``""`` when there is simply no entry; otherwise it is a one-line notice
+    naming the file: the entry is unreadable, lacks ``required`` arrays, belongs to another
+    key or seed, or its arrays no longer match their checksum. Such an entry is retrained.
+    """
     path = cache_path(cache_dir, key)
     if not path.exists():
-        return None
+        return None, ""
+
+    def damaged(why: str) -> tuple[None, str]:
+        return None, f"nnsweep: cache entry {path} {why}; training seed {seed} again"
+
     try:
-        return read_npz(path)
-    except (OSError, ValueError, EOFError):
-        return None  # a damaged entry is simply trained again
+        entry = read_npz(path)
+    except Exception as error:  # BadZipFile, truncated members, bad headers: all "damaged"
+        return damaged(f"is unreadable ({type(error).__name__})")
+    missing = [
+        name for name in (ENTRY_KEY, ENTRY_SEED, ENTRY_SHA256, *required) if name not in entry
+    ]
+    if missing:
+        return damaged(f"lacks {', '.join(missing)}")
+    if (
+        str(entry[ENTRY_KEY]) != key
+        or entry[ENTRY_SEED].shape != ()
+        or int(entry[ENTRY_SEED]) != seed
+    ):
+        return damaged("belongs to another key or seed")
+    if str(entry[ENTRY_SHA256]) != arrays_sha256(entry):
+        return damaged("does not match its checksum")
+    return {name: array for name, array in entry.items() if not name.startswith("entry_")}, ""
 
 
-def store_cached(cache_dir: Path, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-    write_npz(cache_path(cache_dir, key), arrays)
+def store_cached(cache_dir: Path, key: str, seed: int, arrays: Mapping[str, np.ndarray]) -> None:
+    entry = dict(arrays)
+    entry[ENTRY_KEY] = np.str_(key)
+    entry[ENTRY_SEED] = np.int64(seed)
+    entry[ENTRY_SHA256] = np.str_(arrays_sha256(arrays))
+    write_npz(cache_path(cache_dir, key), entry)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,6 +327,12 @@ class ProgressFile:
         write_json(self.path, {"done": int(done), "total": int(self.total)})
 
 
+def clear_outcome(job_dir: Path) -> None:
+    """Remove an earlier run's outcome from a job folder before the job starts again."""
+    for name in (RUNS, FAILURE):
+        (job_dir / name).unlink(missing_ok=True)
+
+
 def read_progress(sweep_dir: Path) -> tuple[int, int]:
     """Seed-iterations done, and jobs complete, over a sweep directory."""
     done = 0
@@ -247,8 +341,8 @@ def read_progress(sweep_dir: Path) -> tuple[int, int]:
         if (job_dir / RUNS).exists() or (job_dir / FAILURE).exists():
             finished += 1
         try:
-            done += int(json.loads((job_dir / PROGRESS).read_text())["done"])
-        except (OSError, ValueError, KeyError):
+            done += int(json.loads((job_dir / PROGRESS).read_text(encoding="utf-8"))["done"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
     return done, finished
 
@@ -257,42 +351,201 @@ def read_progress(sweep_dir: Path) -> tuple[int, int]:
 # Gathering a sweep's tables by scanning its directory
 # --------------------------------------------------------------------------------------
 
+MULTIRUN = "multirun.yaml"  # Hydra writes it into every sweep folder it starts
+OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.ownership)
+
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """Job sub-directories of a sweep (named by Hydra's job number), in job order."""
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdecimal()]
     return sorted(jobs, key=lambda p: int(p.name))
 
 
-def _failure_row(job_dir: Path) -> dict[str, Any]:
-    failure = json.loads((job_dir / FAILURE).read_text())
-    row = {column: failure.get("settings", {}).get(column) for column in CELL_COLUMNS}
-    row.update(job=int(job_dir.name), status="failed", reason=failure.get("reason", ""))
-    return row
+def _has_job_files(job_dir: Path) -> bool:
+    return any((job_dir / name).exists() for name in (RUNS, FAILURE, PROVENANCE, PROGRESS))
 
 
-def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_sweep_dir(sweep_dir: Path, tables_only: bool = False) -> None:
+    """Refuse, in one line, a folder that is not a sweep folder (before anything is written).
+
+    A sweep folder holds Hydra's ``multirun.yaml`` or job folders ``0/``, ``1/``, ...
+    (``tables_only``: or just its gathered ``runs.parquet``, which is all a report needs); a
+    job folder (its own ``provenance.json``) is refused, so its files are never written over.
+    """
+    if not sweep_dir.is_dir():
+        raise SweepFolderError(f"{sweep_dir}: no such folder")
+    if (sweep_dir / PROVENANCE).exists() or (sweep_dir / FAILURE).exists():
+        raise SweepFolderError(
+            f"{sweep_dir}: is one job's (or one run's) folder, not a sweep folder; "
+            f"give the sweep folder that holds it, e.g. {sweep_dir.resolve().parent}"
+        )
+    if tables_only:
+        if not (sweep_dir / RUNS).exists():
+            raise SweepFolderError(
+                f"{sweep_dir}: has no {RUNS}; run `python -m nnsweep collect {sweep_dir}` first"
+            )
+        return
+    if not (sweep_dir / MULTIRUN).exists() and not any(map(_has_job_files, job_dirs(sweep_dir))):
+        raise SweepFolderError(
+            f"{sweep_dir}: is not a sweep folder (no {MULTIRUN} and no job folders 0/, 1/, ...)"
+        )
+
+
+def owner_run_id(sweep_dir: Path) -> str | None:
+    """The id of the run that owns ``sweep_dir``; None for folders made before owners."""
+    if not (sweep_dir / OWNER).exists():
+        return None
+    return str(read_json(sweep_dir / OWNER).get("run_id"))
+
+
+@dataclass
+class JobRead:
+    """What one job folder holds, as read and checked by ``read_job``."""
+
+    runs: pd.DataFrame | None = None  # the job's rows (a one-row failure for a failed job)
+    curves: pd.DataFrame | None = None  # its curves (None for a failed job)
+    run_id: str | None = None  # the run that wrote it (None: written before run ids)
+    damaged: str = ""  # why its files cannot be used, naming the file
+
+
+def _failure_row(job_dir: Path, failure: Mapping[str, Any], reason: str) -> pd.DataFrame:
+    settings = failure.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
+    row = {column: settings.get(column) for column in CELL_COLUMNS}
+    row.update(job=int(job_dir.name), status="failed", reason=reason)
+    return pd.DataFrame([row])
+
+
+def _newest(job_dir: Path) -> str | None:
+    """Which outcome file of a job is newest: RUNS, FAILURE, or None when there is none."""
+    present = [name for name in (RUNS, FAILURE) if (job_dir / name).exists()]
+    if not present:
+        return None
+    return max(present, key=lambda name: (job_dir / name).stat().st_mtime_ns)
+
+
+def read_job(job_dir: Path) -> JobRead | None:
+    """A job's outcome, checked against the checksums in its ``provenance.json``.
+
+    None while the job has no outcome yet. When both ``runs.parquet`` and ``failure.json``
+    exist, the newer one wins: a failure is never hidden by older results. A garbled or
+    damaged file gives a failure row whose reason names the file.
+    """
+    outcome = _newest(job_dir)
+    if outcome is None:
+        return None
+    if outcome == FAILURE:
+        try:
+            failure = read_json(job_dir / FAILURE)
+        except DamagedFileError as error:
+            return _damaged(job_dir, {}, None, error)
+        reason = str(failure.get("reason", ""))
+        return JobRead(runs=_failure_row(job_dir, failure, reason), run_id=failure.get("run_id"))
+    provenance: dict[str, Any] = {}
+    try:
+        provenance = read_json(job_dir / PROVENANCE)
+        checksums = provenance.get("checksums", {})
+        for name in (RUNS, CURVES, WEIGHTS):
+            if name in checksums:
+                data = (job_dir / name).read_bytes()
+                if sha256_bytes(data) != checksums[name]:
+                    raise DamagedFileError(job_dir / name, "does not match its recorded checksum")
+        runs = pd.read_parquet(job_dir / RUNS)
+        curves = pd.read_parquet(job_dir / CURVES)
+    except DamagedFileError as error:
+        return _damaged(job_dir, provenance, provenance.get("run_id"), error)
+    except Exception as error:  # pyarrow and OS errors: the file is unreadable
+        damaged = DamagedFileError(job_dir, f"unreadable ({type(error).__name__})")
+        return _damaged(job_dir, provenance, provenance.get("run_id"), damaged)
+    return JobRead(runs=runs, curves=curves, run_id=provenance.get("run_id"))
+
+
+def _damaged(
+    job_dir: Path, provenance: Mapping[str, Any], run_id: str | None, error: DamagedFileError
+) -> JobRead:
+    reason = f"damaged file {error.path}: {error.why}"
+    runs = _failure_row(job_dir, provenance, reason)
+    return JobRead(runs=runs, run_id=run_id, damaged=reason)
+
+
+@dataclass
+class Gathered:
+    """A sweep's tables, and one-line notices about what was left out or repaired."""
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    notices: list[str]
+
+
+def gather(sweep_dir: Path) -> Gathered:
     """Concatenate every finished job's runs and curves; failed jobs become status rows.
 
-    Works on partial sweeps: a job without ``runs.parquet`` or ``failure.json`` is simply
-    not there yet.
+    Only jobs of the run that owns the folder (``owner.json``) are taken; job folders left
+    by another run are ignored and named in a notice. A (cell, seed) sample trained by more
+    than one job counts once. Works on partial sweeps: a job without ``runs.parquet`` or
+    ``failure.json`` is simply not there yet.
     """
+    check_sweep_dir(sweep_dir)
+    owner = owner_run_id(sweep_dir)
     runs: list[pd.DataFrame] = []
     curves: list[pd.DataFrame] = []
-    failures: list[dict[str, Any]] = []
+    notices: list[str] = []
+    foreign: list[str] = []
     for job_dir in job_dirs(sweep_dir):
-        if (job_dir / RUNS).exists():
-            runs.append(pd.read_parquet(job_dir / RUNS))
-            curves.append(pd.read_parquet(job_dir / CURVES))
-        elif (job_dir / FAILURE).exists():
-            failures.append(_failure_row(job_dir))
-    if failures:
-        runs.append(pd.DataFrame(failures))
+        job = read_job(job_dir)
+        if job is None:
+            continue
+        unknown = job.damaged and job.run_id is None  # too damaged to tell: report it
+        if owner is not None and job.run_id != owner and not unknown:
+            foreign.append(job_dir.name)
+            continue
+        if job.damaged:
+            notices.append(
+                f"nnsweep: error: job {job_dir.name}: {job.damaged}; rerun the sweep's command "
+                "to repair it (cached seeds are not trained again)"
+            )
+        runs.append(job.runs)
+        if job.curves is not None:
+            curves.append(job.curves)
+    if foreign:
+        notices.append(
+            f"nnsweep: ignored job folder(s) {', '.join(foreign)} of {sweep_dir}: "
+            "left there by another run, not by this sweep's command"
+        )
     runs_table = _concat(runs).sort_values(["job", "seed"], kind="stable", na_position="last")
     curves_table = _concat(curves)
+    runs_table, curves_table, duplicates = _drop_duplicate_samples(runs_table, curves_table)
+    if duplicates:
+        notices.append(duplicates)
     if not curves_table.empty:
         curves_table = curves_table.sort_values(["job", "seed", "iteration"], kind="stable")
-    return runs_table.reset_index(drop=True), curves_table.reset_index(drop=True)
+    return Gathered(runs_table.reset_index(drop=True), curves_table.reset_index(drop=True), notices)
+
+
+def _drop_duplicate_samples(
+    runs: pd.DataFrame, curves: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Keep the first job's row of every (cell, seed); the rest (and their curves) go."""
+    columns = [c for c in CELL_COLUMNS if c in runs]
+    if runs.empty or len(columns) < len(CELL_COLUMNS):
+        return runs, curves, ""
+    trained = runs["status"] != "failed"
+    repeated = trained & runs.duplicated(subset=[*columns, "seed"], keep="first")
+    if not repeated.any():
+        return runs, curves, ""
+    dropped = runs[repeated]
+    jobs = sorted(set(dropped["job"].astype(int)))
+    if not curves.empty:
+        gone = pd.MultiIndex.from_frame(dropped[["job", "seed"]].astype("int64"))
+        pairs = pd.MultiIndex.from_frame(curves[["job", "seed"]].astype("int64"))
+        curves = curves[~pairs.isin(gone)]
+    cells = sorted(set(dropped["layers"].astype(str)))
+    message = (
+        f"nnsweep: {int(repeated.sum())} duplicate (cell, seed) sample(s) counted once: "
+        f"job(s) {', '.join(map(str, jobs))} repeat seeds of cell(s) layers="
+        f"{', '.join(cells)} that an earlier job trained"
+    )
+    return runs[~repeated], curves, message
 
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -336,11 +589,15 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Build ``runs.parquet``, ``curves.parquet`` and ``summary.csv`` in ``sweep_dir``."""
-    runs, curves = gather(sweep_dir)
-    summary = summarise(runs)
-    write_parquet(sweep_dir / RUNS, runs)
-    write_parquet(sweep_dir / CURVES, curves)
-    atomic_write(sweep_dir / SUMMARY, lambda p: summary.to_csv(p, index=False))
-    return runs, curves, summary
+def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Build ``runs.parquet``, ``curves.parquet`` and ``summary.csv`` in ``sweep_dir``.
+
+    Returns the tables and the gathering's one-line notices. Refuses (``SweepFolderError``)
+    a folder that is not a sweep folder, before writing anything.
+    """
+    gathered = gather(sweep_dir)
+    summary = summarise(gathered.runs)
+    write_parquet(sweep_dir / RUNS, gathered.runs)
+    write_parquet(sweep_dir / CURVES, gathered.curves)
+    write_text(sweep_dir / SUMMARY, summary.to_csv(index=False))
+    return gathered.runs, gathered.curves, summary, gathered.notices

@@ -20,8 +20,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict, read_write
 
+from nnsweep import ownership
 from nnsweep.cli import describe_hydra_error, exit_with_error
 from nnsweep.config import ConfigError, RunConfig, to_run_config
+from nnsweep.errors import SweepFolderError
 from nnsweep.progress import SweepProgress
 from nnsweep.shapes import expand_params
 
@@ -49,6 +51,10 @@ class NNSweepSweeper(BasicSweeper):
         self._expand_shape_families()
         cells = self._validated_cells(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        try:  # every cell is valid: now the folder is this sweep's, or it is refused
+            ownership.claim(sweep_dir)
+        except SweepFolderError as error:
+            exit_with_error(str(error))
         total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
         show = bool(self.config.get("progress", True))
         with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):

@@ -1,0 +1,361 @@
+"""Nothing lost, nothing mixed, nothing stale (issue 13): folders, damaged files, CSV holes,
+environment variables. Rules are tested in-process; a few real CLI runs check what users see.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import PROJECT_ROOT, run_cli
+
+from nnsweep import data, native, ownership, run, store
+from nnsweep.config import ConfigError, to_run_config
+from nnsweep.data import load_dataset
+from nnsweep.errors import SweepFolderError
+
+FAST = ("layers=4-4", "n_seeds=3", "iterations=60", "log_every=20")
+
+
+@pytest.fixture
+def cell(compose_config, tmp_path: Path):
+    """A small validated cell whose cache lives in ``tmp_path``."""
+
+    def make(*overrides: str):
+        return to_run_config(compose_config(*FAST, *overrides))
+
+    return make
+
+
+def _job(sweep_dir: Path, job: int, run_config, run_id: str | None) -> Path:
+    job_dir = sweep_dir / str(job)
+    run.run_cell(run_config, job_dir, job=job, run_id=run_id)
+    return job_dir
+
+
+def _owned_sweep(tmp_path: Path) -> tuple[Path, str]:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / store.MULTIRUN).write_text("{}\n")
+    run_id = "owner-run"
+    store.write_json(sweep_dir / store.OWNER, {"run_id": run_id})
+    return sweep_dir, run_id
+
+
+# --------------------------------------------------------------------------------------
+# 1. A run owns its folder
+# --------------------------------------------------------------------------------------
+
+
+def test_folder_names_are_unique_within_one_second() -> None:
+    names = {ownership.stamp() for _ in range(50)}
+    assert len(names) == 50
+    assert "${nnsweep_stamp:}" in (PROJECT_ROOT / "conf" / "config.yaml").read_text()
+
+
+def test_a_second_run_into_an_owned_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from nnsweep import ownership
+            ownership.claim({str(folder)!r})
+            print("claimed", flush=True)
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        with pytest.raises(SweepFolderError, match=r"in use by another nnsweep run \(pid \d+"):
+            ownership.claim(folder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert ownership.claim(folder)  # the lock dies with its process, even after kill -9
+
+
+# --------------------------------------------------------------------------------------
+# 2. Only the owning run's jobs, and a job's newest outcome
+# --------------------------------------------------------------------------------------
+
+
+def test_gather_takes_only_the_owning_runs_jobs_and_names_the_others(cell, tmp_path: Path) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    _job(sweep_dir, 0, cell(), owner)
+    _job(sweep_dir, 1, cell("layers=8"), "an-earlier-run")
+    gathered = store.gather(sweep_dir)
+    assert gathered.runs["job"].unique().tolist() == [0]
+    assert gathered.curves["job"].unique().tolist() == [0]
+    assert len(gathered.notices) == 1 and "ignored job folder(s) 1" in gathered.notices[0]
+
+
+def test_a_newer_failure_is_not_hidden_by_older_results(cell, tmp_path: Path) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    job_dir = _job(sweep_dir, 0, cell(), owner)
+    store.write_json(job_dir / store.FAILURE, {"reason": "ValueError: new", "run_id": owner})
+    runs = store.gather(sweep_dir).runs
+    assert runs["status"].tolist() == ["failed"] and runs["reason"].tolist() == ["ValueError: new"]
+
+
+def test_a_job_clears_an_earlier_outcome_of_its_folder(cell, tmp_path: Path) -> None:
+    job_dir = tmp_path / "0"
+    store.write_json(job_dir / store.FAILURE, {"reason": "old"})
+    run.run_cell(cell(), job_dir)
+    assert not (job_dir / store.FAILURE).exists() and (job_dir / store.RUNS).exists()
+
+
+# --------------------------------------------------------------------------------------
+# 3. collect and report take only sweep folders
+# --------------------------------------------------------------------------------------
+
+
+def test_a_job_folder_or_an_unrelated_folder_is_not_a_sweep_folder(cell, tmp_path: Path) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    job_dir = _job(sweep_dir, 0, cell(), owner)
+    with pytest.raises(SweepFolderError, match="one job's"):
+        store.collect(job_dir)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SweepFolderError, match="not a sweep folder"):
+        store.collect(tmp_path / "empty")
+    with pytest.raises(SweepFolderError, match="no such folder"):
+        store.collect(tmp_path / "missing")
+    assert not (tmp_path / "empty" / store.RUNS).exists()
+    store.check_sweep_dir(sweep_dir)
+
+
+def test_collect_on_a_job_folder_is_refused_and_leaves_its_files(cell, tmp_path: Path) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    job_dir = _job(sweep_dir, 0, cell(), owner)
+    before = {p.name: p.read_bytes() for p in job_dir.iterdir()}
+    for command in ("collect", "report"):
+        done = run_cli([command, str(job_dir)], timeout=120)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        refused = f"nnsweep: error: {command} needs one sweep folder: {job_dir}: is one job's"
+        assert len(lines) == 1 and lines[0].startswith(refused), lines
+    assert {p.name: p.read_bytes() for p in job_dir.iterdir()} == before
+
+
+# --------------------------------------------------------------------------------------
+# 4. A (cell, seed) pair is one sample
+# --------------------------------------------------------------------------------------
+
+
+def test_duplicate_cell_seeds_count_once(cell, tmp_path: Path) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    _job(sweep_dir, 0, cell("n_seeds=3"), owner)
+    _job(sweep_dir, 1, cell("layers=8"), owner)
+    _job(sweep_dir, 2, cell("n_seeds=5"), owner)  # seeds 1-3 again, and 4-5
+    gathered = store.gather(sweep_dir)
+    runs = gathered.runs
+    four = runs[runs["layers"] == "4-4"]
+    assert sorted(four["seed"]) == [1, 2, 3, 4, 5]
+    assert not gathered.curves.duplicated(["layers", "seed", "iteration"]).any()
+    assert store.summarise(runs)["n_seeds"].tolist() == [5, 3]
+    assert len(gathered.notices) == 1 and "3 duplicate (cell, seed)" in gathered.notices[0]
+
+
+# --------------------------------------------------------------------------------------
+# 5. Damaged or foreign cache entries are trained again, with a notice
+# --------------------------------------------------------------------------------------
+
+
+def _entry_paths(run_config) -> dict[int, Path]:
+    dataset = load_dataset(run_config.dataset)
+    return {
+        seed: store.cache_path(
+            Path(run_config.cache_dir),
+            store.cache_key(run.seed_cache_fields(run_config, dataset, seed)),
+        )
+        for seed in run_config.seeds
+    }
+
+
+def _truncate(path: Path, _seed_3: Path) -> None:
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _swap_with_seed_3(path: Path, seed_3: Path) -> None:
+    path.write_bytes(seed_3.read_bytes())
+
+
+def _edit_a_number(path: Path, _seed_3: Path) -> None:
+    entry = store.read_npz(path)
+    entry["final_error"] = np.float64(0.5)
+    store.write_npz(path, entry)
+
+
+@pytest.mark.parametrize(
+    ("damage", "notice"),
+    [
+        (_truncate, "is unreadable"),
+        (_swap_with_seed_3, "belongs to another key or seed"),
+        (_edit_a_number, "does not match its checksum"),
+    ],
+)
+def test_a_damaged_cache_entry_is_retrained_with_a_notice(
+    cell, tmp_path: Path, capsys, damage, notice
+) -> None:
+    run_config = cell()
+    first = run.run_cell(run_config, tmp_path / "a")
+    paths = _entry_paths(run_config)
+    damage(paths[1], paths[3])
+    capsys.readouterr()
+    again = run.run_cell(run_config, tmp_path / "b")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert again.n_trained == 1
+    assert len(err) == 1 and str(paths[1]) in err[0] and notice in err[0], err
+    pd.testing.assert_frame_equal(
+        first.runs.drop(columns=["wall_seconds"]), again.runs.drop(columns=["wall_seconds"])
+    )
+    assert run.run_cell(run_config, tmp_path / "c").n_trained == 0  # the entry was rewritten
+
+
+# --------------------------------------------------------------------------------------
+# 6. Job files are checked against the checksums recorded when they were written
+# --------------------------------------------------------------------------------------
+
+
+def _flip_a_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", [store.RUNS, store.CURVES, store.WEIGHTS, store.PROVENANCE])
+def test_a_damaged_job_file_becomes_a_failed_row_naming_it(cell, tmp_path: Path, name: str) -> None:
+    sweep_dir, owner = _owned_sweep(tmp_path)
+    _job(sweep_dir, 0, cell(), owner)
+    _job(sweep_dir, 1, cell("layers=8"), owner)
+    target = sweep_dir / "1" / name
+    if name == store.PROVENANCE:
+        target.write_text('{"run_id": "owner-ru')  # garbled JSON
+    else:
+        _flip_a_bit(target)
+    gathered = store.gather(sweep_dir)
+    failed = gathered.runs[gathered.runs["status"] == "failed"]
+    assert failed["job"].tolist() == [1] and str(target) in failed["reason"].iloc[0]
+    assert (gathered.runs[gathered.runs["job"] == 0]["status"] == "ok").all()
+    assert len(gathered.notices) == 1 and "rerun the sweep's command" in gathered.notices[0]
+
+
+def test_a_garbled_failure_file_is_a_failed_row_not_a_traceback(tmp_path: Path) -> None:
+    sweep_dir, _owner = _owned_sweep(tmp_path)
+    (sweep_dir / "0").mkdir()
+    (sweep_dir / "0" / store.FAILURE).write_bytes(b"\xff\xfe not json")
+    runs = store.gather(sweep_dir).runs
+    assert runs["status"].tolist() == ["failed"] and "failure.json" in runs["reason"].iloc[0]
+
+
+# --------------------------------------------------------------------------------------
+# 7. The cache key holds the arithmetic's identity
+# --------------------------------------------------------------------------------------
+
+
+def test_the_cache_key_changes_with_numpy_blas_and_kernel(
+    cell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_config = cell("layers=8-8")
+    dataset = load_dataset(run_config.dataset)
+
+    def key() -> str:
+        return store.cache_key(run.seed_cache_fields(run_config, dataset, 1))
+
+    identity = run.seed_cache_fields(run_config, dataset, 1)["arithmetic_identity"]
+    assert identity["numpy"] == np.__version__ and identity["blas"]
+    here = key()
+    stack = run._floating_point_stack()
+    for field, other in (("numpy", "0.0"), ("blas", ["openblas 0.0 Haswell"])):
+        monkeypatch.setattr(run, "_floating_point_stack", lambda f=field, o=other: {**stack, f: o})
+        assert key() != here, field
+    monkeypatch.setattr(run, "_floating_point_stack", lambda: stack)
+    assert key() == here
+    if native.available():
+        monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
+        assert key() != here
+
+
+# --------------------------------------------------------------------------------------
+# 14. CSV holes
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x1,x2,y\n0,1_0,0\n", "column 'x2', row 1: '1_0' is not a number"),
+        ("x1,x1,y\n0,1,0\n", "column name(s) 'x1' repeated"),
+        ("root:$y$j9T$secret:19000:0:99999:7:::\nx\n", "not a header of comma-separated"),
+        ("x1,x2,y\n0,1,0\n\xff\n", "not a UTF-8 text file"),
+    ],
+)
+def test_csv_holes_are_one_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode("utf-8") if "\xff" not in text else b"x1,x2,y\n0,1,0\n\xff\n")
+    with pytest.raises(ConfigError) as caught:
+        data.read_csv(str(path), ["x1", "x2"], ["y"])
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+    assert "secret" not in message and "j9T" not in message
+
+
+def test_an_unreadable_csv_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("x1,x2,y\n0,1,0\n")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ConfigError, match=r"cannot be read \(Permission denied\)"):
+        data.read_csv(str(path), ["x1", "x2"], ["y"])
+
+
+# --------------------------------------------------------------------------------------
+# 16. Environment variables
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("NNSWEEP_KERNEL", "bogus"), ("NNSWEEP_THREADS", "abc"), ("NNSWEEP_THREADS", "0")],
+)
+def test_bad_environment_values_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"^{variable}={value}: "):
+        native.check_environment()
+
+
+def test_bad_environment_through_the_cli(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for env in ({"NNSWEEP_THREADS": "abc"}, {"NNSWEEP_KERNEL": "bogus"}):
+        done = run_cli([f"results_dir={results}"], env=env, timeout=120)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nnsweep: error: NNSWEEP_"), lines
+    done = run_cli(
+        ["activation=tanh", "iterations=10", f"results_dir={results}"],
+        env={"NNSWEEP_KERNEL": "native"},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "NNSWEEP_KERNEL=native" in lines[0], lines
+
+
+def test_every_job_file_is_written_as_utf8(cell, tmp_path: Path) -> None:
+    job_dir = tmp_path / "0"
+    run.run_cell(cell(), job_dir, run_id="ü")
+    assert json.loads((job_dir / store.PROVENANCE).read_bytes().decode("utf-8"))["run_id"] == "ü"
