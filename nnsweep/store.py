@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -475,6 +475,10 @@ class Gathered:
     runs: pd.DataFrame
     curves: pd.DataFrame
     notices: list[str]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        """``runs, curves = gather(...)`` as before the notices were added."""
+        return iter((self.runs, self.curves))
 
 
 def gather(sweep_dir: Path) -> Gathered:

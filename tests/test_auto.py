@@ -117,8 +117,13 @@ def test_a_large_effect_stops_after_one_round(tiny_cells, tmp_path) -> None:
 
 
 def test_identical_cells_run_to_max_seeds_and_say_what_is_known(tiny_cells, tmp_path) -> None:
-    # The same cell twice: seeds are identical, every comparison ties, nothing is "better".
+    # The same network twice: seeds are identical, every comparison ties, nothing is "better".
+    # The second cell differs only in error_threshold, which changes no final error (the
+    # very same cell twice would be one cell: a (cell, seed) pair is one sample).
     cells = tiny_cells("4", "4")
+    cells[1] = dataclasses.replace(
+        cells[1], train=dataclasses.replace(cells[1].train, error_threshold=0.02)
+    )
     plan = Plan(max_seeds=30, seed_block=10)
     sweep_dir = tmp_path / "sweep"
     record = run_auto_sweep(plan, 2, 1, sweep_dir, fake_launcher(cells, sweep_dir, []))
