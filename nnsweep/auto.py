@@ -115,7 +115,10 @@ def _pair_records(
                 ci_high=float(result.ci_high[0, k]),
                 p_holm=float(result.p_holm[0, k]),
                 p_equivalence_holm=float(result.p_equivalence_holm[0, k]),
-                seeds_needed=float(needed),
+                # Only an undecided pair needs more seeds (None: decided, or never at this effect).
+                seeds_needed=float(needed)
+                if row["decision"] == UNDECIDED and np.isfinite(needed)
+                else None,
             )
         rows.append(row)
     return rows

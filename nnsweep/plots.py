@@ -173,3 +173,42 @@ def new_figure(n_cells: int, kind: str) -> tuple[Figure, Axes]:
     else:
         figure, ax = plt.subplots(figsize=(max(7.5, 0.9 * n_cells + 3), 5.0), layout="constrained")
     return figure, ax
+
+
+def auto_intervals(rounds: pd.DataFrame, margin: tuple[float, float]) -> Figure:
+    """An auto sweep's pairs, one panel each: P(A<B) and its interval after every round.
+
+    ``rounds`` is ``auto_report.rounds_table``: one row per (round, pair). A pair is drawn up
+    to the round that decided it; later rounds no longer test it.
+    """
+    judged = rounds.dropna(subset=["estimate"])
+    judged = judged[(judged["decided_look"] == 0) | (judged["round"] <= judged["decided_look"])]
+    pairs = list(dict.fromkeys(zip(judged["a"], judged["b"], strict=True)))
+    n_panels = max(1, len(pairs))
+    figure, axes = plt.subplots(
+        1, n_panels, figsize=(max(6.0, 3.6 * n_panels), 4.2), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
+    most = float(judged[["n_a", "n_b"]].min(axis=1).max()) if len(judged) else 1.0
+    for ax, (a, b) in zip(axes[0], pairs, strict=False):
+        rows = judged[(judged["a"] == a) & (judged["b"] == b)]
+        seeds = rows[["n_a", "n_b"]].min(axis=1).to_numpy()
+        estimate = rows["estimate"].to_numpy()
+        errors = [estimate - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - estimate]
+        ax.axhspan(margin[0], margin[1], color="0.9", zorder=0)
+        for level, style in ((0.5, "--"), (margin[0], ":"), (margin[1], ":")):
+            ax.axhline(level, color="0.5", linestyle=style, linewidth=1, zorder=1)
+        ax.errorbar(seeds, estimate, yerr=errors, fmt="o-", color="0.35", mfc="white", capsize=3)
+        decided = rows[rows["decided_now"].astype(bool)]
+        ax.plot(
+            decided[["n_a", "n_b"]].min(axis=1), decided["estimate"], "o", color="#D55E00",
+            markersize=8, zorder=4,
+        )  # fmt: skip
+        outcome = str(rows["decision"].iloc[-1]).replace("_", " ")
+        outcome = {"a better": f"{a} lower", "b better": f"{b} lower"}.get(outcome, outcome)
+        ax.set_title(f"{a} vs {b}: {outcome}")
+        ax.set_xlabel("seeds per cell")
+        ax.set_xlim(0, most * 1.08)
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("P(A<B), interval at the round's alpha")
+    return figure

@@ -304,6 +304,11 @@ def _sections(
     if holdout is not None:
         verdict_at = next(i for i, section in enumerate(sections) if section.title == "Verdict")
         sections.insert(verdict_at + 1, _holdout_section(*holdout))
+    from nnsweep.auto_report import auto_section  # n_seeds=auto sweeps only
+
+    auto = auto_section(sweep_dir)
+    if auto is not None:  # right after the verdict: its decisions are the ones to quote
+        sections.insert(1 + next(i for i, s in enumerate(sections) if s.title == "Verdict"), auto)
     if len(pairs):
         sections.append(
             Section(

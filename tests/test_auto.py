@@ -162,3 +162,30 @@ def test_a_rerun_replays_the_rounds_from_the_cache(tiny_cells, tmp_path) -> None
     pd.testing.assert_frame_equal(
         runs_a.drop(columns="wall_seconds"), runs_b.drop(columns="wall_seconds")
     )
+
+
+def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_path) -> None:
+    from nnsweep.auto_report import ROUNDS_CSV
+    from nnsweep.report import write_report
+
+    # 1 against 16 is decided in round 1; 4 against itself never is.
+    cells = tiny_cells("1", "16", "4", "4")
+    # The same numbers in a cell of its own: error_threshold changes no final error.
+    twin_train = dataclasses.replace(cells[3].train, error_threshold=0.02)
+    cells[3] = dataclasses.replace(cells[3], train=twin_train)
+    plan = Plan(max_seeds=30, seed_block=10)
+    sweep_dir = tmp_path / "sweep"
+    record = run_auto_sweep(plan, 4, 1, sweep_dir, fake_launcher(cells, sweep_dir, []))
+    store.collect(sweep_dir)
+    write_report(sweep_dir)
+    text = (sweep_dir / "report.md").read_text()
+    assert "## Seeds chosen by the data (n_seeds=auto)" in text
+    assert record["rule"] in text and "O'Brien-Fleming" in text
+    decided = "16 error_threshold=0.01 ends lower than 1 error_threshold=0.01: decided in round 1"
+    assert decided + " with 10 and 10 seeds" in text
+    twins = "4 error_threshold=0.01 vs 4 error_threshold=0.02: undecided at max_seeds = 30"
+    assert twins + " (30 and 30 seeds)" in text and "seeds per cell would decide it" in text
+    assert (sweep_dir / "figures" / "auto_intervals.png").stat().st_size > 0
+    table = pd.read_csv(sweep_dir / ROUNDS_CSV)
+    assert len(table) == len(record["rounds"]) * 6
+    assert table.groupby("round")["alpha"].first().sum() <= plan.alpha

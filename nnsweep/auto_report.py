@@ -1,0 +1,141 @@
+"""The report's section on an auto sweep (n_seeds=auto): its rounds, decisions and intervals.
+
+Reads ``auto.json`` (written by ``nnsweep.auto`` after every round); never trains. Writes
+``auto_rounds.csv`` (one row per pair and round) and ``figures/auto_intervals.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnsweep import plots, store
+from nnsweep.auto import read_auto
+
+ROUNDS_CSV = "auto_rounds.csv"
+FIGURE = "figures/auto_intervals.png"
+ROUND_COLUMNS = [
+    "round", "alpha", "a", "b", "n_a", "n_b", "estimate", "ci_low", "ci_high", "p_holm",
+    "p_equivalence_holm", "decision", "decided_look", "decided_now", "seeds_needed",
+]  # fmt: skip
+
+
+def rounds_table(record: dict[str, Any]) -> pd.DataFrame:
+    """One row per (round, pair): seeds, P(A<B) with the round's interval, the decision."""
+    rows = [
+        {"round": rnd["round"], "alpha": rnd["alpha"], **pair}
+        for rnd in record["rounds"]
+        for pair in rnd["pairs"]
+    ]
+    return pd.DataFrame(rows).reindex(columns=ROUND_COLUMNS)
+
+
+def _decision_words(a: str, b: str, decision: str) -> str:
+    return {
+        "a_better": f"{a} ends lower than {b}",
+        "b_better": f"{b} ends lower than {a}",
+        "equivalent": f"{a} and {b} are practically equivalent",
+        "undecided": f"{a} vs {b} undecided",
+        "not_applicable": f"{a} vs {b} not compared (a cell failed)",
+    }[decision]
+
+
+def _interval(row: Any) -> str:
+    return (
+        f"P({row.a}<{row.b}) = {row.estimate:.2f}, interval [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+    )
+
+
+def pair_sentence(final: Any, decided_at: Any | None, plan: dict[str, Any]) -> str:
+    """How one pair ended: decided in which round with how many seeds, or what is known."""
+    if final.decision == "not_applicable":
+        return _decision_words(final.a, final.b, final.decision) + "."
+    if decided_at is not None:
+        return (
+            f"{_decision_words(final.a, final.b, final.decision)}: decided in round "
+            f"{decided_at['round']} with {decided_at['n_a']} and {decided_at['n_b']} seeds "
+            f"({_interval(decided_at)} at that round's alpha {decided_at['alpha']:.2g})."
+        )
+    needed = final.seeds_needed
+    more = (
+        f" About {int(needed)} seeds per cell would decide it at the observed effect "
+        "(the interval's half-width scaled by sqrt(seeds), at the last round's alpha)."
+        if pd.notna(needed) and needed < float("inf")
+        else ""
+    )
+    return (
+        f"{final.a} vs {final.b}: undecided at max_seeds = {plan['max_seeds']} "
+        f"({final.n_a} and {final.n_b} seeds): P({final.a}<{final.b}) is between "
+        f"{final.ci_low:.2f} and {final.ci_high:.2f}.{more}"
+    )
+
+
+def auto_section(sweep_dir: Path) -> Any | None:
+    """The report's section (a ``report.Section``), or None for an ordinary sweep."""
+    # report imports this module while it builds its sections, so its classes are complete.
+    from nnsweep.report import Figure, Section
+
+    record = read_auto(sweep_dir)
+    if record is None:
+        return None
+    table = rounds_table(record)
+    store.atomic_write(sweep_dir / ROUNDS_CSV, lambda p: table.to_csv(p, index=False))
+    plan = record["plan"]
+    last = table[table["round"] == table["round"].max()]
+    sentences = []
+    for final in last.itertuples():
+        decided = table[
+            (table["a"] == final.a) & (table["b"] == final.b) & table["decided_now"].astype(bool)
+        ]
+        at = decided.iloc[0] if len(decided) else None
+        sentences.append(pair_sentence(final, at, plan))
+    stop = {
+        "decided": "no pair was left undecided",
+        "max_seeds": f"the cells reached max_seeds = {plan['max_seeds']}",
+        "running": "it was interrupted (run it again to resume from the cache)",
+    }[record["stop"]]
+    seeds = pd.DataFrame([{"round": rnd["round"], **rnd["seeds"]} for rnd in record["rounds"]])
+    decided_now = table[table["decided_now"].astype(bool)]
+    seeds["alpha of the round"] = [rnd["alpha"] for rnd in record["rounds"]]
+    seeds["decided in this round"] = [
+        "; ".join(
+            _decision_words(r.a, r.b, r.decision)
+            for r in decided_now[decided_now["round"] == rnd["round"]].itertuples()
+        )
+        or "-"
+        for rnd in record["rounds"]
+    ]
+    figure = plots.auto_intervals(table, tuple(plan["margin"]))
+    relative = FIGURE
+    (sweep_dir / relative).parent.mkdir(exist_ok=True)
+    store.atomic_write(sweep_dir / relative, lambda p: figure.savefig(p, dpi=110, format="png"))
+    plots.plt.close(figure)
+    low, high = plan["margin"]
+    return Section(
+        "Seeds chosen by the data (n_seeds=auto)",
+        paragraphs=(
+            f"Seeds were added in rounds of {plan['seed_block']} per cell, only to cells in an "
+            f"undecided pair, for at most {plan['looks']} rounds (max_seeds = "
+            f"{plan['max_seeds']}); the sweep stopped after round {len(record['rounds'])} "
+            f"because {stop}. Rule: {record['rule']}, family-wise alpha = {plan['alpha']} over "
+            f"every round and pair. Each pair is classified as the verdict does: better when "
+            f"the rank test (Brunner-Munzel, Holm) rejects P(A<B) = 0.5 at the round's alpha, "
+            f"practically equivalent when the two one-sided tests put P(A<B) inside "
+            f"[{low}, {high}], else undecided; a decision is final.",
+            *sentences,
+            "These decisions hold their error rate however the sweep stopped. The other "
+            "sections test the final seeds as if their number had been fixed in advance; "
+            "where they differ, these are the ones to quote.",
+        ),
+        table=seeds,
+        figures=(
+            Figure(
+                relative,
+                "Each pair's P(A<B) with its interval at the round's alpha, round by round; "
+                "the dashed lines are the decision boundaries (0.5, and the equivalence "
+                "margin), the filled marker the round that decided.",
+            ),
+        ),
+    )
