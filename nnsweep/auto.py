@@ -161,7 +161,7 @@ def run_auto_sweep(
             seeds[job.cell] = target
         next_job += len(jobs)
 
-        runs, _curves = store.gather(sweep_dir)
+        runs = store.gather(sweep_dir).runs
         samples, failed, names = _cell_samples(runs, jobs_of_cell)
         before = decisions.decision.copy()
         for p, (a, b) in enumerate(pairs):

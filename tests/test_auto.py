@@ -41,6 +41,13 @@ def fake_launcher(
     return launch
 
 
+def twins(cells: list[RunConfig]) -> list[RunConfig]:
+    """The last cell made a cell of its own with the same numbers: error_threshold changes
+    no final error (the same settings twice would be one cell, its seeds counted once)."""
+    train = dataclasses.replace(cells[-1].train, error_threshold=0.02)
+    return [*cells[:-1], dataclasses.replace(cells[-1], train=train)]
+
+
 @pytest.fixture
 def tiny_cells(compose_config, tmp_path):
     def make(*layer_options: str, iterations: int = 300) -> list[RunConfig]:
@@ -76,7 +83,7 @@ def test_rounds_stop_when_every_pair_is_decided(tiny_cells, tmp_path) -> None:
         (1, 1, 12),
         (2, 1, 12),
     ]
-    runs, _ = store.gather(sweep_dir)
+    runs = store.gather(sweep_dir).runs
     names = list(rounds[0]["seeds"])  # cell labels, in the grid's order
     for number, jobs in enumerate(log[1:], start=2):
         # Later rounds: the next block, only for cells in a pair undecided the round before.
@@ -117,13 +124,8 @@ def test_a_large_effect_stops_after_one_round(tiny_cells, tmp_path) -> None:
 
 
 def test_identical_cells_run_to_max_seeds_and_say_what_is_known(tiny_cells, tmp_path) -> None:
-    # The same network twice: seeds are identical, every comparison ties, nothing is "better".
-    # The second cell differs only in error_threshold, which changes no final error (the
-    # very same cell twice would be one cell: a (cell, seed) pair is one sample).
-    cells = tiny_cells("4", "4")
-    cells[1] = dataclasses.replace(
-        cells[1], train=dataclasses.replace(cells[1].train, error_threshold=0.02)
-    )
+    # The same numbers twice: seeds are identical, every comparison ties, nothing is "better".
+    cells = twins(tiny_cells("4", "4"))
     plan = Plan(max_seeds=30, seed_block=10)
     sweep_dir = tmp_path / "sweep"
     record = run_auto_sweep(plan, 2, 1, sweep_dir, fake_launcher(cells, sweep_dir, []))
@@ -157,8 +159,8 @@ def test_a_rerun_replays_the_rounds_from_the_cache(tiny_cells, tmp_path) -> None
     first = run_auto_sweep(plan, 3, 1, tmp_path / "a", fake_launcher(cells, tmp_path / "a", []))
     again = run_auto_sweep(plan, 3, 1, tmp_path / "b", fake_launcher(cells, tmp_path / "b", []))
     assert first == again
-    runs_a, _ = store.gather(tmp_path / "a")
-    runs_b, _ = store.gather(tmp_path / "b")
+    runs_a = store.gather(tmp_path / "a").runs
+    runs_b = store.gather(tmp_path / "b").runs
     pd.testing.assert_frame_equal(
         runs_a.drop(columns="wall_seconds"), runs_b.drop(columns="wall_seconds")
     )
@@ -169,10 +171,7 @@ def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_pat
     from nnsweep.report import write_report
 
     # 1 against 16 is decided in round 1; 4 against itself never is.
-    cells = tiny_cells("1", "16", "4", "4")
-    # The same numbers in a cell of its own: error_threshold changes no final error.
-    twin_train = dataclasses.replace(cells[3].train, error_threshold=0.02)
-    cells[3] = dataclasses.replace(cells[3], train=twin_train)
+    cells = twins(tiny_cells("1", "16", "4", "4"))
     plan = Plan(max_seeds=30, seed_block=10)
     sweep_dir = tmp_path / "sweep"
     record = run_auto_sweep(plan, 4, 1, sweep_dir, fake_launcher(cells, sweep_dir, []))
@@ -183,8 +182,8 @@ def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_pat
     assert record["rule"] in text and "O'Brien-Fleming" in text
     decided = "16 error_threshold=0.01 ends lower than 1 error_threshold=0.01: decided in round 1"
     assert decided + " with 10 and 10 seeds" in text
-    twins = "4 error_threshold=0.01 vs 4 error_threshold=0.02: undecided at max_seeds = 30"
-    assert twins + " (30 and 30 seeds)" in text and "seeds per cell would decide it" in text
+    undecided = "4 error_threshold=0.01 vs 4 error_threshold=0.02: undecided at max_seeds = 30"
+    assert undecided + " (30 and 30 seeds)" in text and "seeds per cell would decide it" in text
     assert (sweep_dir / "figures" / "auto_intervals.png").stat().st_size > 0
     table = pd.read_csv(sweep_dir / ROUNDS_CSV)
     assert len(table) == len(record["rounds"]) * 6
