@@ -29,8 +29,10 @@ run: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=neurons_early hydra.sweep.dir=results/neurons_early
 
 # On a CPU with AVX2 and FMA the native kernel must have been built: its tests fail rather
-# than skip, so a broken build cannot pass as "numpy did it".
-NNSWEEP_REQUIRE_NATIVE ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo 1 || echo 0)
+# than skip, so a broken build cannot pass as "numpy did it". Not on AVX-512F CPUs: numpy's
+# exp there is its own vector routine, which the kernel does not mirror, so numpy trains and
+# the kernel's bit-identity tests are skipped (its exp is still checked against libm's).
+NNSWEEP_REQUIRE_NATIVE ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && ! grep -qw avx512f /proc/cpuinfo && echo 1 || echo 0)
 export NNSWEEP_REQUIRE_NATIVE
 
 # Every test, the slow end-to-end ones included (what CI runs).

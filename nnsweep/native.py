@@ -135,6 +135,21 @@ def available() -> bool:
     return _library() is not None
 
 
+@cache
+def reproduces_numpy() -> bool:
+    """Whether numpy's ``exp`` on this machine is the one the kernel mirrors (glibc's).
+
+    On CPUs with AVX-512F numpy computes float64 ``exp`` with its own vector routine, and
+    OpenBLAS picks another dgemm kernel: the kernel matches neither, so the per-cell probe
+    rejects it there and numpy trains. Tests of bit-identity with numpy apply only where this
+    holds.
+    """
+    if not available():
+        return False
+    values = np.linspace(-40.0, 40.0, 4096) + 1e-3 * np.sin(np.arange(4096.0))
+    return bool(np.array_equal(exp(values), np.exp(values)))
+
+
 def exp(values: np.ndarray) -> np.ndarray:
     """The kernel's exp (for tests); ``values`` is 1-D with a length divisible by 4."""
     library = _library()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,6 +93,18 @@ def only_dir(parent: Path) -> Path:
     return children[0]
 
 
+def require_numpys_bits(native: Any) -> None:
+    """Skip (or, under ``NNSWEEP_REQUIRE_NATIVE=1``, fail) where the kernel cannot give
+    numpy's bits: not built, no AVX2/FMA, or a numpy whose exp is not glibc's (AVX-512F)."""
+    if native.available() and native.reproduces_numpy():
+        return
+    if os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1":
+        pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 but the native kernel cannot reproduce numpy here")
+    if not native.available():
+        pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
+    pytest.skip("numpy's exp on this CPU is its AVX-512F routine, not glibc's: kernel unused")
+
+
 @pytest.fixture(params=["numpy", "native"])
 def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test once with numpy doing the arithmetic and once with the native kernel.
@@ -101,10 +114,8 @@ def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """
     from nnsweep import native
 
-    if request.param == "native" and not native.available():
-        if os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1":
-            pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 but the native kernel is not available")
-        pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
+    if request.param == "native":
+        require_numpys_bits(native)
     # "native" makes any fallback to numpy an error, so the kernel really is what ran.
     monkeypatch.setenv("NNSWEEP_KERNEL", request.param)
     return request.param
