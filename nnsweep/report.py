@@ -22,12 +22,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
-from matplotlib.axes import Axes
 
 from nnsweep import analysis, plots, store
 
 FIGURES = "figures"
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
+COLLAPSE_ROWS = 12  # a pairwise table longer than this folds under <details>
+SEED_ROWS_SHOWN = 50  # a per-seed table longer than this folds under <details>
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,18 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    """A titled block: paragraphs, then an optional table, then optional figures."""
+    """A titled block: paragraphs, bullets, code, a table, figures, then links."""
 
     title: str
     paragraphs: tuple[str, ...] = ()
     table: pd.DataFrame | None = None
     bullets: tuple[str, ...] = ()
     figures: tuple[Figure, ...] = ()
+    code: str | None = None  # shown as a code block (the Reproduce commands)
+    collapse: str | None = None  # when set, the table folds under <details> with this summary
+    table_id: str | None = None  # a sortable, filterable table (the per-seed one)
+    highlight: tuple[bool, ...] = ()  # per table row: highlighted (seed 1)
+    links: tuple[tuple[str, str], ...] = ()  # (label, relative path)
 
 
 # --------------------------------------------------------------------------------------
@@ -68,8 +74,65 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+# Display columns with a fixed meaning, and their one format; other numeric columns get
+# a format chosen from their values (``_auto_format``).
+PERCENT_COLUMNS = ("solved", "failure rate", "A solved", "B solved", "unstable")
+PROBABILITY_COLUMNS = ("P(A<B)",)
+ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
+
+
+def _is_p_value(name: str) -> bool:
+    return name.startswith(("p (", "p_", "solve-rate p")) or name == "p"
+
+
+def _auto_format(values: np.ndarray) -> Callable[[float], str]:
+    """One format for a float column: fixed decimals giving the smallest value 3 significant
+    digits (at most 4 on the typical value); scientific when the column spans < 0.001."""
+    finite = np.abs(values[np.isfinite(values) & (values != 0)])
+    if finite.size == 0:
+        return lambda v: f"{v:.4g}"
+    if np.all(values[np.isfinite(values)] == np.round(values[np.isfinite(values)])):
+        return lambda v: f"{v:,.0f}"
+    low, typical = finite.min(), np.median(finite)
+    if low < 1e-3 or finite.max() >= 1e6:
+        return lambda v: f"{v:.2e}"
+    decimals = int(max(0, min(2 - np.floor(np.log10(low)), 3 - np.floor(np.log10(typical)))))
+    return lambda v: f"{v:,.{decimals}f}"
+
+
+def _column_texts(name: str, column: pd.Series) -> list[str]:
+    """Every value of one column in that column's single format."""
+    if (
+        pd.api.types.is_bool_dtype(column)
+        or column.map(lambda v: isinstance(v, bool | np.bool_)).all()
+    ):
+        return ["yes" if bool(v) else "no" for v in column]
+    if not _is_numeric(column):
+        return [_number(v) for v in column]  # text: as written
+    values = column.to_numpy(dtype=float)
+    if name in PERCENT_COLUMNS:
+        fmt: Callable[[float], str] = lambda v: f"{v:.0%}"  # noqa: E731
+    elif name in PROBABILITY_COLUMNS:
+        fmt = lambda v: f"{v:.3f}"  # noqa: E731
+    elif _is_p_value(name):
+        fmt = lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}"  # noqa: E731
+    else:
+        fmt = _auto_format(values)
+    never = "never" if any(word in name for word in ITERATION_WORDS) else "inf"
+    return [
+        "-" if np.isnan(v) else (never if v > 0 else "-inf") if np.isinf(v) else fmt(v)
+        for v in values
+    ]
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(lambda column: column.map(_number)).astype(str)
+    return pd.DataFrame(
+        {name: _column_texts(str(name), frame[name]) for name in frame.columns}, dtype=str
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -87,15 +150,132 @@ def _sweep_config(sweep_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _provenance(sweep_dir: Path) -> dict[str, Any]:
+def _job_provenance(sweep_dir: Path) -> dict[int, dict[str, Any]]:
+    """Every job's provenance.json, by job number."""
+    found = {}
     for job_dir in store.job_dirs(sweep_dir):
         path = job_dir / store.PROVENANCE
         if path.exists():
-            details = json.loads(path.read_text())
-            details.pop("cache_keys", None)
-            details.pop("trained_seeds", None)
-            return details
-    return {}
+            try:
+                found[int(job_dir.name)] = json.loads(path.read_text())
+            except ValueError:
+                continue
+    return found
+
+
+def _distinct(values: Any) -> str:
+    shown = [str(v) for v in dict.fromkeys(values) if v is not None]
+    return ", ".join(shown) if shown else "not recorded"
+
+
+def _blas(entries: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{b.get('internal_api')} {b.get('version')}, core type {b.get('architecture')}, "
+        f"{b.get('num_threads')} thread(s)"
+        for b in entries
+    )
+
+
+def _cpu(cpu: dict[str, Any] | None) -> str:
+    if not cpu:
+        return "not recorded"
+    simd = ", ".join(
+        f"{flag} {'yes' if flag in cpu['simd'] else 'no'}" for flag in store.SIMD_FLAGS
+    )
+    return f"{cpu.get('model')} ({simd})"
+
+
+def _dirty(value: Any, files: list[str] | None = None) -> str:
+    if value is None:
+        return "not recorded"
+    if not value:
+        return "no (clean tree)"
+    return "YES, uncommitted changes" + (f" in {', '.join(files)}" if files else "")
+
+
+def _provenance_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
+    """What computed this sweep's numbers, one row per item (jobs agreeing share a value)."""
+    details = list(jobs.values())
+    kernels = {
+        job: p.get("kernel")
+        or ("all seeds from the cache" if p.get("trained_seeds") == [] else None)
+        for job, p in jobs.items()
+    }
+    by_kernel: dict[str, list[int]] = {}
+    for job, kernel in kernels.items():
+        by_kernel.setdefault(str(kernel or "not recorded"), []).append(job)
+    trained = sum(len(p.get("trained_seeds", [])) for p in details)
+    rows = [
+        ("nnsweep", _distinct(p.get("nnsweep") for p in details)),
+        ("git commit", _distinct(p.get("git_commit") for p in details)),
+        ("uncommitted changes", _distinct(
+            _dirty(p.get("git_dirty"), p.get("git_dirty_files")) for p in details
+        )),
+        ("CPU (SIMD flags)", _distinct(_cpu(p.get("cpu")) for p in details)),
+        ("arithmetic", "; ".join(
+            f"{kernel} (job{'s' if len(js) > 1 else ''} {', '.join(map(str, js))})"
+            for kernel, js in by_kernel.items()
+        )),
+        ("numpy", _distinct(p.get("numpy") for p in details)),
+        ("BLAS", _distinct(_blas(p.get("blas", [])) for p in details)),
+        ("python", _distinct(p.get("python") for p in details)),
+        ("pandas", _distinct(p.get("pandas") for p in details)),
+        ("host", _distinct(p.get("host") for p in details)),
+        ("platform", _distinct(p.get("platform") for p in details)),
+        ("jobs written (UTC)", _time_span(p.get("time_utc") for p in details)),
+        ("seeds trained by this sweep", f"{trained} of {int(runs['seed'].notna().sum())}"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _origin_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
+    """Where and when the seeds that came from the cache were computed."""
+    labels = analysis.seeded_runs(runs).drop_duplicates("job").set_index("job")["cell"]
+    rows = []
+    for job, details in jobs.items():
+        trained = set(details.get("trained_seeds", []))
+        origins = details.get("seed_origins")
+        cell = labels.get(job, f"job {job}")
+        if origins is None:
+            cached = sorted(set(map(int, details.get("cache_keys", {}))) - trained)
+            if cached:
+                origins = [{"seeds": cached, "host": None}]
+            else:
+                continue
+        for origin in origins:
+            seeds = [s for s in origin["seeds"] if s not in trained]
+            if not seeds:
+                continue
+            known = origin.get("host") is not None
+            rows.append({
+                "cell": cell,
+                "seeds": _seed_ranges(seeds),
+                "computed on": origin.get("host") if known else "not recorded (cached before "
+                "nnsweep recorded origins)",
+                "at (UTC)": origin.get("time_utc") or "-",
+                "commit": str(origin.get("git_commit") or "-")[:12],
+                "arithmetic": origin.get("kernel") or "-",
+                "CPU": _cpu(origin.get("cpu")) if known else "-",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _time_span(times: Any) -> str:
+    known = sorted(str(t) for t in times if t)
+    if not known:
+        return "not recorded"
+    return known[0] if known[0] == known[-1] else f"{known[0]} to {known[-1]}"
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    seeds = sorted(seeds)
+    parts, start = [], seeds[0]
+    for previous, seed in zip(seeds, [*seeds[1:], None], strict=True):
+        if seed != previous + 1 if seed is not None else True:
+            parts.append(f"{start}" if start == previous else f"{start}-{previous}")
+            start = seed
+    return ", ".join(parts)
 
 
 def _command(config: dict[str, Any]) -> str | None:
@@ -140,13 +320,61 @@ def _save(figure: plt.Figure, sweep_dir: Path, name: str) -> str:
     return relative
 
 
-def _figure(
-    sweep_dir: Path, name: str, caption: str, kind: str, size: int, draw: Callable[[Axes], None]
-) -> Figure:
-    """Draw one figure with ``draw(ax)``, save it as figures/<name>.png, and describe it."""
-    figure, ax = plots.new_figure(size, kind)
-    draw(ax)
+def _figure(sweep_dir: Path, name: str, caption: str, figure: plt.Figure) -> Figure:
+    """Save ``figure`` as figures/<name>.png and describe it."""
     return Figure(_save(figure, sweep_dir, name), caption)
+
+
+EQUIVALENCE_MARGIN = (0.44, 0.56)  # P(A<B) inside this is "practically equivalent"
+
+
+def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """95% CI of P(X<Y) + 0.5 P(X=Y) by DeLong's placement variance (until the verdict's
+    pairwise table gives its own)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    psi = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    estimate = psi.mean()
+    variance = psi.mean(axis=1).var(ddof=1) / len(x) + psi.mean(axis=0).var(ddof=1) / len(y)
+    half = 1.959964 * np.sqrt(max(variance, 0.0))
+    return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
+
+
+def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The forest plot's rows: label, estimate, ci_low, ci_high, decision, one per pair and
+    part of the verdict's pairwise table where P(A<B) applies."""
+    if pairs.empty:
+        return pd.DataFrame(columns=["label", "estimate", "ci_low", "ci_high", "decision"])
+    if "part" in pairs:  # the verdict's table (CONTRACT.md)
+        shown = pairs[pairs["part"].isin(["quality", "pooled"])]
+        shown = shown[shown["decision"] != "not_applicable"]
+        several = shown["part"].nunique() > 1
+        return pd.DataFrame({
+            "label": [f"{r.a} vs {r.b}" + (f" ({r.part})" if several else "")
+                      for r in shown.itertuples()],
+            "estimate": shown["estimate"].to_numpy(float),
+            "ci_low": shown["ci_low"].to_numpy(float),
+            "ci_high": shown["ci_high"].to_numpy(float),
+            "decision": shown["decision"].to_numpy(str),
+        })  # fmt: skip
+    errors = analysis.ranked_error(runs, metric)
+    samples = {c: errors[runs["cell"] == c].to_numpy(float) for c in runs["cell"].unique()}
+    rows = []
+    for row in pairs.itertuples():
+        low, high = _p_below_ci(samples[row.a], samples[row.b])
+        if row.significant:
+            decision = "a_better" if row.p_a_below_b > 0.5 else "b_better"
+        elif EQUIVALENCE_MARGIN[0] <= low and high <= EQUIVALENCE_MARGIN[1]:
+            decision = "equivalent"
+        else:
+            decision = "undecided"
+        rows.append((f"{row.a} vs {row.b}", row.p_a_below_b, low, high, decision))
+    return pd.DataFrame(rows, columns=["label", "estimate", "ci_low", "ci_high", "decision"])
+
+
+def _solving_matters(runs: pd.DataFrame) -> bool:
+    """ "Solved" separates good from stuck seeds only where most seeds solve the task; on
+    noisy data almost none can get every row right, and "unsolved" marks nothing."""
+    return bool(len(runs)) and float(runs["solved"].astype(bool).mean()) >= 0.5
 
 
 def _figures(
@@ -155,45 +383,71 @@ def _figures(
     curves: pd.DataFrame,
     cells: pd.DataFrame,
     pairs: pd.DataFrame,
-    holdout: pd.DataFrame | None = None,
+    styles: dict[str, plots.CellStyle],
+    holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> list[Figure]:
     order = cells["cell"].tolist()
-    n_cells = len(order)
+    thresholds = runs["error_threshold"].dropna().unique()
+    threshold = float(thresholds[0]) if len(thresholds) == 1 else None
+    solving = _solving_matters(runs)
     made = []
     if not curves.empty:
-        bands = analysis.curve_bands(curves, runs)
+        labelled = curves.merge(runs[["job", "seed", "cell", "solved"]], on=["job", "seed"])
         made.append(_figure(
             sweep_dir, "learning_curves",
-            "Median error margin over seeds per cell; the band is the IQR.",
-            "curves", n_cells, lambda ax: plots.learning_curves(bands, order, ax),
+            "Error margin against iteration (log after the first logged point): "
+            + ("the median over seeds per cell, the band is the interquartile range"
+               + ("; where a cell has both solved and stuck seeds, their medians are drawn "
+                  "apart" if solving else "")
+               if len(order) <= plots.MAX_OVERLAID
+               else "one panel per cell, every seed thin, the median thick, seed 1 dotted")
+            + ("; the dashed line is the error threshold." if threshold else "."),
+            plots.learning_curves(labelled, order, styles, threshold, split_solved=solving),
         ))  # fmt: skip
     made.append(_figure(
-        sweep_dir, "final_errors",
-        "Every seed's final error margin; boxes show quartiles, cells best first.",
-        "box", n_cells, lambda ax: plots.final_errors(runs, order, ax),
+        sweep_dir, "performance_profile",
+        "Performance profile: for each final error margin, the share of a cell's seeds ending "
+        "at or below it. A late step is stuck seeds; the height before it, the success rate.",
+        plots.performance_profile(runs, order, styles, threshold=threshold),
     ))  # fmt: skip
-    if n_cells > 2:
+    made.append(_figure(
+        sweep_dir, "final_errors",
+        "Every seed's final error margin, cells best first; boxes show quartiles"
+        + ("; hollow dots are seeds that did not solve the task" if solving else "")
+        + "; the star is seed 1.",
+        plots.final_errors(runs, order, styles, mark_unsolved=solving),
+    ))  # fmt: skip
+    effects = pair_effects(pairs, runs, "final_error")
+    if len(effects):
         made.append(_figure(
             sweep_dir, "pairwise",
-            "Chance that a seed of the row cell ends below a seed of the column cell.",
-            "matrix", n_cells, lambda ax: plots.pairwise_matrix(pairs, order, ax),
+            "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
+            "row per pair; the shaded band is the equivalence margin.",
+            plots.forest(effects, EQUIVALENCE_MARGIN, "Effect sizes: P(A<B) per pair"),
         ))  # fmt: skip
     if holdout is not None:
-        holdout_order = holdout["cell"].tolist()
+        holdout_cells, holdout_pairs = holdout
         made.append(_figure(
             sweep_dir, "holdout_errors",
-            "Every seed's error on the held-out rows; cells best first.",
-            "box", n_cells,
-            lambda ax: plots.final_errors(
-                runs, holdout_order, ax, column="holdout_error", what="held-out error margin"
+            "Every seed's error on the held-out rows, cells best first on it; the star is seed 1.",
+            plots.final_errors(
+                runs, holdout_cells["cell"].tolist(), styles, column="holdout_error",
+                what="held-out error margin", mark_unsolved=solving,
             ),
         ))  # fmt: skip
+        holdout_effects = pair_effects(holdout_pairs, runs, "holdout_error")
+        if len(holdout_effects):
+            made.append(_figure(
+                sweep_dir, "pairwise_holdout",
+                "P(A<B) on the held-out error, with its 95% CI, one row per pair.",
+                plots.forest(holdout_effects, EQUIVALENCE_MARGIN,
+                             "Effect sizes on held-out error: P(A<B) per pair"),
+            ))  # fmt: skip
     axes = analysis.varying_columns(runs)
     if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
         made.append(_figure(
             sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
-            "heatmap", max(cells[a].nunique() for a in axes),
-            lambda ax: plots.heatmap(cells, axes[1], axes[0], ax),
+            plots.heatmap(cells, axes[1], axes[0]),
         ))  # fmt: skip
     return made
 
@@ -212,6 +466,9 @@ CELL_TABLE_COLUMNS = {
     "iqr": "IQR",
     "mean": "mean",
     "solved_fraction": "solved",
+    "solve_rate": "solved",
+    "unstable_fraction": "unstable",
+    "n_weights": "weights",
     "median_iterations_to_threshold": "median iterations to threshold",
     "seed1_error": "seed 1 final error",
     "seed1_rank": "seed 1 rank in cell",
@@ -298,8 +555,9 @@ def _sections(
                 f"threshold' is the median first iteration with error margin below {threshold} "
                 "('never' when most seeds never got there).",
             ),
-            table=cells[list(CELL_TABLE_COLUMNS)].rename(columns=CELL_TABLE_COLUMNS),
+            table=_shown(cells, CELL_TABLE_COLUMNS),
         ),
+        Section("Figures", figures=tuple(figures)),
     ]
     if holdout is not None:
         verdict_at = next(i for i, section in enumerate(sections) if section.title == "Verdict")
@@ -320,7 +578,8 @@ def _sections(
                     "that a random seed of A ends below a random seed of B. Solve rates are "
                     "compared with Fisher's exact test, Holm-corrected on their own.",
                 ),
-                table=pairs[list(PAIR_TABLE_COLUMNS)].rename(columns=PAIR_TABLE_COLUMNS),
+                table=_shown(_decided_first(pairs), PAIR_TABLE_COLUMNS),
+                collapse=_collapse_summary(pairs),
             )
         )
     sections.append(
@@ -331,7 +590,7 @@ def _sections(
                 "Where the failing seeds end tells whether they are stuck (a large error "
                 "that stopped moving) or merely slow.",
             ),
-            table=failures.rename(
+            table=_best_first(failures, cells).rename(
                 columns={
                     "n_unsolved": "unsolved seeds",
                     "failure_rate": "failure rate",
@@ -343,15 +602,170 @@ def _sections(
             ),
         )
     )
-    sections.append(Section("Figures", figures=tuple(figures)))
-    provenance = _provenance(sweep_dir)
-    if provenance:
-        rows = [
-            {"item": k, "value": json.dumps(v) if not isinstance(v, str) else v}
-            for k, v in sorted(provenance.items())
-        ]
-        sections.append(Section("Provenance", table=pd.DataFrame(rows)))
+    sections.append(_seed_section(runs, cells, holdout is not None))
+    jobs = _job_provenance(sweep_dir)
+    sections.append(_reproduce_section(sweep_dir, config, jobs))
+    if jobs:
+        sections.append(
+            Section(
+                "Provenance",
+                paragraphs=(
+                    "Per-seed values depend on the floating-point order of the BLAS and CPU "
+                    "that computed them; distributions over seeds do not.",
+                ),
+                table=_provenance_table(jobs, runs),
+            )
+        )
+        origins = _origin_table(jobs, runs)
+        if len(origins):
+            sections.append(
+                Section(
+                    "Seeds taken from the cache",
+                    paragraphs=("Where and when the seeds this sweep reused were computed.",),
+                    table=origins,
+                )
+            )
+    sections.append(_files_section(sweep_dir))
     return sections
+
+
+def _shown(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The columns of ``columns`` that ``table`` has, renamed for display."""
+    present = {k: v for k, v in columns.items() if k in table}
+    return table[list(present)].rename(columns=present)
+
+
+def _best_first(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the order of the cells table (best median first)."""
+    rank = {cell: i for i, cell in enumerate(cells["cell"])}
+    return table.sort_values("cell", key=lambda c: c.map(rank), kind="stable")
+
+
+def _is_decided(pairs: pd.DataFrame) -> pd.Series:
+    if "decision" in pairs:
+        return pairs["decision"].isin(["a_better", "b_better", "equivalent"])
+    return pairs["significant"].astype(bool)
+
+
+def _decided_first(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Decided pairs first, each group by adjusted p (smallest first)."""
+    key = pairs.assign(_undecided=~_is_decided(pairs))
+    return key.sort_values(["_undecided", "p_holm"], kind="stable").drop(columns="_undecided")
+
+
+def _collapse_summary(pairs: pd.DataFrame) -> str | None:
+    """Tables longer than this fold away under a summary line."""
+    if len(pairs) <= COLLAPSE_ROWS:
+        return None
+    return f"All {len(pairs)} pair rows ({int(_is_decided(pairs).sum())} decided, shown first)"
+
+
+SEED_TABLE_COLUMNS = {
+    "cell": "cell",
+    "seed": "seed",
+    "rank": "rank in cell",
+    "final_error": "final error",
+    "holdout_error": "held-out error",
+    "accuracy": "accuracy",
+    "holdout_accuracy": "held-out accuracy",
+    "solved": "solved",
+    "unstable": "unstable end",
+    "end_change": "end change",
+    "first_below_threshold": "iterations to threshold",
+    "status": "status",
+}
+
+
+def _seed_section(runs: pd.DataFrame, cells: pd.DataFrame, holdout: bool) -> Section:
+    """Every seed, cells best first and seeds best first within a cell; seed 1 highlighted."""
+    seeded = analysis.seeded_runs(runs)
+    seeded = seeded.assign(_error=analysis.ranked_error(seeded))
+    seeded["rank"] = seeded.groupby("cell")["_error"].rank(method="min").astype(int)
+    seeded = _best_first(seeded.sort_values(["_error", "seed"], kind="stable"), cells)
+    seeded["first_below_threshold"] = seeded["first_below_threshold"].where(
+        seeded["first_below_threshold"] >= 0, np.inf
+    )
+    columns = dict(SEED_TABLE_COLUMNS)
+    if not holdout:
+        columns.pop("holdout_error")
+        columns.pop("holdout_accuracy")
+    table = _shown(seeded, columns)
+    return Section(
+        "Every seed",
+        paragraphs=(
+            f"{len(table)} seeds; settings shared by every cell are under 'What was run'. "
+            "Click a column heading to sort; type in the box to keep the rows holding every "
+            "word typed. Seed 1, the tutorial's network, is highlighted.",
+        ),
+        table=table,
+        table_id="seeds",
+        highlight=tuple(seeded["seed"] == 1),
+        collapse=f"All {len(table)} seeds" if len(table) > SEED_ROWS_SHOWN else None,
+    )
+
+
+def _reproduce_section(
+    sweep_dir: Path, config: dict[str, Any], jobs: dict[int, dict[str, Any]]
+) -> Section:
+    """The commands that made these files, and the code state they ran on."""
+    commits = sorted({str(p.get("git_commit")) for p in jobs.values() if p.get("git_commit")})
+    dirty = [p.get("git_dirty") for p in jobs.values()]
+    folder = str(config.get("hydra", {}).get("sweep", {}).get("dir") or sweep_dir)
+    command = _command(config)
+    lines = []
+    if commits:
+        lines += [
+            f"git checkout {commits[0]}"
+            + ("  # jobs ran on several commits" if len(commits) > 1 else "")
+        ]
+    lines += [
+        "# the sweep (trains only seeds missing from results/.cache)",
+        command or "# the command line was not recorded (no multirun.yaml)",
+        "# the tables again from the job folders, then this report",
+        f"python -m nnsweep collect {folder}",
+        "# this report again from the stored tables, without training",
+        f"python -m nnsweep report {folder}",
+    ]  # fmt: skip
+    state = (
+        "not recorded (made before nnsweep recorded it)"
+        if not dirty or any(d is None for d in dirty)
+        else "dirty: uncommitted changes, the commit alone does not reproduce it"
+        if any(dirty)
+        else "clean"
+    )
+    return Section(
+        "Reproduce",
+        paragraphs=(f"Commit {', '.join(commits) or 'not recorded'}; working tree {state}.",),
+        code="\n".join(lines),
+    )
+
+
+RAW_FILES = (
+    (store.RUNS, "one row per seed"),
+    (store.CURVES, "one row per seed and logged iteration"),
+    (store.SUMMARY, "per-cell counts and quartiles"),
+    ("cell_stats.csv", "the cells table"),
+    ("pairwise.csv", "the pairwise table"),
+    ("failures.csv", "the failures table"),
+    ("cell_stats_holdout.csv", "the cells table on held-out error"),
+    ("pairwise_holdout.csv", "the pairwise table on held-out error"),
+    ("multirun.yaml", "the sweep's full Hydra config"),
+    ("report.md", "this report in Markdown"),
+)
+
+
+def _files_section(sweep_dir: Path) -> Section:
+    links = [
+        (f"{name}: {what}", name)
+        for name, what in RAW_FILES
+        if (sweep_dir / name).exists() or name == "report.md"
+    ]
+    links += [
+        (f"{job.name}/: job {job.name}'s own tables, weights.npz and provenance.json",
+         f"{job.name}/{store.PROVENANCE}")
+        for job in store.job_dirs(sweep_dir)
+    ]  # fmt: skip
+    return Section("Files", links=tuple(links))
 
 
 # --------------------------------------------------------------------------------------
@@ -376,10 +790,19 @@ def render_markdown(title: str, sections: list[Section]) -> str:
         parts += [f"## {section.title}", ""]
         parts += [p + "\n" for p in section.paragraphs]
         parts += [f"- {b}" for b in section.bullets] + ([""] if section.bullets else [])
+        if section.code:
+            parts += ["```sh", section.code, "```", ""]
         if section.table is not None and not section.table.empty:
-            parts += [_markdown_table(section.table), ""]
+            table = _markdown_table(section.table)
+            if section.collapse:  # GitHub renders a Markdown table inside <details>
+                table = f"<details><summary>{html.escape(section.collapse)}</summary>\n\n{table}"
+                table += "\n\n</details>"
+            parts += [table, ""]
         for figure in section.figures:
-            parts += [f"![{figure.caption}]({figure.file})", "", f"*{figure.caption}*", ""]
+            parts += [f"[![{figure.caption}]({figure.file})]({figure.file})", ""]
+            parts += [f"*{figure.caption}*", ""]
+        parts += [f"- [{label}]({target})" for label, target in section.links]
+        parts += [""] if section.links else []
     return "\n".join(parts)
 
 
@@ -390,20 +813,128 @@ def _inline(text: str) -> str:
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem;
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
        color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-figure { margin: 1rem 0 2rem; } img { max-width: 100%; } figcaption { color: #555; }
+.wrap { overflow-x: auto; max-width: 100%; margin: 0.5rem 0 1.5rem; }
+table { border-collapse: collapse; font-size: 0.88rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top;
+         white-space: nowrap; }
+th { background: #f3f3f3; white-space: normal; vertical-align: bottom; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.prose { white-space: normal; min-width: 22rem; }
+tr.seed1 td { background: #fff3c4; font-weight: 600; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th::after { content: " \\2195"; color: #999; font-size: 0.8em; }
+.sw { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em;
+      border: 1px solid #0003; vertical-align: -0.05em; }
+figure { margin: 1rem 0 2rem; } img { max-width: 100%; height: auto; }
+figcaption { color: #555; }
 code { background: #f3f3f3; padding: 0 0.2rem; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: 0.6rem 0.8rem; overflow-x: auto; }
+details > summary { cursor: pointer; margin: 0.5rem 0; font-weight: 600; }
+input.filter { font: inherit; padding: 0.2rem 0.4rem; width: min(28rem, 100%); margin: 0.3rem 0; }
 """
 
+# Sort on a heading click (numbers by data-v, text by its letters), filter rows by words.
+# Inline and dependency-free, so the page stays one self-contained file.
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var body = table.tBodies[0];
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var up = th.dataset.dir !== "asc";
+      th.dataset.dir = up ? "asc" : "desc";
+      var key = function (row) {
+        var cell = row.cells[col];
+        if (cell.dataset.v === undefined) return cell.textContent;
+        var v = parseFloat(cell.dataset.v);
+        return isNaN(v) ? Infinity : v;
+      };
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        var d = typeof x === "number" ? (x < y ? -1 : x > y ? 1 : 0)
+                                      : x.localeCompare(y, undefined, {numeric: true});
+        return up ? d : -d;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+document.querySelectorAll("input.filter").forEach(function (input) {
+  var body = document.getElementById(input.dataset.table).tBodies[0];
+  input.addEventListener("input", function () {
+    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var text = row.textContent.toLowerCase();
+      row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+  });
+});
+"""
 
-def render_html(title: str, sections: list[Section], sweep_dir: Path) -> str:
+SWATCH_COLUMNS = ("cell", "A", "B")  # columns naming a cell get its colour's swatch
+PROSE_COLUMNS = ("verdict", "sentence")  # sentences may wrap
+
+
+def _html_table(
+    frame: pd.DataFrame,
+    styles: dict[str, plots.CellStyle],
+    table_id: str | None = None,
+    highlight: tuple[bool, ...] = (),
+) -> str:
+    """A table with numbers right-aligned in one format per column, cell names unbroken
+    and swatched in their figure colour; sortable (raw values in data-v) when it has an id."""
+    texts = _formatted(frame)
+    numeric = [_is_numeric(frame[name]) for name in frame.columns]
+    head = "".join(
+        f"<th{' class=num' if is_number else ''}>{html.escape(str(name))}</th>"
+        for name, is_number in zip(frame.columns, numeric, strict=True)
+    )
+    rows = []
+    for index in range(len(frame)):
+        cells = []
+        for column, (name, is_number) in enumerate(zip(frame.columns, numeric, strict=True)):
+            text = html.escape(texts.iat[index, column])
+            raw = frame.iat[index, column]
+            if is_number:
+                value = float(pd.to_numeric(raw, errors="coerce"))
+                sort_key = f' data-v="{value!r}"' if table_id else ""
+                cells.append(f'<td class="num"{sort_key}>{text}</td>')
+            elif name in SWATCH_COLUMNS and raw in styles:
+                swatch = f'<span class="sw" style="background:{styles[raw].colour}"></span>'
+                cells.append(f'<td data-colour="{styles[raw].colour}">{swatch}{text}</td>')
+            elif name in PROSE_COLUMNS:
+                cells.append(f'<td class="prose">{text}</td>')
+            else:
+                cells.append(f"<td>{text}</td>")
+        marked = ' class="seed1"' if index < len(highlight) and highlight[index] else ""
+        rows.append(f"<tr{marked}>{''.join(cells)}</tr>")
+    attributes = f' id="{table_id}" class="sortable"' if table_id else ""
+    table = (
+        f"<table{attributes}><thead><tr>{head}</tr></thead>"
+        f"<tbody>\n{chr(10).join(rows)}\n</tbody></table>"
+    )
+    search = (
+        f'<input class="filter" type="search" data-table="{table_id}" '
+        f'placeholder="Filter rows, e.g. 8-16-8 no" aria-label="filter rows">'
+        if table_id
+        else ""
+    )
+    return f'{search}<div class="wrap">{table}</div>'
+
+
+def render_html(
+    title: str,
+    sections: list[Section],
+    sweep_dir: Path,
+    styles: dict[str, plots.CellStyle] | None = None,
+) -> str:
+    styles = styles or {}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
@@ -414,15 +945,35 @@ def render_html(title: str, sections: list[Section], sweep_dir: Path) -> str:
             parts.append(
                 "<ul>" + "".join(f"<li>{_inline(b)}</li>" for b in section.bullets) + "</ul>"
             )
+        if section.code:
+            parts.append(f"<pre><code>{html.escape(section.code)}</code></pre>")
         if section.table is not None and not section.table.empty:
-            parts.append(_formatted(section.table).to_html(index=False, escape=True, border=0))
+            table = _html_table(section.table, styles, section.table_id, section.highlight)
+            if section.collapse:
+                table = (
+                    f"<details><summary>{html.escape(section.collapse)}</summary>{table}</details>"
+                )
+            parts.append(table)
         for figure in section.figures:
             data = base64.b64encode((sweep_dir / figure.file).read_bytes()).decode("ascii")
+            target = html.escape(figure.file)
             parts.append(
-                f'<figure><img alt="{html.escape(figure.caption)}" '
-                f'src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
+                f'<figure><a href="{target}"><img alt="{html.escape(figure.caption)}" '
+                f'src="data:image/png;base64,{data}"></a>'
+                f"<figcaption>{html.escape(figure.caption)} "
+                f'(<a href="{target}">{html.escape(Path(figure.file).name)}</a>)'
+                "</figcaption></figure>"
             )
+        if section.links:
+            parts.append(
+                "<ul>"
+                + "".join(
+                    f'<li><a href="{html.escape(target)}">{html.escape(label)}</a></li>'
+                    for label, target in section.links
+                )
+                + "</ul>"
+            )
+    parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -449,15 +1000,16 @@ def write_report(sweep_dir: Path) -> Path:
         tables.update(cell_stats_holdout=holdout_cells, pairwise_holdout=holdout_pairs)
     for name, table in tables.items():
         store.atomic_write(sweep_dir / f"{name}.csv", lambda p, t=table: t.to_csv(p, index=False))
+    # One style per cell for every figure and table swatch; the best cells (cells table
+    # order) get the distinct colours first, where telling lines apart matters most.
+    styles = plots.cell_styles(cells["cell"].tolist() if len(cells) else [])
     figures = (
-        _figures(sweep_dir, seeded, curves, cells, pairs, holdout[0] if holdout else None)
-        if len(cells)
-        else []
+        _figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout) if len(cells) else []
     )
     sections = _sections(sweep_dir, runs, cells, pairs, failures, figures, holdout)
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
     store.atomic_write(sweep_dir / "report.md", lambda p: p.write_text(markdown))
-    page = render_html(title, sections, sweep_dir)
+    page = render_html(title, sections, sweep_dir, styles)
     store.atomic_write(sweep_dir / "report.html", lambda p: p.write_text(page))
     return sweep_dir / "report.html"

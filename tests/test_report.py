@@ -5,13 +5,14 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
 from scipy import stats
 
-from nnsweep import analysis, store
+from nnsweep import analysis, plots, store
 
 EVIL = "<script>alert('x')</script>"
 
@@ -121,13 +122,137 @@ def test_report_command_regenerates_the_report_and_its_numbers_are_right(tmp_pat
     parser = _Collector()
     parser.feed(page)
     images = [attrs for tag, attrs in parser.tags if tag == "img"]
-    assert len(images) == 3  # learning curves, final errors, pairwise matrix
+    assert len(images) == 4  # learning curves, performance profile, final errors, forest
     assert all((attrs["src"] or "").startswith("data:image/png;base64,") for attrs in images)
     assert sum(1 for tag, _ in parser.tags if tag == "table") >= 4
     assert EVIL not in page and "&lt;script&gt;" in page
-    assert not any(tag == "script" for tag, _ in parser.tags)
-    for name in ("learning_curves", "final_errors", "pairwise"):
+    scripts = [attrs for tag, attrs in parser.tags if tag == "script"]
+    assert len(scripts) == 1 and "src" not in scripts[0]  # only the inline sort script
+    for name in ("learning_curves", "performance_profile", "final_errors", "pairwise"):
         assert (sweep_dir / "figures" / f"{name}.png").stat().st_size > 10_000
+    _check_page(page, sweep_dir)
+
+
+class _Page(HTMLParser):
+    """The parts of report.html the checks need: images, links, scripts, seed rows, swatches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.urls: list[str] = []
+        self.scripts: list[str] = []
+        self.seed_rows: list[list[str]] = []
+        self.swatches: dict[str, set[str]] = {}
+        self._in_seeds = self._in_script = self._in_body = False
+        self._colour: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.urls += [v for k, v in attrs if k in ("href", "src") and v]
+        if tag == "img":
+            self.images.append(found.get("src") or "")
+        if tag == "script":
+            self._in_script = True
+        if tag == "table" and found.get("id") == "seeds":
+            self._in_seeds = True
+        if tag == "tbody":
+            self._in_body = True
+        if tag == "tr" and self._in_seeds and self._in_body:
+            self.seed_rows.append([])
+        if tag == "td":
+            self._colour, self._text = found.get("data-colour"), []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+        if tag == "table":
+            self._in_seeds = self._in_body = False
+        if tag == "tbody":
+            self._in_body = False
+        if tag == "td":
+            text = "".join(self._text).strip()
+            if self._in_seeds and self._in_body:
+                self.seed_rows[-1].append(text)
+            if self._colour:
+                self.swatches.setdefault(text, set()).add(self._colour)
+            self._colour = None
+
+    def handle_data(self, data: str) -> None:
+        self._text.append(data)
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def _check_page(page: str, sweep_dir: Path) -> None:
+    """What issue 10 asks of every report.html."""
+    parsed = _Page()
+    parsed.feed(page)
+    assert parsed.images and all(src.startswith("data:image/png;base64,") for src in parsed.images)
+    # Self-contained: nothing fetched from a network, only relative links to its own files.
+    assert not [u for u in parsed.urls if "//" in u.split("base64,")[0] or u.startswith("/")]
+    assert "http" not in "".join(parsed.scripts) and "@import" not in page
+    assert "table.sortable" in "".join(parsed.scripts) and "input.filter" in page
+    runs = analysis.seeded_runs(pd.read_parquet(sweep_dir / store.RUNS))
+    assert len(parsed.seed_rows) == len(runs)  # one row per seed
+    shown = sorted((row[0], int(row[1])) for row in parsed.seed_rows)
+    assert shown == sorted(zip(runs["cell"], runs["seed"].astype(int), strict=True))
+    assert page.count('<tr class="seed1">') == int((runs["seed"] == 1).sum())
+    # Every swatch of a cell, in every table, has the colour of the report's one mapping.
+    cells = pd.read_csv(sweep_dir / "cell_stats.csv")["cell"].tolist()
+    styles = plots.cell_styles(cells)
+    assert set(parsed.swatches) == set(cells)
+    assert all(parsed.swatches[c] == {styles[c].colour} for c in cells)
+
+
+SHIPPED = ["neurons_early", "pitfall", "moons_holdout"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_reports_are_self_contained_sortable_and_one_colour_per_cell(name: str) -> None:
+    sweep_dir = Path(__file__).resolve().parents[1] / "results" / name
+    _check_page((sweep_dir / "report.html").read_text(), sweep_dir)
+    markdown = (sweep_dir / "report.md").read_text()
+    assert "## Every seed" in markdown and "## Reproduce" in markdown
+    assert f"python -m nnsweep report results/{name}" in markdown
+
+
+def test_one_style_per_cell_colour_blind_palette_and_a_second_cue_past_it() -> None:
+    names = [f"cell{i}" for i in range(3 * len(plots.PALETTE))]
+    styles = plots.cell_styles(names)
+    assert styles == plots.cell_styles(names)  # the same cells, the same styles
+    assert all(style.colour in plots.PALETTE for style in styles.values())
+    first = [styles[n] for n in names[: len(plots.PALETTE)]]
+    assert len({s.colour for s in first}) == len(first)  # distinct colours while they last
+    cues = {(s.colour, s.linestyle, s.marker) for s in styles.values()}
+    assert len(cues) == len(names)  # past the palette the line style and marker differ
+    assert all(s.linestyle == "-" for s in first)
+
+
+def test_every_figure_draws_each_cell_in_its_mapped_colour(tmp_path: Path) -> None:
+    runs = analysis.seeded_runs(_fake_sweep(tmp_path / "s"))
+    curves = pd.read_parquet(tmp_path / "s" / store.CURVES).merge(
+        runs[["job", "seed", "cell", "solved"]], on=["job", "seed"]
+    )
+    for n_cells in (3, 10):  # one axes, and small multiples past MAX_OVERLAID
+        names = {layers: f"shape {i}" for i, layers in enumerate(runs["layers"].unique())}
+        many = pd.concat([runs.assign(cell=runs["layers"].map(names) + f" v{k}") for k in range(4)])
+        many_curves = pd.concat(
+            [curves.assign(cell=curves["cell"].map(names) + f" v{k}") for k in range(4)]
+        )
+        order = sorted(many["cell"].unique())[:n_cells]
+        subset = many[many["cell"].isin(order)]
+        styles = plots.cell_styles(order[::-1])  # any order: the mapping alone decides
+        figures = [
+            plots.learning_curves(many_curves[many_curves["cell"].isin(order)], order, styles),
+            plots.performance_profile(subset, order, styles),
+            plots.final_errors(subset, order, styles),
+        ]
+        for figure in figures:
+            drawn = plots.cell_colours(figure)
+            assert set(drawn) == set(order)
+            assert all(drawn[c] == {styles[c].colour.upper()} for c in order)
+            plt.close(figure)
 
 
 def test_holm_matches_a_hand_computation() -> None:
