@@ -198,16 +198,28 @@ def _release_idle_workers() -> None:
         executor.shutdown(wait=False, kill_workers=True)
 
 
-def finish_sweep(sweep_dir: Path) -> int:
-    """Gather tables, write the report, print a one-line summary; 1 if any cell failed."""
-    runs, _curves, summary, notices = store.collect(sweep_dir)
-    for notice in notices:
-        print(notice, file=sys.stderr)
-    if (runs["status"] != "failed").any():  # a report needs at least one trained seed
-        # Imported only now: collecting the tables needs none of the report's libraries.
-        from nnsweep.report import write_report
+def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None) -> int:
+    """Gather tables, write the report, print a one-line summary; 1 if any cell failed.
 
-        write_report(sweep_dir)
+    ``lost``: jobs that may have no files (job number -> settings and reason), when the
+    sweep's launcher lost a worker or a job could not write.
+    """
+    try:
+        runs, _curves, summary, notices = store.collect(sweep_dir, lost)
+        for notice in notices:
+            print(notice, file=sys.stderr)
+        if (runs["status"] != "failed").any():  # a report needs at least one trained seed
+            # Imported only now: collecting the tables needs none of the report's libraries.
+            from nnsweep.report import write_report
+
+            write_report(sweep_dir)
+    except OSError as error:  # a full disk, a folder gone read-only
+        print(
+            f"nnsweep: error: cannot write the tables of {sweep_dir}: {error.strerror or error}; "
+            f"fix that, then run `python -m nnsweep collect {sweep_dir}`",
+            file=sys.stderr,
+        )
+        return 1
     n_failed = int((runs["status"] == "failed").sum()) if not runs.empty else 0
     n_diverged = int((runs["status"] == "diverged").sum()) if not runs.empty else 0
     n_seeds = int(runs["seed"].notna().sum()) if not runs.empty else 0
@@ -224,6 +236,17 @@ def finish_sweep(sweep_dir: Path) -> int:
         )
         return 1
     return 0
+
+
+def finish_broken_sweep(sweep_dir: Path, cells: Sequence[RunConfig], error: BaseException) -> int:
+    """The launcher gave up (a worker was killed, as by the OOM killer, or a job could not
+    even record its failure, as on a full disk): the jobs without files become failed rows
+    with the reason, the others are gathered, and the summary line says so."""
+    log.debug("the sweep's launcher failed", exc_info=error)
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    reason = f"no result: {type(error).__name__}: {first_line}".rstrip(": ")
+    lost = {job: {**cell_settings(cell), "reason": reason} for job, cell in enumerate(cells)}
+    return finish_sweep(sweep_dir, lost) or 1
 
 
 def _import_report_modules() -> None:

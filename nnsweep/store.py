@@ -481,15 +481,18 @@ class Gathered:
         return iter((self.runs, self.curves))
 
 
-def gather(sweep_dir: Path) -> Gathered:
+def gather(sweep_dir: Path, lost: Mapping[int, Mapping[str, Any]] | None = None) -> Gathered:
     """Concatenate every finished job's runs and curves; failed jobs become status rows.
 
     Only jobs of the run that owns the folder (``owner.json``) are taken; job folders left
     by another run are ignored and named in a notice. A (cell, seed) sample trained by more
     than one job counts once. Works on partial sweeps: a job without ``runs.parquet`` or
-    ``failure.json`` is simply not there yet.
+    ``failure.json`` is simply not there yet, unless it is in ``lost`` (job number ->
+    its settings and ``reason``): a job whose worker died, or that could not write its
+    files, becomes a failed row with that reason.
     """
     check_sweep_dir(sweep_dir)
+    lost = dict(lost or {})
     owner = owner_run_id(sweep_dir)
     runs: list[pd.DataFrame] = []
     curves: list[pd.DataFrame] = []
@@ -503,6 +506,7 @@ def gather(sweep_dir: Path) -> Gathered:
         if owner is not None and job.run_id != owner and not unknown:
             foreign.append(job_dir.name)
             continue
+        lost.pop(int(job_dir.name), None)
         if job.damaged:
             notices.append(
                 f"nnsweep: error: job {job_dir.name}: {job.damaged}; rerun the sweep's command "
@@ -511,6 +515,9 @@ def gather(sweep_dir: Path) -> Gathered:
         runs.append(job.runs)
         if job.curves is not None:
             curves.append(job.curves)
+    for job, settings in sorted(lost.items()):
+        reason = str(settings.get("reason", "lost"))
+        runs.append(_failure_row(sweep_dir / str(job), {"settings": settings}, reason))
     if foreign:
         notices.append(
             f"nnsweep: ignored job folder(s) {', '.join(foreign)} of {sweep_dir}: "
@@ -593,13 +600,15 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+def collect(
+    sweep_dir: Path, lost: Mapping[int, Mapping[str, Any]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """Build ``runs.parquet``, ``curves.parquet`` and ``summary.csv`` in ``sweep_dir``.
 
     Returns the tables and the gathering's one-line notices. Refuses (``SweepFolderError``)
     a folder that is not a sweep folder, before writing anything.
     """
-    gathered = gather(sweep_dir)
+    gathered = gather(sweep_dir, lost)
     summary = summarise(gathered.runs)
     write_parquet(sweep_dir / RUNS, gathered.runs)
     write_parquet(sweep_dir / CURVES, gathered.curves)

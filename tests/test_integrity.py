@@ -5,6 +5,7 @@ environment variables. Rules are tested in-process; a few real CLI runs check wh
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, run_cli
+from conftest import PROJECT_ROOT, only_dir, run_cli
 
 from nnsweep import data, native, ownership, run, store
 from nnsweep.config import ConfigError, to_run_config
@@ -281,6 +282,40 @@ def test_the_cache_key_changes_with_numpy_blas_and_kernel(
     if native.available():
         monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
         assert key() != here
+
+
+# --------------------------------------------------------------------------------------
+# 10. A lost worker or a full disk fails its cell, not the sweep
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variable", "reason"),
+    [
+        ("NNSWEEP_TEST_KILL_LAYERS", "TerminatedWorkerError"),
+        ("NNSWEEP_TEST_ENOSPC_LAYERS", "No space left on device"),
+    ],
+)
+def test_a_lost_worker_or_a_full_disk_fails_only_its_cell(
+    tmp_path: Path, variable: str, reason: str
+) -> None:
+    faults = str(Path(__file__).parent / "fault_injection")
+    env = {"PYTHONPATH": os.pathsep.join([faults, os.environ.get("PYTHONPATH", "")])}
+    results = tmp_path / "results"
+    done = run_cli(
+        ["-m", "layers=4-4,8,2-2", "n_seeds=2", "iterations=200", "log_every=100",
+         "hydra.launcher.n_jobs=2", f"results_dir={results}"],
+        env={**env, variable: "2-2"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep")]
+    assert len(said) == 1 and said[0].startswith("nnsweep: error: 1 cell(s) failed"), said
+    assert reason in said[0]
+    runs = pd.read_parquet(only_dir(results / "sweep") / store.RUNS)
+    assert runs[runs["status"] == "failed"]["layers"].tolist() == ["2-2"]
+    assert len(runs) == 5 and (runs[runs["layers"] != "2-2"]["status"] == "ok").all()
 
 
 # --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict, read_write
 
 from nnsweep import ownership
-from nnsweep.cli import describe_hydra_error, exit_with_error
+from nnsweep.cli import describe_hydra_error, exit_with_error, finish_broken_sweep
 from nnsweep.config import ConfigError, RunConfig, to_run_config
 from nnsweep.errors import SweepFolderError
 from nnsweep.progress import SweepProgress
@@ -58,7 +58,10 @@ class NNSweepSweeper(BasicSweeper):
         total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
         show = bool(self.config.get("progress", True))
         with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
-            return super().sweep(arguments)
+            try:
+                return super().sweep(arguments)
+            except Exception as error:  # a lost worker, a full disk: not the whole sweep
+                sys.exit(finish_broken_sweep(sweep_dir, cells, error))
 
     def _expand_shape_families(self) -> None:
         """Turn ``layers: budget(...)`` into its list of shapes, here, once: the jobs, the

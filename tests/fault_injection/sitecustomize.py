@@ -19,3 +19,34 @@ if _shape:
         return _real_train(inputs, targets, spec, seeds, **options)
 
     _run.train = _failing_train
+
+# NNSWEEP_TEST_KILL_LAYERS=8-8: the worker training that cell is killed, as by the OOM killer.
+# NNSWEEP_TEST_ENOSPC_LAYERS=8-8: from that cell on, every file its process writes fails
+# with "No space left on device", as on a full disk.
+_kill = os.environ.get("NNSWEEP_TEST_KILL_LAYERS")
+_full = os.environ.get("NNSWEEP_TEST_ENOSPC_LAYERS")
+if _kill or _full:
+    import errno
+    import signal
+
+    import nnsweep.run as _run
+    import nnsweep.store as _store
+
+    _train_before = _run.train
+
+    def _faulty_train(inputs, targets, spec, seeds, **options):
+        shape = "-".join(map(str, spec.hidden_layers))
+        if shape == _kill:
+            import time
+
+            time.sleep(2)  # the other cells finish first, so that only this one is lost
+            os.kill(os.getpid(), signal.SIGKILL)
+        if shape == _full:
+
+            def _disk_full(path, data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+            _store.write_bytes = _disk_full
+        return _train_before(inputs, targets, spec, seeds, **options)
+
+    _run.train = _faulty_train
