@@ -108,7 +108,7 @@ def _iteration_axis(ax: Axes, first_logged: float, last: float) -> None:
     the first few thousand iterations, where most happens, get most of the width."""
     linthresh = max(first_logged, 1.0)
     ax.set_xscale("symlog", linthresh=linthresh, linscale=0.4)
-    decades = 10.0 ** np.arange(np.ceil(np.log10(linthresh)), np.floor(np.log10(last)) + 1)
+    decades = 10.0 ** np.arange(np.ceil(np.log10(linthresh)), np.floor(np.log10(last) + 1e-9) + 1)
     ax.set_xticks([0.0, *decades] if last > 0 else [0.0])
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -320,6 +320,11 @@ def performance_profile(
         for c in order
     }
     everything = np.concatenate([v for v in values.values()]) if values else np.array([])
+    finite = _finite_positive(everything)
+    # The threshold only where it falls among the errors: far off, it squeezes them together.
+    show_threshold = (
+        threshold is not None and len(finite) and finite.min() <= threshold <= finite.max()
+    )
     overlay = len(order) <= MAX_OVERLAID
     figure, axes = (
         plt.subplots(figsize=(9.5, 5.0), layout="constrained") if overlay else _panels(len(order))
@@ -356,7 +361,7 @@ def performance_profile(
     for ax in axes if not overlay else axes[:1]:
         ax.set_xscale("log")
         readable_log_axis(ax.xaxis, everything)
-        if threshold is not None:
+        if show_threshold:
             ax.axvline(threshold, color="grey", ls=(0, (4, 3)), lw=1)
         ax.set_ylim(0, 1.02)
         ax.grid(True, which="major", alpha=0.3)
@@ -378,7 +383,7 @@ def performance_profile(
                 label="seed 1",
             )
         ]
-        if threshold is not None:
+        if show_threshold:
             extra.append(Line2D([], [], color="grey", ls=(0, (4, 3)), label="threshold"))
         axes[0].legend(
             handles=_legend_handles(styles, order) + extra, fontsize="small", loc="lower right"

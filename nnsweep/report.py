@@ -76,7 +76,11 @@ def _number(value: Any) -> str:
 
 # Display columns with a fixed meaning, and their one format; other numeric columns get
 # a format chosen from their values (``_auto_format``).
-PERCENT_COLUMNS = ("solved", "failure rate", "A solved", "B solved", "unstable")
+PERCENT_COLUMNS = (
+    "solved", "solved 95% CI low", "solved 95% CI high", "failure rate", "A solved",
+    "B solved", "unstable", "unstable at the end", "accuracy", "held-out accuracy",
+    "median training accuracy", "median held-out accuracy",
+)  # fmt: skip
 PROBABILITY_COLUMNS = ("P(A<B)",)
 ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
 
@@ -87,14 +91,14 @@ def _is_p_value(name: str) -> bool:
 
 def _auto_format(values: np.ndarray) -> Callable[[float], str]:
     """One format for a float column: fixed decimals giving the smallest value 3 significant
-    digits (at most 4 on the typical value); scientific when the column spans < 0.001."""
+    digits (at most 4 on the typical value); scientific when values go below 1e-5."""
     finite = np.abs(values[np.isfinite(values) & (values != 0)])
     if finite.size == 0:
         return lambda v: f"{v:.4g}"
     if np.all(values[np.isfinite(values)] == np.round(values[np.isfinite(values)])):
         return lambda v: f"{v:,.0f}"
     low, typical = finite.min(), np.median(finite)
-    if low < 1e-3 or finite.max() >= 1e6:
+    if low < 1e-5 or finite.max() >= 1e6:
         return lambda v: f"{v:.2e}"
     decimals = int(max(0, min(2 - np.floor(np.log10(low)), 3 - np.floor(np.log10(typical)))))
     return lambda v: f"{v:,.{decimals}f}"
@@ -371,9 +375,11 @@ def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.Dat
     return pd.DataFrame(rows, columns=["label", "estimate", "ci_low", "ci_high", "decision"])
 
 
-def _solving_matters(runs: pd.DataFrame) -> bool:
-    """ "Solved" separates good from stuck seeds only where most seeds solve the task; on
-    noisy data almost none can get every row right, and "unsolved" marks nothing."""
+def _solving_matters(runs: pd.DataFrame, cells: pd.DataFrame) -> bool:
+    """Whether "solved" separates good from stuck seeds: only where every row can be learnt;
+    on noisy data almost no seed gets every row right, and "unsolved" marks nothing."""
+    if "solvable" in cells:  # the verdict's per-dataset decision
+        return bool(cells["solvable"].all())
     return bool(len(runs)) and float(runs["solved"].astype(bool).mean()) >= 0.5
 
 
@@ -385,11 +391,13 @@ def _figures(
     pairs: pd.DataFrame,
     styles: dict[str, plots.CellStyle],
     holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    margin: tuple[float, float] = EQUIVALENCE_MARGIN,
 ) -> list[Figure]:
     order = cells["cell"].tolist()
     thresholds = runs["error_threshold"].dropna().unique()
     threshold = float(thresholds[0]) if len(thresholds) == 1 else None
-    solving = _solving_matters(runs)
+    solving = _solving_matters(runs, cells)
+    stuck = solving and not runs["solved"].astype(bool).all()  # unsolved seeds to mark
     made = []
     if not curves.empty:
         labelled = curves.merge(runs[["job", "seed", "cell", "solved"]], on=["job", "seed"])
@@ -398,7 +406,7 @@ def _figures(
             "Error margin against iteration (log after the first logged point): "
             + ("the median over seeds per cell, the band is the interquartile range"
                + ("; where a cell has both solved and stuck seeds, their medians are drawn "
-                  "apart" if solving else "")
+                  "apart" if stuck else "")
                if len(order) <= plots.MAX_OVERLAID
                else "one panel per cell, every seed thin, the median thick, seed 1 dotted")
             + ("; the dashed line is the error threshold." if threshold else "."),
@@ -413,7 +421,7 @@ def _figures(
     made.append(_figure(
         sweep_dir, "final_errors",
         "Every seed's final error margin, cells best first; boxes show quartiles"
-        + ("; hollow dots are seeds that did not solve the task" if solving else "")
+        + ("; hollow dots are seeds that did not solve the task" if stuck else "")
         + "; the star is seed 1.",
         plots.final_errors(runs, order, styles, mark_unsolved=solving),
     ))  # fmt: skip
@@ -423,7 +431,7 @@ def _figures(
             sweep_dir, "pairwise",
             "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
             "row per pair; the shaded band is the equivalence margin.",
-            plots.forest(effects, EQUIVALENCE_MARGIN, "Effect sizes: P(A<B) per pair"),
+            plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
         ))  # fmt: skip
     if holdout is not None:
         holdout_cells, holdout_pairs = holdout
@@ -440,7 +448,7 @@ def _figures(
             made.append(_figure(
                 sweep_dir, "pairwise_holdout",
                 "P(A<B) on the held-out error, with its 95% CI, one row per pair.",
-                plots.forest(holdout_effects, EQUIVALENCE_MARGIN,
+                plots.forest(holdout_effects, margin,
                              "Effect sizes on held-out error: P(A<B) per pair"),
             ))  # fmt: skip
     axes = analysis.varying_columns(runs)
@@ -617,12 +625,24 @@ def _sections(
             )
         )
         origins = _origin_table(jobs, runs)
-        if len(origins):
+        unknown = origins["computed on"].str.startswith("not recorded") if len(origins) else []
+        if len(origins) and all(unknown):
+            sections.append(
+                Section(
+                    "Seeds taken from the cache",
+                    paragraphs=(
+                        "Every seed of this sweep came from the per-seed cache, filled before "
+                        "nnsweep recorded where and when a seed was computed: their origin is "
+                        "not known. Rerunning with an emptied cache records it.",
+                    ),
+                )
+            )
+        elif len(origins):
             sections.append(
                 Section(
                     "Seeds taken from the cache",
                     paragraphs=("Where and when the seeds this sweep reused were computed.",),
-                    table=origins,
+                    table=_best_first(origins, cells),
                 )
             )
     sections.append(_files_section(sweep_dir))
@@ -761,11 +781,17 @@ def _files_section(sweep_dir: Path) -> Section:
         if (sweep_dir / name).exists() or name == "report.md"
     ]
     links += [
-        (f"{job.name}/: job {job.name}'s own tables, weights.npz and provenance.json",
-         f"{job.name}/{store.PROVENANCE}")
+        (f"job {job.name}: provenance.json", f"{job.name}/{store.PROVENANCE}")
         for job in store.job_dirs(sweep_dir)
-    ]  # fmt: skip
-    return Section("Files", links=tuple(links))
+    ]
+    return Section(
+        "Files",
+        paragraphs=(
+            "Each job folder (0/, 1/, ...) also holds that cell's own runs.parquet, "
+            "curves.parquet and weights.npz (final weights of every seed).",
+        ),
+        links=tuple(links),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -830,6 +856,7 @@ table.sortable th::after { content: " \\2195"; color: #999; font-size: 0.8em; }
 figure { margin: 1rem 0 2rem; } img { max-width: 100%; height: auto; }
 figcaption { color: #555; }
 code { background: #f3f3f3; padding: 0 0.2rem; }
+pre code { background: none; padding: 0; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: 0.6rem 0.8rem; overflow-x: auto; }
 details > summary { cursor: pointer; margin: 0.5rem 0; font-weight: 600; }
 input.filter { font: inherit; padding: 0.2rem 0.4rem; width: min(28rem, 100%); margin: 0.3rem 0; }
