@@ -340,7 +340,18 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _utf8_everywhere() -> None:
+    """Under a non-UTF-8 locale, start again in Python's UTF-8 mode: arguments, paths, notes
+    and every file are then UTF-8, instead of crashing on (or dropping) non-ASCII text."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    arguments = [os.fsencode(argument) for argument in sys.argv[1:]]  # the bytes as typed
+    environment = {**os.environ, "PYTHONUTF8": "1"}  # the workers are started in it too
+    os.execve(sys.executable, [sys.executable, "-m", "nnsweep", *arguments], environment)
+
+
 def main() -> None:
+    _utf8_everywhere()
     arguments = sys.argv[1:]
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)

@@ -149,7 +149,7 @@ def _sweep_config(sweep_dir: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         return {}
 
@@ -161,7 +161,7 @@ def _job_provenance(sweep_dir: Path) -> dict[int, dict[str, Any]]:
         path = job_dir / store.PROVENANCE
         if path.exists():
             try:
-                found[int(job_dir.name)] = json.loads(path.read_text())
+                found[int(job_dir.name)] = json.loads(path.read_text(encoding="utf-8"))
             except ValueError:
                 continue
     return found
@@ -814,8 +814,11 @@ def render_markdown(title: str, sections: list[Section]) -> str:
     parts = [f"# {title}", ""]
     for section in sections:
         parts += [f"## {section.title}", ""]
-        parts += [p + "\n" for p in section.paragraphs]
-        parts += [f"- {b}" for b in section.bullets] + ([""] if section.bullets else [])
+        # Text is text: a note holding "<script>" must not become HTML where report.md is
+        # rendered (a Markdown renderer shows "&lt;" as "<").
+        parts += [html.escape(p, quote=False) + "\n" for p in section.paragraphs]
+        parts += [f"- {html.escape(b, quote=False)}" for b in section.bullets]
+        parts += [""] if section.bullets else []
         if section.code:
             parts += ["```sh", section.code, "```", ""]
         if section.table is not None and not section.table.empty:
@@ -1036,7 +1039,7 @@ def write_report(sweep_dir: Path) -> Path:
     sections = _sections(sweep_dir, runs, cells, pairs, failures, figures, holdout)
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
-    store.atomic_write(sweep_dir / "report.md", lambda p: p.write_text(markdown))
+    store.write_text(sweep_dir / "report.md", markdown)
     page = render_html(title, sections, sweep_dir, styles)
-    store.atomic_write(sweep_dir / "report.html", lambda p: p.write_text(page))
+    store.write_text(sweep_dir / "report.html", page)
     return sweep_dir / "report.html"

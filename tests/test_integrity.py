@@ -357,6 +357,41 @@ def test_an_unreadable_csv_is_a_one_line_error(
 
 
 # --------------------------------------------------------------------------------------
+# 15. Names and text
+# --------------------------------------------------------------------------------------
+
+
+def test_notes_are_text_in_report_md() -> None:
+    from nnsweep.report import Section, render_markdown
+
+    markdown = render_markdown("t", [Section("About", paragraphs=("<script>x()</script> & $a$",))])
+    assert "<script>" not in markdown and "&lt;script&gt;x()&lt;/script&gt; &amp; $a$" in markdown
+
+
+def test_figure_labels_are_plain_text() -> None:
+    import matplotlib
+
+    import nnsweep.plots  # noqa: F401
+
+    assert matplotlib.rcParams["text.parse_math"] is False
+
+
+@pytest.mark.slow
+def test_non_ascii_notes_and_paths_under_an_ascii_locale(tmp_path: Path) -> None:
+    results = tmp_path / "résultats"
+    ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = run_cli(
+        ["-m", "layers=4,2-2", "n_seeds=2", "iterations=100", "log_every=50",
+         "notes='Grüße, ☃ <b>'", f"results_dir='{results}'"],
+        env=ascii_locale,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    sweep_dir = only_dir(results / "sweep")
+    assert "Grüße, ☃ &lt;b&gt;" in (sweep_dir / "report.md").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------
 # 16. Environment variables
 # --------------------------------------------------------------------------------------
 
