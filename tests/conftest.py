@@ -14,7 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from nnsweep.cli import CONF_DIR
+from nnsweep.config import register_configs
+from nnsweep.locations import CONF_DIR
 
 PROJECT_ROOT = CONF_DIR.parent
 
@@ -51,6 +52,8 @@ TUTORIAL_TRACE = [
 @pytest.fixture
 def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose conf/config.yaml with overrides, output pointed at ``tmp_path``."""
+
+    register_configs()  # what the nnsweep app does at start
 
     def _compose(*overrides: str) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -1,0 +1,18 @@
+"""Where nnsweep's own configs live: inside the installed package, or at the clone's top.
+
+A wheel carries ``conf/`` as ``nnsweep/conf`` and ``experiments/`` as
+``nnsweep/shipped/experiments``; a clone (editable install) keeps both at the top of the
+repository. hydra_plugins/nnsweep_plugins/search_path.py mirrors this without importing it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_INSTALLED = (PACKAGE_DIR / "conf" / "config.yaml").is_file()
+
+# The primary config folder (config.yaml, dataset/, hydra/).
+CONF_DIR = PACKAGE_DIR / "conf" if _INSTALLED else PACKAGE_DIR.parent / "conf"
+# The folder whose experiments/ holds the shipped experiments.
+SHIPPED_DIR = PACKAGE_DIR / "shipped" if _INSTALLED else PACKAGE_DIR.parent

@@ -1,0 +1,136 @@
+"""A sweep: expand the grid, validate every cell, launch the jobs in batches.
+
+Plain functions behind the thin ``NNSweepSweeper`` plugin (hydra_plugins/nnsweep_plugins),
+written against Hydra's public API only: overrides come from ``OverridesParser``, each cell
+is composed once with ``ConfigLoader.load_sweep_config`` and the configured launcher runs
+each batch with ``Launcher.launch(batch, initial_job_idx)``, as Hydra's own sweepers do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from nnsweep import ownership
+from nnsweep.config import RunConfig, to_run_config
+from nnsweep.errors import ConfigError, SweepFolderError
+from nnsweep.exits import describe_hydra_error, exit_with_error
+from nnsweep.progress import SweepProgress
+from nnsweep.shapes import expand_params
+
+Job = list[str]  # one job's overrides, e.g. ["layers=8-8", "lr=0.5"]
+
+
+def expand_grid(config_loader: Any, overrides: Sequence[str]) -> list[Job]:
+    """The cartesian product of the sweep overrides, in the basic sweeper's order.
+
+    ``a=1,2 b=x`` gives ``[["a=1", "b=x"], ["a=2", "b=x"]]``; ``range(...)`` sweeps too.
+
+    Raises
+    ------
+    HydraException
+        For a sweep that cannot be enumerated (an interval) or bad override syntax.
+    """
+    parser = OverridesParser.create(config_loader=config_loader)
+    axes: dict[str, list[str]] = {}
+    for override in parser.parse_overrides(list(overrides)):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                raise HydraException(f"{key}: nnsweep sweeps lists and ranges, not intervals")
+            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*axes.values())]
+
+
+def compose_cell(config: DictConfig, config_loader: Any, job: Job) -> RunConfig:
+    """Compose one job's config exactly as its launcher will, and validate it."""
+    job_config = config_loader.load_sweep_config(master_config=config, sweep_overrides=job)
+    with open_dict(job_config):
+        del job_config["hydra"]
+    return to_run_config(OmegaConf.to_container(job_config, resolve=True))
+
+
+def validated_cells(config: DictConfig, config_loader: Any, jobs: Sequence[Job]) -> list[RunConfig]:
+    """Every cell composed once and validated; the first bad one exits with one line."""
+    try:
+        return [compose_cell(config, config_loader, job) for job in jobs]
+    except ConfigError as error:
+        exit_with_error(str(error))
+    except HydraException as error:
+        exit_with_error(describe_hydra_error(error))
+
+
+def batches(jobs: Sequence[Job], max_batch_size: int | None) -> list[list[Job]]:
+    """Jobs in launch batches of at most ``max_batch_size`` (all at once when None)."""
+    size = max_batch_size or len(jobs) or 1
+    return [list(jobs[start : start + size]) for start in range(0, len(jobs), size)]
+
+
+def launch(launcher: Any, jobs: Sequence[Job], max_batch_size: int | None) -> list[Any]:
+    """Run every batch through the configured launcher; a job's exception is re-raised."""
+    returns: list[Sequence[JobReturn]] = []
+    initial_job_idx = 0
+    for batch in batches(jobs, max_batch_size):
+        results = launcher.launch(batch, initial_job_idx=initial_job_idx)
+        for result in results:
+            _ = result.return_value  # raises the job's exception, as Hydra's sweepers do
+        initial_job_idx += len(batch)
+        returns.append(results)
+    return returns
+
+
+def expand_shape_families(config: DictConfig, params: dict[str, str]) -> dict[str, str]:
+    """Turn ``layers: budget(...)`` into its list of shapes, here, once: the jobs, the
+    validation and multirun.yaml (saved from ``config``) then all see the plain list."""
+    try:
+        params = expand_params(params)
+    except ConfigError as error:
+        exit_with_error(str(error))
+    if params:
+        with read_write(config), open_dict(config):
+            config.hydra.sweeper.params = dict(params)
+    return params
+
+
+def run_sweep(
+    config: DictConfig,
+    config_loader: Any,
+    launcher: Any,
+    params: dict[str, str],
+    arguments: Sequence[str],
+    max_batch_size: int | None = None,
+) -> list[Any]:
+    """Validate every cell before any job runs (nothing is written for a bad one), claim
+    the sweep folder, save ``multirun.yaml`` and launch, with a progress line."""
+    params = expand_shape_families(config, params)
+    overrides = [*(f"{key}={value}" for key, value in params.items()), *arguments]
+    try:
+        jobs = expand_grid(config_loader, overrides)
+    except HydraException as error:
+        exit_with_error(describe_hydra_error(error))
+    cells = validated_cells(config, config_loader, jobs)
+    sweep_dir = Path(config.hydra.sweep.dir)
+    try:  # every cell is valid: now the folder is this sweep's, or it is refused
+        ownership.claim(sweep_dir)
+    except SweepFolderError as error:
+        exit_with_error(str(error))
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
+    show = bool(config.get("progress", True))
+    with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
+        try:
+            return launch(launcher, jobs, max_batch_size)
+        except Exception as error:  # a lost worker, a full disk: not the whole sweep
+            from nnsweep.callback import finish_broken_sweep
+
+            sys.exit(finish_broken_sweep(sweep_dir, cells, error))

@@ -1,0 +1,143 @@
+"""The Hydra task: one cell, as a single run or as one job of a sweep.
+
+Hydra composes the config; this turns it into a frozen ``RunConfig`` and hands it to
+``run_cell``. ``preflight`` validates a single run before Hydra creates its folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nnsweep import native, ownership, store
+from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
+from nnsweep.exits import describe_hydra_error, exit_with_error
+from nnsweep.help import register_resolver
+from nnsweep.locations import CONF_DIR
+from nnsweep.progress import progress_bar
+from nnsweep.run import run_cell
+
+log = logging.getLogger("nnsweep")
+
+register_configs()
+register_resolver()
+ownership.register_resolver()
+
+
+def _is_multirun(cfg: DictConfig) -> bool:
+    return str(cfg.hydra.get("mode")) in {"MULTIRUN", str(RunMode.MULTIRUN)}
+
+
+def preflight(overrides: Sequence[str]) -> None:
+    """Validate a single run before Hydra creates its output directory.
+
+    Multiruns are validated cell by cell by the nnsweep sweeper instead.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return  # Hydra reports syntax errors itself
+    if any(override.is_sweep_override() for override in parsed):
+        return
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    except HydraException as error:
+        exit_with_error(describe_hydra_error(error))
+    if _is_multirun(cfg):
+        return
+    with open_dict(cfg):
+        del cfg["hydra"]
+    try:
+        to_run_config(OmegaConf.to_container(cfg, resolve=True))
+    except ConfigError as error:
+        exit_with_error(str(error))
+
+
+def _print_single_run(run: RunConfig, runs: Any, curves: Any, outputs: dict) -> None:
+    if run.n_seeds == 1:
+        seed = run.seeds[0]
+        # The tutorial's trace: the error before the update at every log_every-th iteration
+        # (the curve's last point, the final weights' error, is not part of it).
+        iteration = curves["iteration"]
+        logged = curves[(iteration % run.train.log_every == 0) & (iteration < run.train.iterations)]
+        for margin in logged["error"]:
+            print(f"Current error margin: {margin}")
+        print(outputs[seed])
+        return
+    for row in runs.itertuples():
+        print(f"seed {row.seed}: final error margin {row.final_error} ({row.status})")
+    print(f"median final error margin: {runs['final_error'].median()}")
+
+
+def _run_single(run: RunConfig, job_dir: Path) -> None:
+    total = run.n_seeds * run.train.iterations
+    with progress_bar(total, "training", run.progress) as bar:
+
+        def show(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        outcome = run_cell(run, job_dir, job=0, progress=show)
+    _print_single_run(run, outcome.runs, outcome.curves, outcome.last_pass_outputs)
+
+
+def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
+    """A multirun job: a code failure becomes failure.json, not a crashed sweep."""
+    progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
+    # The run that owns the sweep folder; gathering takes only its jobs' files.
+    owner = ownership.owner(job_dir.parent)
+    run_id = owner.get("run_id")
+    ownership.exit_with_parent(owner)
+    try:
+        run_cell(run, job_dir, job=job, progress=progress, run_id=run_id)
+    except Exception as error:  # recorded as the cell's outcome; the sweep goes on
+        reason = f"{type(error).__name__}: {error}"
+        log.error("cell %s failed: %s (traceback in %s)", job, reason, store.FAILURE)
+        store.write_json(
+            job_dir / store.FAILURE,
+            {
+                "reason": reason,
+                "traceback": traceback.format_exc(),
+                "settings": cell_settings(run),
+                "run_id": run_id,
+            },
+        )
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    from threadpoolctl import threadpool_limits
+
+    hydra_cfg = HydraConfig.get()
+    # Remote launchers (Ray, SLURM) run jobs in another working directory: every relative
+    # path is taken from the directory the user launched from, on a shared filesystem.
+    launched_from = Path(hydra_cfg.runtime.cwd)
+    try:
+        run = to_run_config(cfg, base_dir=launched_from)
+    except ConfigError as error:
+        exit_with_error(str(error))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        job_dir = launched_from / hydra_cfg.sweep.dir / hydra_cfg.sweep.subdir
+    else:
+        job_dir = launched_from / hydra_cfg.run.dir
+    # Each job is one core's worth of work; tiny matrices gain nothing from BLAS threads.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            _run_job(run, job_dir, int(hydra_cfg.job.num))
+        else:
+            try:
+                _run_single(run, job_dir)
+            except native.KernelUnavailableError as error:
+                exit_with_error(f"NNSWEEP_KERNEL=native: {error}")
