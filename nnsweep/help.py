@@ -1,0 +1,83 @@
+"""``nnsweep --help``: one page, from the declared settings and the configs found on disk.
+
+Hydra prints ``hydra.help.template`` (conf/hydra/help/nnsweep.yaml); that template is the
+``nnsweep_help`` resolver below, so the page always matches the code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnsweep import __version__
+from nnsweep.config import SETTINGS
+from nnsweep.locations import CONF_DIR, SHIPPED_EXPERIMENTS
+
+# Launchers: Hydra's own, and nnsweep's presets in conf/hydra/launcher/.
+LAUNCHERS = """\
+  joblib (the default: one job per core), basic (one job at a time),
+  ray_cluster, slurm, submitit_local (pip install 'nnsweep[ray]' or 'nnsweep[slurm]')"""
+
+EXAMPLES = """\
+  nnsweep layers=16-8-8 n_seeds=20                      # 20 seeds of one shape, one job
+  nnsweep -m layers=8-16-8,8-8-8,16-8-8 n_seeds=100     # a sweep, tables and report
+  nnsweep experiments=neurons_early hydra/launcher=basic   # a shipped experiment"""
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(path.stem for path in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def help_page() -> str:
+    """The whole page (about 45 lines); contains no ``$`` (Hydra substitutes its template)."""
+    here = Path.cwd()
+    width = max(len(f"{f.name}={f.default}") for f in SETTINGS) + 2
+    settings = []
+    for f in SETTINGS:
+        default = str(f.default).lower() if isinstance(f.default, bool) else f.default
+        default = {"": "''", "${results_dir}/.cache": "<results_dir>/.cache"}.get(default, default)
+        settings.append(f"  {f'{f.name}={default}':<{width}}{f.metadata['doc']}")
+    lines = [
+        f"nnsweep {__version__}: which hidden-layer shape trains best, over many seeds, and how "
+        "sure can we be?",
+        "",
+        "Usage:",
+        "  nnsweep [key=value ...]            train one cell (a block of seeds of one shape)",
+        "  nnsweep -m key=a,b [key=x,y ...]   a sweep: every combination is a cell (a job);",
+        "                                     tables and a report when it ends",
+        "  nnsweep experiments=NAME           a sweep written in experiments/NAME.yaml",
+        "  nnsweep collect SWEEP_FOLDER       rebuild a sweep's tables and report from its jobs",
+        "  nnsweep report SWEEP_FOLDER        rebuild a sweep's report from its tables",
+        "  python -m nnsweep ... is the same. Output goes to ./results of this folder.",
+        "",
+        "Settings (key=default):",
+        "  dataset=tutorial_ex2".ljust(width + 2) + "training data, one of the datasets below",
+        *settings,
+        "",
+        "Datasets (dataset=NAME; your own: ./conf/dataset/NAME.yaml):",
+        f"  {_listing(sorted({*_names(CONF_DIR / 'dataset'), *_names(here / 'conf/dataset')}))}",
+        "",
+        "Experiments (experiments=NAME; your own: ./experiments/NAME.yaml):",
+        f"  shipped: {_listing(_names(SHIPPED_EXPERIMENTS))}",
+        f"  here:    {_listing(_names(here / 'experiments'))}",
+        "",
+        "Launchers (hydra/launcher=NAME):",
+        LAUNCHERS,
+        "",
+        "Examples:",
+        EXAMPLES,
+        "",
+        "Hydra's own options: --hydra-help, --cfg job, --info, --config-dir DIR, --multirun (-m)",
+    ]
+    return "\n".join(lines).replace("$", "")
+
+
+def register_resolver() -> None:
+    """Make ``${nnsweep_help:}`` available to the help template (nnsweep's app only)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("nnsweep_help"):
+        OmegaConf.register_new_resolver("nnsweep_help", help_page)
