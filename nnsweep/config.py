@@ -2,9 +2,12 @@
 
 Two families of dataclasses live here.
 
-* ``*Conf`` classes are the structured-config schema registered with Hydra's ConfigStore.
-  Their field types are deliberately loose (``Any``) where a user may type something we
-  want to reject with our own one-line message rather than an OmegaConf traceback.
+* ``*Conf`` classes are the typed structured-config schema that ``conf/config.yaml`` extends.
+  Every setting is declared there once, with ``setting(default, doc, ...)``: its type, its
+  default, its one-line doc, the check its type cannot express, and whether it changes a
+  seed's numbers. Everything else is derived from that declaration: the validated
+  ``TrainSpec``, the per-seed cache key (``train_key_fields``), the table columns
+  (``CELL_COLUMNS``), the settings of ``--help`` and the README's settings table.
 * ``RunConfig``, ``TrainSpec`` and ``DatasetSpec`` are the frozen, validated objects that
   the trainer, the job runner and the analysis take. Nothing below the CLI sees Hydra.
 
@@ -13,14 +16,16 @@ Two families of dataclasses live here.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -29,139 +34,8 @@ from nnsweep.errors import ConfigError
 from nnsweep.model import ACTIVATIONS, INITIALISERS
 
 # OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
-# only inside the two functions that talk to it, so the trainer never loads it.
+# only inside the functions that talk to it, so the trainer never loads it.
 MISSING = "???"
-
-# --------------------------------------------------------------------------------------
-# Hydra schema (what YAML and the command line may set)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class DatasetConf:
-    # Name written into every results row; conventionally the config file's name.
-    name: str = MISSING
-    # Where the data comes from: table (inline rows), csv, parity, moons or circles.
-    kind: str = "table"
-    # table: input rows (n_samples x n_inputs); csv: the input column names.
-    inputs: Any = None
-    # table: target rows (n_samples x n_outputs); csv: the target column names.
-    targets: Any = None
-    # csv: path of the file (a header row, then one sample per row).
-    path: Any = None
-    # parity: number of input bits (all 2**bits inputs are used).
-    bits: Any = None
-    # moons, circles: number of samples to generate.
-    n_samples: Any = None
-    # moons, circles: standard deviation of the Gaussian jitter added to the inputs.
-    noise: Any = None
-    # Seed of generated data and of the held-out split; independent of the training seed.
-    data_seed: Any = 0
-    # Fraction of rows held out from training and scored after it (0 = none).
-    holdout: Any = 0.0
-
-
-@dataclass
-class NNSweepConf:
-    # The training data; pick a file from conf/dataset/ with dataset=<name>.
-    dataset: DatasetConf = MISSING
-    # Hidden layer sizes joined by '-', e.g. 8-16-8; a YAML list [8, 16, 8] also works.
-    layers: Any = "8-16-8"
-    # Activation of the hidden layers, a key of nnsweep.model.ACTIVATIONS.
-    activation: Any = "sigmoid"
-    # Activation of the output layer, a key of nnsweep.model.ACTIVATIONS.
-    output_activation: Any = "sigmoid"
-    # Weight initialisation, a key of nnsweep.model.INITIALISERS.
-    init: Any = "tutorial"
-    # Whether each layer adds a bias vector (the tutorial has none).
-    bias: Any = False
-    # Step size multiplying every weight update (the tutorial's is 1).
-    lr: Any = 1.0
-    # Full-batch training iterations per seed.
-    iterations: Any = 100_000
-    # Record (and, for a single seed, print) the error margin every this many iterations.
-    log_every: Any = 10_000
-    # A seed's "time to converge" is the first iteration whose error margin is below this.
-    error_threshold: Any = 0.01
-    # First training seed; seed s is drawn exactly as np.random.seed(s) would draw it.
-    seed: Any = 1
-    # How many consecutive seeds (seed, seed+1, ...) one job trains as one stacked batch.
-    n_seeds: Any = 1
-    # Sweep name: multirun output goes to <results_dir>/<name>/<timestamp>/.
-    name: str = "sweep"
-    # Root folder of all output, including the per-seed result cache.
-    results_dir: str = "results"
-    # Per-seed result cache; seeds found there are not trained again.
-    cache_dir: str = "${results_dir}/.cache"
-    # Show a progress line (single runs and sweeps); it updates at most once a second.
-    progress: bool = True
-    # Free text shown at the top of the sweep's report (never affects any number).
-    notes: str = ""
-
-
-def register_configs() -> None:
-    """Register the schema so that ``conf/config.yaml`` can extend it."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="nnsweep_schema", node=NNSweepConf)
-
-
-# --------------------------------------------------------------------------------------
-# Plain, validated objects (what the code below the CLI takes)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset as plain tuples, hashable and free of Hydra."""
-
-    name: str  # label used in tables and reports (generator parameters included)
-    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
-    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
-    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
-    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
-
-    @property
-    def n_inputs(self) -> int:
-        return len(self.inputs[0])
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.targets[0])
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    """Everything the trainer needs besides the data and the seeds."""
-
-    hidden_layers: tuple[int, ...]  # hidden layer sizes, input and output excluded
-    activation: str = "sigmoid"  # hidden activation name
-    output_activation: str = "sigmoid"  # output activation name
-    init: str = "tutorial"  # weight initialiser name
-    bias: bool = False  # add a bias vector per layer
-    lr: float = 1.0  # learning rate; 1.0 reproduces the tutorial bit for bit
-    iterations: int = 100_000  # full-batch iterations
-    log_every: int = 10_000  # error-margin logging interval
-    error_threshold: float = 0.01  # margin below which a seed counts as converged
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One cell of a sweep: a dataset, a training spec and a block of seeds."""
-
-    dataset: DatasetSpec  # the training data
-    train: TrainSpec  # network and optimiser settings
-    seed: int = 1  # first seed
-    n_seeds: int = 1  # number of consecutive seeds
-    name: str = "sweep"  # sweep name
-    progress: bool = True  # show a progress line
-    cache_dir: str = "results/.cache"  # per-seed result cache
-    seeds: tuple[int, ...] = field(init=False)  # derived: the seeds this cell trains
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "seeds", tuple(range(self.seed, self.seed + self.n_seeds)))
-
 
 # --------------------------------------------------------------------------------------
 # Validation
@@ -241,6 +115,214 @@ def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}={_show(value)}: must be true or false")
     return value
+
+
+def _layers(key: str, value: Any) -> tuple[int, ...]:
+    return parse_layers(value)
+
+
+def _show_layers(sizes: tuple[int, ...]) -> str:
+    return "-".join(map(str, sizes))
+
+
+# --------------------------------------------------------------------------------------
+# Hydra schema (what YAML and the command line may set), every setting declared once
+# --------------------------------------------------------------------------------------
+
+Check = Callable[[str, Any], Any]  # (key, value) -> the validated value, or ConfigError
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    check: Check | None = None,
+    numbers: bool = False,
+    spec: str | None = None,
+    show: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Declare one config key.
+
+    Parameters
+    ----------
+    default : the value when neither YAML nor the command line sets it
+    doc : one line, shown by ``--help`` and in the README's settings table
+    check : what the field's type cannot express (ranges, choices), with a one-line error
+    numbers : True when the value changes a seed's trained numbers: it is then a field of
+        ``TrainSpec`` (named ``spec`` when that differs), part of every seed's cache key, and
+        a column of the results tables (written with ``show``)
+    """
+    metadata = {"doc": doc, "check": check, "numbers": numbers, "spec": spec, "show": show}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class DatasetConf:
+    # Name written into every results row; conventionally the config file's name.
+    name: str = MISSING
+    # Where the data comes from: table (inline rows), csv, parity, moons or circles.
+    kind: str = "table"
+    # table: input rows (n_samples x n_inputs); csv: the input column names.
+    inputs: Any = None
+    # table: target rows (n_samples x n_outputs); csv: the target column names.
+    targets: Any = None
+    # csv: path of the file (a header row, then one sample per row).
+    path: Optional[str] = None  # noqa: UP045 - OmegaConf needs typing.Optional
+    # parity: number of input bits (all 2**bits inputs are used).
+    bits: Optional[int] = None  # noqa: UP045
+    # moons, circles: number of samples to generate.
+    n_samples: Optional[int] = None  # noqa: UP045
+    # moons, circles: standard deviation of the Gaussian jitter added to the inputs.
+    noise: Optional[float] = None  # noqa: UP045
+    # Seed of generated data and of the held-out split; independent of the training seed.
+    data_seed: int = 0
+    # Fraction of rows held out from training and scored after it (0 = none).
+    holdout: float = 0.0
+
+
+@dataclass
+class NNSweepConf:
+    # The training data; a file of conf/dataset/ (or ./conf/dataset/), chosen by dataset=NAME.
+    dataset: DatasetConf = MISSING
+    layers: Any = setting(
+        "8-16-8",
+        "hidden layer sizes joined by '-' (a YAML list also works)",
+        check=_layers,
+        numbers=True,
+        spec="hidden_layers",
+        show=_show_layers,
+    )
+    activation: str = setting(
+        "sigmoid",
+        "hidden activation: " + " | ".join(ACTIVATIONS),
+        check=partial(_choice, table=ACTIVATIONS),
+        numbers=True,
+    )
+    output_activation: str = setting(
+        "sigmoid",
+        "output activation: " + " | ".join(ACTIVATIONS),
+        check=partial(_choice, table=ACTIVATIONS),
+        numbers=True,
+    )
+    init: str = setting(
+        "tutorial",
+        "weight init: " + " | ".join(INITIALISERS) + " (tutorial: the tutorial's draw)",
+        check=partial(_choice, table=INITIALISERS),
+        numbers=True,
+    )
+    bias: bool = setting(False, "add a bias vector per layer (the tutorial has none)",
+                         check=_boolean, numbers=True)  # fmt: skip
+    lr: float = setting(1.0, "learning rate; 1.0 is the tutorial's plain W += L.T @ delta",
+                        check=_positive_float, numbers=True)  # fmt: skip
+    iterations: int = setting(100_000, "full-batch training iterations per seed",
+                              check=partial(_integer, minimum=1), numbers=True)  # fmt: skip
+    log_every: int = setting(10_000, "record (for one seed: print) the error margin this often",
+                             check=partial(_integer, minimum=1), numbers=True)  # fmt: skip
+    error_threshold: float = setting(
+        0.01,
+        '"converged" = first iteration with an error margin below this',
+        check=_positive_float,
+        numbers=True,
+    )
+    seed: int = setting(1, "first seed; seed s draws weights as np.random.seed(s) would",
+                        check=partial(_integer, minimum=0))  # fmt: skip
+    n_seeds: int = setting(1, "consecutive seeds trained together, stacked, in one job",
+                           check=partial(_integer, minimum=1))  # fmt: skip
+    name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/")
+    results_dir: str = setting("results", "root of all output (relative: to where you run)")
+    cache_dir: str = setting("${results_dir}/.cache",
+                             "per-seed results; seeds found here are not retrained")  # fmt: skip
+    progress: bool = setting(True, "one progress line on stderr (terminals only), <= 1/s",
+                             check=_boolean)  # fmt: skip
+    notes: str = setting("", "free text for the top of a sweep's report; changes no number")
+
+
+# Every setting, in declaration order, and those that change a seed's numbers.
+SETTINGS = tuple(f for f in dataclasses.fields(NNSweepConf) if "doc" in f.metadata)
+NUMBER_SETTINGS = tuple(f for f in SETTINGS if f.metadata["numbers"])
+# Columns that say which cell a row belongs to, in the order tables show them.
+CELL_COLUMNS = ["dataset", *(f.name for f in NUMBER_SETTINGS)]
+
+
+def register_configs() -> None:
+    """Register the schema so that ``conf/config.yaml`` can extend it (nnsweep's app only)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="nnsweep_schema", node=NNSweepConf)
+
+
+def settings_table() -> str:
+    """The README's settings table, in Markdown, from the declarations above."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    lines.append("| `dataset` | `tutorial_ex2` | a file of `conf/dataset/` or `./conf/dataset/` |")
+    for f in SETTINGS:
+        default = f.default if f.default != "" else '""'
+        if isinstance(default, bool):
+            default = str(default).lower()
+        doc = f.metadata["doc"].replace("|", "\\|")  # a literal | inside a Markdown table
+        lines.append(f"| `{f.name}` | `{default}` | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# Plain, validated objects (what the code below the CLI takes)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset as plain tuples, hashable and free of Hydra."""
+
+    name: str  # label used in tables and reports (generator parameters included)
+    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
+    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
+    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
+    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.targets[0])
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything the trainer needs besides the data and the seeds."""
+
+    hidden_layers: tuple[int, ...]  # hidden layer sizes, input and output excluded
+    activation: str = "sigmoid"  # hidden activation name
+    output_activation: str = "sigmoid"  # output activation name
+    init: str = "tutorial"  # weight initialiser name
+    bias: bool = False  # add a bias vector per layer
+    lr: float = 1.0  # learning rate; 1.0 reproduces the tutorial bit for bit
+    iterations: int = 100_000  # full-batch iterations
+    log_every: int = 10_000  # error-margin logging interval
+    error_threshold: float = 0.01  # margin below which a seed counts as converged
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One cell of a sweep: a dataset, a training spec and a block of seeds."""
+
+    dataset: DatasetSpec  # the training data
+    train: TrainSpec  # network and optimiser settings
+    seed: int = 1  # first seed
+    n_seeds: int = 1  # number of consecutive seeds
+    name: str = "sweep"  # sweep name
+    progress: bool = True  # show a progress line
+    cache_dir: str = "results/.cache"  # per-seed result cache
+    seeds: tuple[int, ...] = field(init=False)  # derived: the seeds this cell trains
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", tuple(range(self.seed, self.seed + self.n_seeds)))
+
+
+# --------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------
 
 
 def _matrix(key: str, rows: Any) -> tuple[tuple[float, ...], ...]:
@@ -419,25 +501,20 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
         raise ConfigError(f"dataset={_show(dataset)}: choose a dataset, e.g. dataset=tutorial_ex2")
     if isinstance(dataset.get("path"), str) and dataset["path"]:
         dataset = {**dataset, "path": _anchored(dataset["path"], base_dir)}
-    train = TrainSpec(
-        hidden_layers=parse_layers(raw.get("layers")),
-        activation=_choice("activation", raw.get("activation"), ACTIVATIONS),
-        output_activation=_choice("output_activation", raw.get("output_activation"), ACTIVATIONS),
-        init=_choice("init", raw.get("init"), INITIALISERS),
-        bias=_boolean("bias", raw.get("bias")),
-        lr=_positive_float("lr", raw.get("lr")),
-        iterations=_integer("iterations", raw.get("iterations"), 1),
-        log_every=_integer("log_every", raw.get("log_every"), 1),
-        error_threshold=_positive_float("error_threshold", raw.get("error_threshold")),
-    )
+    values = {}
+    for setting_field in SETTINGS:
+        value = raw.get(setting_field.name, setting_field.default)
+        check = setting_field.metadata["check"]
+        values[setting_field.name] = check(setting_field.name, value) if check else value
+    train = TrainSpec(**{(f.metadata["spec"] or f.name): values[f.name] for f in NUMBER_SETTINGS})
     run = RunConfig(
         dataset=dataset_spec(dataset, train.output_activation),
         train=train,
-        seed=_integer("seed", raw.get("seed"), 0),
-        n_seeds=_integer("n_seeds", raw.get("n_seeds"), 1),
-        name=str(raw.get("name", "sweep")),
-        progress=bool(raw.get("progress", True)),
-        cache_dir=_anchored(str(raw.get("cache_dir", "results/.cache")), base_dir),
+        seed=values["seed"],
+        n_seeds=values["n_seeds"],
+        name=str(values["name"]),
+        progress=values["progress"],
+        cache_dir=_anchored(str(values["cache_dir"]), base_dir),
     )
     if run.seed + run.n_seeds > 2**32:
         raise ConfigError(f"seed={run.seed}: seeds must stay below 2**32 (n_seeds={run.n_seeds})")
@@ -451,18 +528,19 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
     return run
 
 
+def train_key_fields(train: TrainSpec) -> dict[str, Any]:
+    """Every field of the trainer's spec: the part of a seed's cache key that settings make.
+
+    ``TrainSpec`` is built from exactly the settings declared with ``numbers=True``, so a
+    new setting that changes the numbers is in the key without being listed anywhere.
+    """
+    return {f.name: getattr(train, f.name) for f in dataclasses.fields(train)}
+
+
 def cell_settings(run: RunConfig) -> dict[str, Any]:
     """The flat settings that identify a cell, as columns of the results tables."""
-    train = run.train
-    return {
-        "dataset": run.dataset.name,
-        "layers": "-".join(map(str, train.hidden_layers)),
-        "activation": train.activation,
-        "output_activation": train.output_activation,
-        "init": train.init,
-        "bias": train.bias,
-        "lr": train.lr,
-        "iterations": train.iterations,
-        "log_every": train.log_every,
-        "error_threshold": train.error_threshold,
-    }
+    columns: dict[str, Any] = {"dataset": run.dataset.name}
+    for f in NUMBER_SETTINGS:
+        value = getattr(run.train, f.metadata["spec"] or f.name)
+        columns[f.name] = f.metadata["show"](value) if f.metadata["show"] else value
+    return columns

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import native, store
-from nnsweep.config import RunConfig, cell_settings
+from nnsweep.config import RunConfig, cell_settings, train_key_fields
 from nnsweep.data import Dataset, load_dataset
 from nnsweep.model import layer_units
 from nnsweep.shapes import shape_columns, weight_count
@@ -76,21 +76,12 @@ def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
 
 def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
     """Everything that changes a seed's numbers; its hash is the seed's cache key."""
-    train_spec = run.train
     return {
         "arithmetic_version": ARITHMETIC_VERSION,
         "arithmetic_identity": arithmetic_identity(run, dataset),
         "cache_format": CACHE_FORMAT,
         "dataset_sha256": dataset.fingerprint(),
-        "hidden_layers": list(train_spec.hidden_layers),
-        "activation": train_spec.activation,
-        "output_activation": train_spec.output_activation,
-        "init": train_spec.init,
-        "bias": train_spec.bias,
-        "lr": train_spec.lr,
-        "iterations": train_spec.iterations,
-        "log_every": train_spec.log_every,
-        "error_threshold": train_spec.error_threshold,
+        **train_key_fields(run.train),
         "seed": seed,
     }
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 import nnsweep
+from nnsweep import config
 from nnsweep.errors import DamagedFileError, SweepFolderError
 
 RUNS = "runs.parquet"  # one row per seed (per job, and gathered per sweep)
@@ -42,19 +43,8 @@ PROGRESS = "progress.json"  # seed-iterations done, for the sweep's progress lin
 FAILURE = "failure.json"  # written instead of results when a job's code failed
 SUMMARY = "summary.csv"  # per-cell median, IQR and counts of a sweep
 
-# Columns that say which cell a row belongs to, in the order tables show them.
-CELL_COLUMNS = [
-    "dataset",
-    "layers",
-    "activation",
-    "output_activation",
-    "init",
-    "bias",
-    "lr",
-    "iterations",
-    "log_every",
-    "error_threshold",
-]
+# Columns that say which cell a row belongs to, derived from the declared settings.
+CELL_COLUMNS = config.CELL_COLUMNS
 
 # --------------------------------------------------------------------------------------
 # Atomic writes
