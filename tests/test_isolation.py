@@ -78,3 +78,11 @@ def test_the_plugin_module_imports_only_hydra(tmp_path: Path) -> None:
     )
     modules = json.loads(done.stdout)
     assert not [m for m in modules if m.split(".")[0] in {"nnsweep", "pandas", "numpy"}]
+
+
+def test_no_private_hydra_or_loky_api_is_used() -> None:
+    private = ("_internal", "._executor", "_parse_config")
+    for folder in ("nnsweep", "hydra_plugins"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert not [name for name in private if name in text], path
