@@ -329,6 +329,13 @@ def _ci(low: float, high: float) -> str:
     return f"[{low:.2f}, {high:.2f}]"
 
 
+def _seeds(trend: pd.Series) -> str:
+    shapes, seeds = int(trend["n_shapes"]), int(trend["n_seeds"])
+    if seeds % shapes == 0:
+        return f"{shapes} shapes x {seeds // shapes} seeds"
+    return f"{shapes} shapes, {seeds} seeds in all"
+
+
 def budget_sentence(trend: pd.Series, over_training: pd.DataFrame | None = None) -> str:
     """The answer for one budget, in words, e.g. "At a fixed budget of 32 neurons in 3 layers,
     front-loading hurts final error on tutorial_ex2 (rho = 0.71, 95% CI [0.55, 0.82], ...)"."""
@@ -337,7 +344,7 @@ def budget_sentence(trend: pd.Series, over_training: pd.DataFrame | None = None)
         f"At a fixed budget of {int(trend['total_neurons'])} neurons in {int(trend['depth'])} "
         f"layers, front-loading {trend['effect']} on {trend['dataset']} ({metric.label}: "
         f"ρ = {trend['rho']:.2f}, 95% CI {_ci(trend['rho_ci_low'], trend['rho_ci_high'])}, "  # noqa: RUF001
-        f"{int(trend['n_shapes'])} shapes, {int(trend['n_seeds'])} seeds)"
+        f"{_seeds(trend)})"
     )
     adjusted = "at equal weight count" if trend["weights_adjusted"] else "(equal weight counts)"
     span = trend["front_range"]

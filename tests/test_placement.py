@@ -47,6 +47,8 @@ def synthetic(effect: float, n_seeds: int = 30, seed: int = 3) -> tuple[pd.DataF
                     "status": "ok",
                     "final_error": final,
                     "solved": bool(rng.random() < 0.8),
+                    "diverged": False,
+                    "first_below_threshold": 100,
                 }
             )
             for iteration in range(0, 1000, 100):
@@ -123,6 +125,7 @@ def test_trend_over_training_is_scipys_spearman_at_each_point() -> None:
     sentence = placement.budget_sentence(placement.placement_trends(runs).iloc[0], over)
     assert sentence.startswith("At a fixed budget of 32 neurons in 3 layers, front-loading hurts")
     assert "from iteration 500 on" in sentence
+    assert "21 shapes x 30 seeds" in sentence
 
 
 def test_verdict_names_each_budget_and_where_it_depends() -> None:

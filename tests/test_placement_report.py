@@ -1,0 +1,95 @@
+"""The many-cell figures and the placement study's combined report, on synthetic tables."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from test_placement import synthetic
+
+from nnsweep import analysis, grouping, placement_report, plots_many, store
+
+
+def _texts(figure: plt.Figure) -> list[str]:
+    return [t.get_text() for ax in figure.axes for t in ax.texts]
+
+
+def test_matrix_has_numbers_up_to_12_cells_and_none_at_21() -> None:
+    for size, numbered in ((6, True), (21, False)):
+        order = [f"c{i}" for i in range(size)]
+        pairs = pd.DataFrame(
+            [
+                {"a": a, "b": b, "part": "pooled", "estimate": 0.7}
+                for a, b in itertools.combinations(order, 2)
+            ]
+        )
+        separated = {frozenset(order[:2])}
+        figure = plots_many.pairwise_matrix(pairs, order, separated)
+        texts = [t for t in _texts(figure) if t]
+        assert (len(texts) == size * (size - 1)) == numbered
+        if numbered:
+            assert sum(t.endswith("*") for t in texts) == 2
+        else:
+            assert texts == []
+        plt.close(figure)
+    matrix = plots_many.matrix_values(pairs, order)
+    assert matrix[0, 1] == 0.7 and np.isclose(matrix[1, 0], 0.3) and np.isnan(matrix[0, 0])
+
+
+def test_ranked_dots_puts_the_best_on_top_with_its_letters() -> None:
+    runs, _ = synthetic(effect=1.5)
+    cells = analysis.cell_statistics(runs)
+    letters = {cell: "ab"[i % 2] for i, cell in enumerate(cells["cell"])}
+    figure = plots_many.ranked_dots(cells, letters)
+    ax = figure.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    ticks = list(ax.get_yticks())
+    assert labels[ticks.index(max(ticks))] == cells["cell"].iloc[0]
+    assert sorted(t for t in _texts(figure) if t != "group") == sorted(letters.values())
+    plt.close(figure)
+
+
+def _study(tmp_path: Path) -> Path:
+    study = tmp_path / "study"
+    for name, effect, seed in (("first", 1.5, 3), ("second", 0.0, 5)):
+        runs, curves = synthetic(effect=effect, seed=seed)
+        runs = runs.assign(
+            dataset=f"task_{name}", n_weights=runs["weights_no_bias"], wall_seconds=0.01
+        )
+        (study / name).mkdir(parents=True)
+        store.write_parquet(study / name / store.RUNS, runs)
+        store.write_parquet(study / name / store.CURVES, curves)
+    return study
+
+
+def test_combined_report_answers_per_task(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    assert placement_report.main([str(study)]) == 0
+    markdown = (study / "report.md").read_text()
+    answer = markdown.split("## Answer")[1].split("##")[0]
+    assert "It depends on the task and the budget" in answer
+    assert "front-loading hurts on task_first" in answer
+    assert "front-loading makes no detectable difference on task_second" in answer
+    trends = pd.read_csv(study / "placement_trends.csv")
+    assert sorted(trends["dataset"]) == ["task_first", "task_second"]
+    for name in ("placement_first", "placement_second", "trend_over_training"):
+        assert (study / "figures" / f"{name}.png").exists()
+    assert "data:image/png;base64" in (study / "report.html").read_text()
+
+
+def test_combined_report_refuses_a_folder_without_sweeps(tmp_path: Path, capsys) -> None:
+    assert placement_report.main([str(tmp_path)]) == 2
+    assert "no sub-folder holds a sweep's runs.parquet" in capsys.readouterr().err
+
+
+def test_grouping_of_a_21_cell_sweep_fits_in_a_few_lines() -> None:
+    runs, _ = synthetic(effect=1.5)
+    cells = analysis.cell_statistics(runs)
+    pairs = analysis.pairwise_tests(runs, cells)
+    order = cells["cell"].tolist()
+    verdict = grouping.grouped_verdict(order, grouping.separated_pairs(pairs))
+    assert len(order) == 21
+    assert len(verdict) < 600, len(verdict)
