@@ -137,7 +137,11 @@ def _names(cells: Sequence[str], limit: int) -> str:
 
 
 def grouped_verdict(
-    order: Sequence[str], separated: set[Pair], what: str = "final error", limit: int = 8
+    order: Sequence[str],
+    separated: set[Pair],
+    what: str = "final error",
+    limit: int = 8,
+    counts: bool = True,
 ) -> str:
     """The verdict for many cells: the best group, the worst group, and the letters.
 
@@ -159,8 +163,52 @@ def grouped_verdict(
     ]
     if set(best) & set(worst):
         parts.append("The two groups overlap: the ranking between them is not settled.")
-    parts.append(
-        f"{len(separated)} of {len(order) * (len(order) - 1) // 2} pairs are told apart; "
-        "in the cell table, cells that share a letter cannot be told apart."
-    )
+    if counts:
+        parts.append(
+            f"{len(separated)} of {len(order) * (len(order) - 1) // 2} pairs are told apart; "
+            "in the cell table, cells that share a letter cannot be told apart."
+        )
+    else:
+        parts.append(
+            "In the cell table, cells that share a letter cannot be told apart (pooled comparison)."
+        )
     return " ".join(parts)
+
+
+MANY_CELLS = 8  # above this many cells a verdict summarises pairs instead of naming them
+
+DECISION_WORDS = {
+    "a_better": "told apart",
+    "b_better": "told apart",
+    "equivalent": "practically equivalent",
+    "undecided": "undecided",
+    "not_applicable": "left out",
+}
+
+
+def decision_counts(rows: pd.DataFrame) -> str:
+    """'95 of 210 pairs told apart, 12 practically equivalent, 103 undecided'."""
+    words = rows["decision"].map(DECISION_WORDS).value_counts()
+    pieces = [f"{words.get('told apart', 0)} of {len(rows)} pairs told apart"]
+    pieces += [
+        f"{words[word]} {word}"
+        for word in ("practically equivalent", "undecided", "left out")
+        if words.get(word, 0)
+    ]
+    return ", ".join(pieces)
+
+
+def many_cell_summary(
+    order: Sequence[str], pairs: pd.DataFrame, labels: dict[str, str], what: str
+) -> list[str]:
+    """A verdict for many cells: the best and worst groups on the pooled comparison, then
+    one line of counts per part (``labels``: part -> its title), instead of pair lists."""
+    paragraphs = [
+        f"{len(order)} cells, ranked in the cell table and the ranked figure. "
+        + grouped_verdict(order, separated_pairs(pairs, "pooled"), what, counts=False)
+    ]
+    for part, label in labels.items():
+        rows = pairs[pairs["part"] == part] if "part" in pairs else pairs
+        if len(rows):
+            paragraphs.append(f"{label}: {decision_counts(rows)} (every pair in the pair table).")
+    return paragraphs

@@ -132,3 +132,29 @@ def test_seed1_line_is_scipys_spearman() -> None:
     assert line.count("\n") == 0
     assert grouping.seed1_order(cells).tolist() == [2, 1, 3, 5, 4]
     assert grouping.seed1_line(cells.assign(seed1_error=np.nan)) is None
+
+
+def test_many_cell_summary_counts_each_part_and_names_the_groups() -> None:
+    order = [f"c{i}" for i in range(10)]
+    rows = []
+    for i, j in itertools.combinations(range(10), 2):
+        pooled = "a_better" if j - i > 2 else "undecided" if j - i > 1 else "equivalent"
+        rows.append({"a": order[i], "b": order[j], "part": "pooled", "decision": pooled})
+        rows.append({"a": order[i], "b": order[j], "part": "reliability", "decision": "undecided"})
+    pairs = pd.DataFrame(rows)
+    labels = {"reliability": "Reliability (solve rate)", "pooled": "Pooled (error of all seeds)"}
+    paragraphs = grouping.many_cell_summary(order, pairs, labels, "error")
+    assert paragraphs[0].startswith("10 cells, ranked in the cell table")
+    assert (
+        "Best on error: c0; 2 other cell(s) cannot be told apart from it (c1, c2)."
+        in (paragraphs[0])
+    )
+    assert "Worst: c9; 2 other cell(s) cannot be told apart from it (c8, c7)." in paragraphs[0]
+    assert paragraphs[1] == (
+        "Reliability (solve rate): 0 of 45 pairs told apart, 45 undecided "
+        "(every pair in the pair table)."
+    )
+    assert paragraphs[2].startswith(
+        "Pooled (error of all seeds): 28 of 45 pairs told apart, 9 practically equivalent, "
+        "8 undecided"
+    )
