@@ -123,7 +123,10 @@ def test_trend_over_training_is_scipys_spearman_at_each_point() -> None:
     assert over["effect"].tolist() == ["helps", "helps", "hurts", "hurts"]
     assert placement.holds_from(over) == ("hurts", 500)
     sentence = placement.budget_sentence(placement.placement_trends(runs).iloc[0], over)
-    assert sentence.startswith("At a fixed budget of 32 neurons in 3 layers, front-loading hurts")
+    assert sentence.startswith(
+        "At a fixed budget of 32 neurons in 3 layers on synthetic, front-loading hurts the "
+        "median final error"
+    )
     assert "from iteration 500 on" in sentence
     assert "21 shapes x 30 seeds" in sentence
 

@@ -71,8 +71,8 @@ def test_combined_report_answers_per_task(tmp_path: Path) -> None:
     markdown = (study / "report.md").read_text()
     answer = markdown.split("## Answer")[1].split("##")[0]
     assert "It depends on the task and the budget" in answer
-    assert "front-loading hurts on task_first" in answer
-    assert "front-loading makes no detectable difference on task_second" in answer
+    assert "on task_first, front-loading hurts the median final error" in answer
+    assert "on task_second, front-loading makes no detectable difference" in answer
     trends = pd.read_csv(study / "placement_trends.csv")
     assert sorted(trends["dataset"]) == ["task_first", "task_second"]
     for name in ("placement_first", "placement_second", "trend_over_training"):
