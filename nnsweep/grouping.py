@@ -99,6 +99,30 @@ def compact_letters(order: Sequence[str], separated: Iterable[Pair]) -> dict[str
     return letters
 
 
+def letter_ranges(letters: str) -> str:
+    """Runs of 3 or more consecutive letters written as ranges, for display.
+
+    'abcdefghz' -> 'a-h z', 'bcdeghijmno' -> 'b-e g-j m-o', 'abd' -> 'abd'. (With cells
+    ordered by median, a letter usually covers a run of neighbours, so its cells' strings
+    are runs too: ranges keep a 25-letter display short.)
+    """
+    runs: list[str] = []
+    for letter in letters:
+        if runs and ord(letter) == ord(runs[-1][-1]) + 1:
+            runs[-1] += letter
+        else:
+            runs.append(letter)
+    tokens: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            tokens.append(f"{run[0]}-{run[-1]}")
+        elif tokens and "-" not in tokens[-1]:
+            tokens[-1] += run
+        else:
+            tokens.append(run)
+    return " ".join(tokens)
+
+
 def seed1_agreement(cells: pd.DataFrame) -> tuple[float, int] | None:
     """Spearman's rho between the cells' medians and seed 1's errors, and the cell count.
 

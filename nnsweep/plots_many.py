@@ -23,16 +23,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
+
+from nnsweep.grouping import letter_ranges
 
 MAX_TEXT_CELLS = 12  # above this many cells the matrix shows colour only, no numbers
 NEUTRAL = "#0072B2"  # Okabe-Ito blue, for figures where cells are rows, not colours
 
 
 def _log_if_positive(ax: plt.Axes, values: np.ndarray, axis: str = "x") -> None:
+    """A log axis with plain tick labels (0.002, 0.01) when the values span over 3x."""
     finite = values[np.isfinite(values)]
-    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 3:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if not (len(finite) and finite.min() > 0 and finite.max() / finite.min() > 3):
+        return
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(ticker.LogLocator(base=10, subs=(1, 2, 5)))
+    target.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    target.set_minor_formatter(ticker.NullFormatter())
 
 
 def ranked_dots(
@@ -65,7 +74,7 @@ def ranked_dots(
     if letters:
         for row, cell in zip(rows, cells["cell"], strict=True):
             ax.annotate(
-                letters.get(cell, ""),
+                letter_ranges(letters.get(cell, "")),
                 xy=(1.0, row),
                 xycoords=("axes fraction", "data"),
                 xytext=(6, 0),

@@ -158,3 +158,11 @@ def test_many_cell_summary_counts_each_part_and_names_the_groups() -> None:
         "Pooled (error of all seeds): 28 of 45 pairs told apart, 9 practically equivalent, "
         "8 undecided"
     )
+
+
+def test_letter_ranges_shorten_long_runs_only() -> None:
+    assert grouping.letter_ranges("abcdefghijklmnopqrstuvwxy") == "a-y"
+    assert grouping.letter_ranges("bcdeghijmnostuv") == "b-e g-j m-o s-v"
+    assert grouping.letter_ranges("abd") == "abd"
+    assert grouping.letter_ranges("abcz") == "a-c z"
+    assert grouping.letter_ranges("") == ""
