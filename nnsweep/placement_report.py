@@ -1,4 +1,11 @@
-"""The placement study's combined report, over several sweeps of shape families.
+"""The placement study's combined report, and the many-cell parts of every sweep report.
+
+Per-sweep report parts (called by ``report``): ``cell_table_extras`` (compact letters and
+seed 1's place among the cells), ``many_cell_figures`` (a ranked dot plot and a pairwise
+matrix once a sweep has more than ``grouping.MANY_CELLS`` cells) and ``placement_section``
+(the placement verdict when a sweep holds three or more shapes of one neuron budget).
+
+The combined report, over several sweeps of shape families:
 
 ``python -m nnsweep.placement_report DIR`` reads every sub-folder of DIR holding a sweep's
 ``runs.parquet`` (each made by one experiments file, each with its own full report), and
@@ -14,13 +21,17 @@ given for every task, so tasks can be compared on one footing too.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from nnsweep import placement, plots_many, store
+from nnsweep import grouping, placement, plots_many, store
 from nnsweep.report import Figure, Section, render_html, render_markdown
+
+# report._figure: (sweep_dir, name, caption, matplotlib figure) -> saved Figure
+Saver = Callable[[Path, str, str, plt.Figure], Figure]
 
 TITLE = "nnsweep placement study: where should the neurons go?"
 
@@ -96,9 +107,7 @@ OVER_COLUMNS = {
 }
 
 
-def _save(figure: object, study_dir: Path, name: str, caption: str) -> Figure:
-    import matplotlib.pyplot as plt
-
+def _save(study_dir: Path, name: str, caption: str, figure: plt.Figure) -> Figure:
     relative = f"figures/{name}.png"
     path = study_dir / relative
     path.parent.mkdir(exist_ok=True)
@@ -107,43 +116,45 @@ def _save(figure: object, study_dir: Path, name: str, caption: str) -> Figure:
     return Figure(relative, caption)
 
 
-def _figures(study_dir: Path, runs: pd.DataFrame, trends: pd.DataFrame, over: pd.DataFrame):
+def placement_figures(
+    out_dir: Path,
+    runs: pd.DataFrame,
+    trends: pd.DataFrame,
+    over: pd.DataFrame,
+    save: Saver,
+    name: str = "placement",
+) -> list[Figure]:
+    """Per metric, one panel per budget (statistic against front-loading); then the trend
+    over training."""
     made = []
-    for part, rows in runs.groupby("part", sort=True):
-        chosen = trends[(trends["verdict"]) & (trends["dataset"] == rows["dataset"].iloc[0])]
-        if chosen.empty:
-            continue
-        metric = placement.METRICS[chosen["metric"].iloc[0]]
-        budgets = []
-        for _, trend in chosen.iterrows():
-            mine = rows[
-                (rows["total_neurons"] == trend["total_neurons"])
-                & (rows["depth"] == trend["depth"])
-            ]
-            budgets.append(
-                (f"{trend['dataset']}, {int(trend['total_neurons'])} neurons", mine, trend)
+    for metric_name, chosen in trends.groupby("metric", sort=False):
+        info = placement.METRICS[metric_name]
+        budgets = [
+            (
+                f"{trend['dataset']}, {int(trend['total_neurons'])} neurons",
+                runs[
+                    (runs["dataset"] == trend["dataset"])
+                    & (runs["total_neurons"] == trend["total_neurons"])
+                    & (runs["depth"] == trend["depth"])
+                ],
+                trend,
             )
-        figure = plots_many.placement_panels(
-            budgets, metric.column, metric.label, metric.higher_is_better
-        )
+            for _, trend in chosen.iterrows()
+        ]
         made.append(
-            _save(
-                figure,
-                study_dir,
-                f"placement_{part}",
-                f"{part}: each shape's {metric.label} against its front-loading "
-                "(colour = weight count).",
-            )
-        )
+            save(out_dir, f"{name}_{metric_name}",
+                 f"Each shape's {info.label} against its front-loading, one panel per neuron "
+                 "budget; colour is the weight count, the bar the seeds' interquartile range.",
+                 plots_many.placement_panels(
+                     budgets, info.column, info.label, info.higher_is_better))
+        )  # fmt: skip
     if len(over):
         made.append(
-            _save(
-                plots_many.trend_over_training(over),
-                study_dir,
-                "trend_over_training",
-                "The rank correlation at 10%, 25%, 50% and 100% of training, per budget.",
-            )
-        )
+            save(out_dir, f"{name}_over_training",
+                 "Spearman's rho of front-loading with the cells' median training error at "
+                 "10%, 25%, 50% and 100% of training, per budget (band: 95% CI).",
+                 plots_many.trend_over_training(over))
+        )  # fmt: skip
     return made
 
 
@@ -243,12 +254,80 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
             table=_parts_table(study_dir, runs),
         )
     )
-    sections.append(Section("Figures", figures=tuple(_figures(study_dir, runs, trends, over))))
+    figures = placement_figures(study_dir, runs, trends[trends["verdict"]], over, _save)
+    sections.append(Section("Figures", figures=tuple(figures)))
     markdown = render_markdown(TITLE, sections)
     store.atomic_write(study_dir / "report.md", lambda p: p.write_text(markdown))
     page = render_html(TITLE, sections, study_dir)
     store.atomic_write(study_dir / "report.html", lambda p: p.write_text(page))
     return study_dir / "report.html"
+
+
+# --------------------------------------------------------------------------------------
+# Parts of every sweep report
+# --------------------------------------------------------------------------------------
+
+
+def cell_table_extras(cells: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with ``group`` (compact letters on the pooled comparison, long runs as
+    ranges) and ``seed1_order`` (the cell's place when ordered by seed 1 alone)."""
+    order = cells["cell"].tolist()
+    letters = grouping.compact_letters(order, grouping.separated_pairs(pairs))
+    extras = cells.copy()
+    extras["group"] = [grouping.letter_ranges(letters[c]) for c in order]
+    if "seed1_error" in cells:
+        extras["seed1_order"] = grouping.seed1_order(cells)
+    return extras
+
+
+def many_cell_figures(
+    sweep_dir: Path,
+    cells: pd.DataFrame,
+    pairs: pd.DataFrame,
+    colours: dict[str, str],
+    save: Saver,
+    what: str = "final error margin",
+    name: str = "",
+) -> list[Figure]:
+    """A ranked dot plot with letters and a pairwise matrix, for more than MANY_CELLS cells."""
+    if len(cells) <= grouping.MANY_CELLS:
+        return []
+    order = cells["cell"].tolist()
+    separated = grouping.separated_pairs(pairs)
+    letters = grouping.compact_letters(order, separated)
+    return [
+        save(sweep_dir, f"ranked{name}",
+             f"Cells ranked by median {what}: the dot is the median, the thick bar its 95% CI, "
+             "the grey bar the interquartile range; cells sharing a letter cannot be told apart.",
+             plots_many.ranked_dots(cells, letters, what, colours)),
+        save(sweep_dir, f"pairwise_matrix{name}",
+             "P(A<B) for every pair, cells ordered by median (best first); red: the row cell "
+             "ends higher, blue: lower; a dot marks the pairs told apart.",
+             plots_many.pairwise_matrix(pairs, order, separated)),
+    ]  # fmt: skip
+
+
+def placement_section(
+    sweep_dir: Path, runs: pd.DataFrame, curves: pd.DataFrame | None, save: Saver
+) -> Section | None:
+    """The placement verdict of one sweep, when it holds a budget of three shapes or more."""
+    metric = verdict_metric(runs)
+    paragraphs, trends, over = placement.placement_verdict(runs, curves, metric)
+    if not paragraphs:
+        return None
+    figures = placement_figures(sweep_dir, runs, trends, over, save)
+    return Section(
+        "Where the neurons go (placement)",
+        paragraphs=(
+            *paragraphs,
+            "Front-loading is one minus the neuron-weighted mean layer position, scaled to "
+            "[0, 1]. ρ: Spearman's rank correlation over a budget's shapes, CI from seeds "  # noqa: RUF001
+            "resampled within shapes; the per-seed regression adjusts for log(weight count). "
+            "See nnsweep/placement.py.",
+        ),
+        table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
+        figures=tuple(figures),
+    )
 
 
 def main(arguments: Sequence[str] | None = None) -> int:

@@ -75,7 +75,7 @@ def test_combined_report_answers_per_task(tmp_path: Path) -> None:
     assert "on task_second, front-loading makes no detectable difference" in answer
     trends = pd.read_csv(study / "placement_trends.csv")
     assert sorted(trends["dataset"]) == ["task_first", "task_second"]
-    for name in ("placement_first", "placement_second", "trend_over_training"):
+    for name in ("placement_final_error", "placement_over_training"):
         assert (study / "figures" / f"{name}.png").exists()
     assert "data:image/png;base64" in (study / "report.html").read_text()
 
