@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 
-.PHONY: setup run test test-fast lint format bench clean
+.PHONY: setup run placement test test-fast lint format bench clean
 
 # compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and the
 # hydra_plugins/ namespace package exactly where they are in the checkout. The install also
@@ -27,6 +27,14 @@ setup: $(TEST_STAMP)
 # The main job: the tutorial's question over 100 seeds per shape, tables and report included.
 run: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=neurons_early hydra.sweep.dir=results/neurons_early
+
+# The placement study (issue 14): every shape of two neuron budgets on three tasks, one
+# sweep per task (each with its own report), then the combined report in results/placement/.
+placement: $(STAMP)
+	$(BIN)/python -m nnsweep experiments=placement hydra.sweep.dir=results/placement/example2
+	$(BIN)/python -m nnsweep experiments=placement_parity hydra.sweep.dir=results/placement/parity4
+	$(BIN)/python -m nnsweep experiments=placement_moons hydra.sweep.dir=results/placement/moons
+	$(BIN)/python -m nnsweep.placement_report results/placement
 
 # On a CPU with AVX2 and FMA the native kernel must have been built: its tests fail rather
 # than skip, so a broken build cannot pass as "numpy did it". Not on AVX-512F CPUs: numpy's
