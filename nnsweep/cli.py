@@ -105,8 +105,7 @@ def main() -> None:
         sys.argv[1:] = arguments
         from nnsweep.task import hydra_main, preflight
 
-        if not any(argument.startswith("-") for argument in arguments):
-            preflight(arguments)
+        preflight(arguments)
         hydra_main()
     except KeyboardInterrupt as interrupt:
         name = str(interrupt) or "SIGINT"

@@ -17,11 +17,12 @@ Two families of dataclasses live here.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -86,11 +87,32 @@ def parse_layers(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _integer(key: str, value: Any, minimum: int) -> int:
+def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}={_show(value)}: must be a whole number >= {minimum}")
     if value < minimum:
         raise ConfigError(f"{key}={_show(value)}: must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}={_show(value)}: must be <= {maximum:,}")
+    return value
+
+
+# Limits checked before anything is allocated (a typo such as n_seeds=1000000000 must not
+# first fill the memory). Generous for real work: the shipped sweeps use 1e5 iterations.
+MAX_ITERATIONS = 10**9
+MAX_LOG_POINTS = 10**6  # error-margin points recorded per seed
+MAX_SAMPLES = 10**6  # rows a generated dataset may have
+MAX_DATA_SEED = 2**32 - 1  # numpy's legacy seeding takes 32 bits
+_FOLDER_NAME = re.compile(r"^[\w.+-]+$")
+
+
+def _folder_name(key: str, value: Any) -> str:
+    """A plain folder name: ``name=../../etc`` must not write outside ``results_dir``."""
+    if not isinstance(value, str) or not _FOLDER_NAME.match(value) or set(value) == {"."}:
+        raise ConfigError(
+            f"{key}={_show(value)}: must be a plain folder name (letters, digits, '.', '_', "
+            "'-', '+'), since sweeps go to <results_dir>/<name>/"
+        )
     return value
 
 
@@ -215,7 +237,8 @@ class NNSweepConf:
     lr: float = setting(1.0, "learning rate; 1.0 is the tutorial's plain W += L.T @ delta",
                         check=_positive_float, numbers=True)  # fmt: skip
     iterations: int = setting(100_000, "full-batch training iterations per seed",
-                              check=partial(_integer, minimum=1), numbers=True)  # fmt: skip
+                              check=partial(_integer, minimum=1, maximum=MAX_ITERATIONS),
+                              numbers=True)  # fmt: skip
     log_every: int = setting(10_000, "record (for one seed: print) the error margin this often",
                              check=partial(_integer, minimum=1), numbers=True)  # fmt: skip
     error_threshold: float = setting(
@@ -228,7 +251,8 @@ class NNSweepConf:
                         check=partial(_integer, minimum=0))  # fmt: skip
     n_seeds: int = setting(1, "consecutive seeds trained together, stacked, in one job",
                            check=partial(_integer, minimum=1))  # fmt: skip
-    name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/")
+    name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/",
+                        check=_folder_name)  # fmt: skip
     results_dir: str = setting("results", "root of all output (relative: to where you run)")
     cache_dir: str = setting("${results_dir}/.cache",
                              "per-seed results; seeds found here are not retrained")  # fmt: skip
@@ -383,17 +407,18 @@ def _source(raw: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
             _columns("dataset.targets", raw.get("targets")),
         )
         return inputs, targets, name
-    seed = _integer("dataset.data_seed", raw.get("data_seed"), 0)
+    seed = _integer("dataset.data_seed", raw.get("data_seed"), 0, MAX_DATA_SEED)
     if kind == "parity":
         bits = _integer("dataset.bits", raw.get("bits"), 1)
         if bits > 16:
             raise ConfigError(f"dataset.bits={bits}: at most 16 (2**bits rows)")
         return (*data.parity(bits), f"{name}(bits={bits})")
     if kind in ("moons", "circles"):
-        n_samples = _integer("dataset.n_samples", raw.get("n_samples"), 2)
+        n_samples = _integer("dataset.n_samples", raw.get("n_samples"), 2, MAX_SAMPLES)
         noise = raw.get("noise")
         if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < 10:
             raise ConfigError(f"dataset.noise={_show(noise)}: must be a number in [0, 10)")
+        noise = noise + 0.0  # -0.0 is 0.0 (numpy refuses a negative-signed scale)
         make = data.two_moons if kind == "moons" else data.circles
         label = f"{name}(n={n_samples}, noise={noise}, seed={seed})"
         return (*make(n_samples, float(noise), seed), label)
@@ -434,7 +459,9 @@ def dataset_spec(raw: Mapping[str, Any], output_activation: str = "sigmoid") -> 
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
         raise ConfigError(f"dataset.holdout={_show(fraction)}: must be a fraction in [0, 1)")
     training, held = data.holdout_rows(
-        len(inputs), float(fraction), _integer("dataset.data_seed", raw.get("data_seed", 0), 0)
+        len(inputs),
+        float(fraction),
+        _integer("dataset.data_seed", raw.get("data_seed", 0), 0, MAX_DATA_SEED),
     )
     if len(held):
         label = f"{label} holdout={fraction}"
@@ -496,6 +523,9 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
 
     raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     assert isinstance(raw, Mapping)
+    check_known_keys(raw)
+    if "results_dir" in raw:  # composed configs have it; hand-made test mappings may not
+        check_output_paths(raw, base_dir)
     dataset = raw.get("dataset")
     if not isinstance(dataset, Mapping):
         raise ConfigError(f"dataset={_show(dataset)}: choose a dataset, e.g. dataset=tutorial_ex2")
@@ -507,25 +537,72 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
         check = setting_field.metadata["check"]
         values[setting_field.name] = check(setting_field.name, value) if check else value
     train = TrainSpec(**{(f.metadata["spec"] or f.name): values[f.name] for f in NUMBER_SETTINGS})
-    run = RunConfig(
-        dataset=dataset_spec(dataset, train.output_activation),
+    if train.iterations // train.log_every > MAX_LOG_POINTS:
+        raise ConfigError(
+            f"log_every={train.log_every}: records {train.iterations // train.log_every:,} "
+            f"points per seed over iterations={train.iterations}; at most {MAX_LOG_POINTS:,}"
+        )
+    seed, n_seeds = values["seed"], values["n_seeds"]
+    if seed + n_seeds > 2**32:
+        raise ConfigError(f"seed={seed}: seeds must stay below 2**32 (n_seeds={n_seeds})")
+    dataset_checked = dataset_spec(dataset, train.output_activation)
+    # Before RunConfig lists the seeds: n_seeds=1000000000 is refused, not allocated.
+    needed = estimated_bytes(dataset_checked, train, n_seeds)
+    budget = available_memory_bytes()
+    if needed > budget:
+        raise ConfigError(
+            f"layers={'-'.join(map(str, train.hidden_layers))}: {n_seeds} stacked network(s) "
+            f"would need about {_gigabytes(needed)}, more than this machine's {_gigabytes(budget)}"
+        )
+    return RunConfig(
+        dataset=dataset_checked,
         train=train,
-        seed=values["seed"],
-        n_seeds=values["n_seeds"],
+        seed=seed,
+        n_seeds=n_seeds,
         name=str(values["name"]),
         progress=values["progress"],
         cache_dir=_anchored(str(values["cache_dir"]), base_dir),
     )
-    if run.seed + run.n_seeds > 2**32:
-        raise ConfigError(f"seed={run.seed}: seeds must stay below 2**32 (n_seeds={run.n_seeds})")
-    needed = estimated_bytes(run.dataset, train, run.n_seeds)
-    budget = available_memory_bytes()
-    if needed > budget:
-        raise ConfigError(
-            f"layers={'-'.join(map(str, train.hidden_layers))}: {run.n_seeds} stacked network(s) "
-            f"would need about {_gigabytes(needed)}, more than this machine's {_gigabytes(budget)}"
-        )
-    return run
+
+
+def _close(key: str, known: Sequence[str]) -> str:
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else f"; known keys: {', '.join(sorted(known))}"
+
+
+def check_known_keys(raw: Mapping[str, Any]) -> None:
+    """Refuse a key the schema does not declare (``+iteration=5``, a typo in an experiments
+    file): silently ignored, it would train with the default instead."""
+    known = [f.name for f in dataclasses.fields(NNSweepConf)]
+    for key in raw:
+        if key not in known and key != "hydra":
+            raise ConfigError(f"{key}: unknown setting{_close(str(key), known)}")
+    dataset = raw.get("dataset")
+    if isinstance(dataset, Mapping):
+        known_dataset = [f"dataset.{f.name}" for f in dataclasses.fields(DatasetConf)]
+        for key in dataset:
+            if f"dataset.{key}" not in known_dataset:
+                full = f"dataset.{key}"
+                raise ConfigError(f"{full}: unknown setting{_close(full, known_dataset)}")
+
+
+def check_output_paths(raw: Mapping[str, Any], base_dir: Path | None = None) -> None:
+    """Where results and the cache go, checked before anything is trained: a folder that is
+    not the filesystem root, and that exists or can be made, writable."""
+    for key in ("results_dir", "cache_dir"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key}={_show(value)}: give a folder, e.g. {key}=results")
+        folder = Path(_anchored(value, base_dir))
+        if folder.resolve() == Path(folder.resolve().anchor):
+            raise ConfigError(f"{key}={value}: is the filesystem root; give a folder")
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError(f"{key}={value}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}={value}: {existing} is not writable")
 
 
 def train_key_fields(train: TrainSpec) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import re
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -12,6 +16,27 @@ if TYPE_CHECKING:
 def exit_with_error(message: str) -> NoReturn:
     print(f"nnsweep: error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+# Hydra's message for a key that the schema lacks, as a config file sets it.
+_UNKNOWN_KEY = re.compile(
+    r"(?:In '(?P<where>[^']+)': )?ConfigKeyError[^\n]*\n?\s*Key '(?P<key>[^']+)' not in"
+)
+
+
+def describe_file_error(error: Exception, overrides: Sequence[str]) -> str:
+    """A config file (an experiment, a dataset) that YAML or UTF-8 cannot read, in one line."""
+    import yaml
+
+    picked = ", ".join(o for o in overrides if o.split("=")[0] in ("experiments", "dataset"))
+    where = f"{picked}: " if picked else ""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        problem = error.problem or error.context or "unreadable"
+        return f"{mark.name}, line {mark.line + 1}: not valid YAML ({problem})"
+    if isinstance(error, UnicodeDecodeError):
+        return f"{where}a config file is not UTF-8 text (byte {error.start})"
+    return f"{where}a config file is not valid YAML ({type(error).__name__})"
 
 
 def describe_hydra_error(error: HydraException) -> str:
@@ -24,6 +49,17 @@ def describe_hydra_error(error: HydraException) -> str:
             choices = ", ".join(sorted(error.options)) or "none"
             kind = group.removesuffix("s")  # "experiments" group, one experiment
             return f"{group}={name}: unknown {kind}; choose one of {choices}"
+    unknown = _UNKNOWN_KEY.search(str(error))
+    if unknown:  # a key the schema lacks, set by a config file (an experiment)
+        where, key = unknown.group("where") or "a config file", unknown.group("key")
+        if key in ("experiments", "dataset"):  # the file held no mapping of settings
+            return f"{where}: the file is empty or not a mapping of settings"
+        from nnsweep.config import NNSweepConf
+
+        known = [field.name for field in dataclasses.fields(NNSweepConf)]
+        match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {match[0]}?" if match else ""
+        return f"{where}: unknown setting {key}{hint}"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     cause = error.__cause__
     if cause is not None:

@@ -61,8 +61,11 @@ def claim(folder: Path, keep_owner: bool = False) -> str | None:
     resolved = folder.resolve()
     if resolved in _held:  # this process claimed it already
         return store.owner_run_id(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:  # read-only, not a folder, no such device
+        raise SweepFolderError(f"{folder}: cannot be written ({error.strerror})") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnsweep import native, ownership, store
 from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
-from nnsweep.exits import describe_hydra_error, exit_with_error
+from nnsweep.exits import describe_file_error, describe_hydra_error, exit_with_error
 from nnsweep.help import register_resolver
 from nnsweep.locations import CONF_DIR
 from nnsweep.progress import progress_bar
@@ -37,27 +37,57 @@ def _is_multirun(cfg: DictConfig) -> bool:
     return str(cfg.hydra.get("mode")) in {"MULTIRUN", str(RunMode.MULTIRUN)}
 
 
-def preflight(overrides: Sequence[str]) -> None:
-    """Validate a single run before Hydra creates its output directory.
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
-    Multiruns are validated cell by cell by the nnsweep sweeper instead.
-    """
-    from hydra import compose, initialize_config_dir
+
+def _parse_each(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's parse of every override; the first bad one exits with one line naming it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException:
-        return  # Hydra reports syntax errors itself
-    if any(override.is_sweep_override() for override in parsed):
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed += parser.parse_overrides([text])
+        except HydraException:
+            exit_with_error(
+                f"{text}: not a valid override; write key=value, and quote a value holding "
+                "spaces, brackets or non-ASCII letters, e.g. notes='a b'"
+            )
+    return parsed
+
+
+def preflight(arguments: Sequence[str]) -> None:
+    """Check the command line before Hydra creates anything, each mistake in one line.
+
+    Override syntax, the config files it picks (experiments, datasets), a list of values
+    without -m; and for a single run every value. A sweep's cells are each validated by
+    the nnsweep sweeper. Hydra's own flags (--help, --cfg, ...) are left to Hydra.
+    """
+    import yaml
+    from hydra import compose, initialize_config_dir
+
+    flags = [argument for argument in arguments if argument.startswith("-")]
+    if any(flag not in MULTIRUN_FLAGS for flag in flags):
         return
+    overrides = [argument for argument in arguments if argument not in MULTIRUN_FLAGS]
+    parsed = _parse_each(overrides)
+    sweeps = [str(o.input_line) for o in parsed if o.is_sweep_override()]
+    fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+            cfg = compose("config", overrides=fixed, return_hydra_config=True)
     except HydraException as error:
         exit_with_error(describe_hydra_error(error))
-    if _is_multirun(cfg):
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        exit_with_error(describe_file_error(error, overrides))
+    if flags or _is_multirun(cfg):
         return
+    if sweeps:
+        exit_with_error(
+            f"{sweeps[0]}: a list of values is a sweep; add -m for one job per value, "
+            f"e.g. python -m nnsweep -m {' '.join(sweeps)}"
+        )
     with open_dict(cfg):
         del cfg["hydra"]
     try:

@@ -75,6 +75,11 @@ BAD_INPUTS = [
     (["-m", "layers=8-8,8-x"], "layers=8-x"),
     (["-m", "dataset=tutorial_ex1,nope"], "dataset=nope"),
     (["-m", "n_seeds=2,0"], "n_seeds=0"),
+    # issue 13: grammar, typos, limits (their rules are tested in-process in test_integrity)
+    (["layers=["], "layers=["),
+    (["layers=8,16"], "add -m"),
+    (["+iteration=5"], "did you mean iterations?"),
+    (["n_seeds=1000000000"], "GiB"),
 ]
 
 

@@ -319,6 +319,107 @@ def test_a_lost_worker_or_a_full_disk_fails_only_its_cell(
 
 
 # --------------------------------------------------------------------------------------
+# 11. Malformed experiments files and override grammar: one line, exit 2
+# --------------------------------------------------------------------------------------
+
+EXPERIMENT_FILES = [
+    (b"name: x\n  bad: [\n", "line 2: not valid YAML"),
+    (b"name: x\nname: y\n", "not valid YAML (found duplicate key name)"),
+    (b"name: x\n\tlayers: 8\n", "not valid YAML (found character '\\t'"),
+    (b"name: \xff\xfe\n", "experiments=bad: a config file is not UTF-8 text"),
+    (b"", "experiments/bad: the file is empty or not a mapping of settings"),
+    (b"- a\n- b\n", "experiments/bad: the file is empty or not a mapping of settings"),
+    (b"# @package _global_\niteration: 5\n", "unknown setting iteration; did you mean iterations?"),
+]
+
+
+def _preflight_error(capsys, arguments: list[str]) -> str:
+    from nnsweep.cli import preflight
+
+    with pytest.raises(SystemExit) as exited:
+        preflight(arguments)
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnsweep: error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(("content", "expected"), EXPERIMENT_FILES)
+def test_a_malformed_experiments_file_is_one_line(
+    tmp_path: Path, capsys, content: bytes, expected: str
+) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "bad.yaml").write_bytes(content)
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    for arguments in ([search, "experiments=bad"], ["-m", search, "experiments=bad"]):
+        assert expected in _preflight_error(capsys, arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["layers=8,16"], "layers=8,16: a list of values is a sweep; add -m"),
+        (["layers=["], "layers=[: not a valid override"),
+        (["-m", "layers=[8"], "layers=[8: not a valid override"),
+        (["notes=é"], "notes=é: not a valid override"),
+    ],
+)
+def test_override_grammar_errors_are_one_line(capsys, arguments, expected) -> None:
+    assert expected in _preflight_error(capsys, arguments)
+
+
+# --------------------------------------------------------------------------------------
+# 12, 13. Unknown keys, limits before allocation, paths before training
+# --------------------------------------------------------------------------------------
+
+RULES = [
+    (["+iteration=5"], "iteration: unknown setting; did you mean iterations?"),
+    (["+dataset.nois=0.1"], "dataset.nois: unknown setting; did you mean dataset.noise?"),
+    (["n_seeds=1000000000"], "1000000000 stacked network(s) would need about"),
+    (["iterations=100000000000000000000"], "iterations=100000000000000000000: must be <="),
+    (["iterations=100000000", "log_every=1"], "log_every=1: records 100,000,000 points"),
+    (["dataset=moons", "dataset.data_seed=4294967296"], "dataset.data_seed=4294967296"),
+    (["dataset=moons", "dataset.n_samples=10000000000"], "dataset.n_samples=10000000000"),
+    (["results_dir=''"], "results_dir='': give a folder"),
+    (["results_dir=/"], "results_dir=/: is the filesystem root"),
+    (["name=../../etc"], "name=../../etc: must be a plain folder name"),
+    (["cache_dir=/dev/null"], "cache_dir=/dev/null: /dev/null is not a folder"),
+    (["cache_dir=/dev/null/cache"], "cache_dir=/dev/null/cache: /dev/null is not a folder"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), RULES, ids=[" ".join(o) for o, _ in RULES])
+def test_values_past_validation_are_refused_before_anything_runs(
+    compose_config, overrides: list[str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        to_run_config(compose_config(*overrides))
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_negative_zero_noise_is_zero(compose_config) -> None:
+    run_config = to_run_config(
+        compose_config("dataset=moons", "dataset.noise=-0.0", "dataset.n_samples=20")
+    )
+    assert "noise=0.0" in run_config.dataset.name
+
+
+def test_a_read_only_results_folder_is_refused(
+    compose_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: Path(path) != read_only and real_access(path, mode)
+    )
+    with pytest.raises(
+        ConfigError, match=f"results_dir={read_only}/r: {read_only} is not writable"
+    ):
+        to_run_config(compose_config(f"results_dir={read_only}/r"))
+
+
+# --------------------------------------------------------------------------------------
 # 14. CSV holes
 # --------------------------------------------------------------------------------------
 
