@@ -334,7 +334,7 @@ EXPERIMENT_FILES = [
 
 
 def _preflight_error(capsys, arguments: list[str]) -> str:
-    from nnsweep.cli import preflight
+    from nnsweep.task import preflight
 
     with pytest.raises(SystemExit) as exited:
         preflight(arguments)
