@@ -31,6 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 from nnsweep import data
+from nnsweep.data import DatasetSpec
 from nnsweep.errors import ConfigError
 from nnsweep.model import ACTIVATIONS, INITIALISERS
 
@@ -291,25 +292,6 @@ def settings_table() -> str:
 # --------------------------------------------------------------------------------------
 # Plain, validated objects (what the code below the CLI takes)
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset as plain tuples, hashable and free of Hydra."""
-
-    name: str  # label used in tables and reports (generator parameters included)
-    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
-    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
-    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
-    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
-
-    @property
-    def n_inputs(self) -> int:
-        return len(self.inputs[0])
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.targets[0])
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,31 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnsweep.errors import ConfigError
 
-if TYPE_CHECKING:
-    from nnsweep.config import DatasetSpec
-
 Arrays = tuple[np.ndarray, np.ndarray]  # (inputs (n, n_in), targets (n, n_out))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset as plain tuples, hashable and free of Hydra."""
+
+    name: str  # label used in tables and reports (generator parameters included)
+    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
+    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
+    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
+    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.targets[0])
 
 
 # --------------------------------------------------------------------------------------

@@ -86,3 +86,12 @@ def test_no_private_hydra_or_loky_api_is_used() -> None:
         for path in (PROJECT_ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert not [name for name in private if name in text], path
+
+
+def test_data_does_not_import_config_or_hydra(tmp_path: Path) -> None:
+    code = "import sys, json\nimport nnsweep.data\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    modules = json.loads(done.stdout)
+    assert "nnsweep.config" not in modules and "hydra" not in modules
