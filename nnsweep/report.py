@@ -347,12 +347,16 @@ def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.Dat
     """The forest plot's rows: label, estimate, ci_low, ci_high, decision, one per pair and
     part of the verdict's pairwise table where P(A<B) applies."""
     if pairs.empty:
-        return pd.DataFrame(columns=["label", "estimate", "ci_low", "ci_high", "decision"])
+        return pd.DataFrame(
+            columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
+        )
     if "part" in pairs:  # the verdict's table (CONTRACT.md)
         shown = pairs[pairs["part"].isin(["quality", "pooled"])]
         shown = shown[shown["decision"] != "not_applicable"]
         several = shown["part"].nunique() > 1
         return pd.DataFrame({
+            "a": shown["a"].to_numpy(str),
+            "b": shown["b"].to_numpy(str),
             "label": [f"{r.a} vs {r.b}" + (f" ({r.part})" if several else "")
                       for r in shown.itertuples()],
             "estimate": shown["estimate"].to_numpy(float),
@@ -371,8 +375,29 @@ def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.Dat
             decision = "equivalent"
         else:
             decision = "undecided"
-        rows.append((f"{row.a} vs {row.b}", row.p_a_below_b, low, high, decision))
-    return pd.DataFrame(rows, columns=["label", "estimate", "ci_low", "ci_high", "decision"])
+        rows.append((row.a, row.b, f"{row.a} vs {row.b}", row.p_a_below_b, low, high, decision))
+    return pd.DataFrame(
+        rows, columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
+    )
+
+
+MAX_FOREST_ROWS = 50  # past this many rows the forest plot keeps the pairs that rank the cells
+
+
+def forest_rows(effects: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, str]:
+    """All rows while they fit; else the best cell against each other and each cell against
+    the next in rank (the comparisons a ranking rests on), with a note saying so."""
+    if len(effects) <= MAX_FOREST_ROWS:
+        return effects, ""
+    rank = {cell: i for i, cell in enumerate(order)}
+    gap = (effects["a"].map(rank) - effects["b"].map(rank)).abs()
+    best = effects["a"].eq(order[0]) | effects["b"].eq(order[0])
+    kept = effects[best | (gap == 1)]
+    note = (
+        f" Of {len(effects)} rows, shown are the {len(kept)} that compare the best cell with "
+        "each other and each cell with the next in rank; pairwise.csv has them all."
+    )
+    return kept, note
 
 
 def _solving_matters(runs: pd.DataFrame, cells: pd.DataFrame) -> bool:
@@ -425,12 +450,12 @@ def _figures(
         + "; the star is seed 1.",
         plots.final_errors(runs, order, styles, mark_unsolved=solving),
     ))  # fmt: skip
-    effects = pair_effects(pairs, runs, "final_error")
+    effects, trimmed = forest_rows(pair_effects(pairs, runs, "final_error"), order)
     if len(effects):
         made.append(_figure(
             sweep_dir, "pairwise",
             "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
-            "row per pair; the shaded band is the equivalence margin.",
+            "row per pair; the shaded band is the equivalence margin." + trimmed,
             plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
         ))  # fmt: skip
     if holdout is not None:
@@ -443,11 +468,13 @@ def _figures(
                 what="held-out error margin", mark_unsolved=solving,
             ),
         ))  # fmt: skip
-        holdout_effects = pair_effects(holdout_pairs, runs, "holdout_error")
+        holdout_effects, trimmed = forest_rows(
+            pair_effects(holdout_pairs, runs, "holdout_error"), holdout_cells["cell"].tolist()
+        )
         if len(holdout_effects):
             made.append(_figure(
                 sweep_dir, "pairwise_holdout",
-                "P(A<B) on the held-out error, with its 95% CI, one row per pair.",
+                "P(A<B) on the held-out error, with its 95% CI, one row per pair." + trimmed,
                 plots.forest(holdout_effects, margin,
                              "Effect sizes on held-out error: P(A<B) per pair"),
             ))  # fmt: skip

@@ -279,3 +279,19 @@ def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path: Path) -> No
     done = run_cli(["report", str(tmp_path / "nope")])
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "nnsweep: error: report needs" in done.stderr
+
+
+def test_a_forest_of_many_pairs_keeps_the_ones_a_ranking_rests_on() -> None:
+    from itertools import combinations
+
+    from nnsweep.report import MAX_FOREST_ROWS, forest_rows
+
+    order = [f"c{i}" for i in range(20)]  # 190 pairs
+    effects = pd.DataFrame(
+        [(a, b, f"{a} vs {b}", 0.6, 0.5, 0.7, "undecided") for a, b in combinations(order, 2)],
+        columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"],
+    )
+    kept, note = forest_rows(effects, order)
+    assert len(kept) == 19 + 18 <= MAX_FOREST_ROWS and "190" in note
+    assert set(kept["label"]) >= {"c0 vs c19", "c7 vs c8"} and "c3 vs c9" not in set(kept["label"])
+    assert forest_rows(effects.head(10), order)[0].equals(effects.head(10))
