@@ -363,15 +363,16 @@ def budget_sentence(trend: pd.Series, over_training: pd.DataFrame | None = None)
     adjusted = "at equal weight count" if trend["weights_adjusted"] else "(equal weight counts)"
     span = trend["front_range"]
     if metric.higher_is_better:
-        change = f"{trend['slope'] * span:+.3f} {metric.label}"
+        shift = trend["slope"] * span
+        change = f"a {metric.label} {abs(shift):.3f} {'higher' if shift >= 0 else 'lower'} than"
         bounds = [trend["slope_ci_low"] * span, trend["slope_ci_high"] * span]
         interval = f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
     else:
-        change = f"{np.exp(trend['slope'] * span):.2f} times the {metric.label}"
+        change = f"{np.exp(trend['slope'] * span):.2f} times the {metric.label} of"
         bounds = np.exp([trend["slope_ci_low"] * span, trend["slope_ci_high"] * span])
         interval = f"{bounds[0]:.2f} to {bounds[1]:.2f}"
     text += (
-        f". Over every seed, {adjusted}, the most front-loaded shape ends with {change} of "
+        f". Over all seeds, {adjusted}, the most front-loaded shape ends with {change} "
         f"the least (95% CI {interval}{', stuck seeds included' if solve_known else ''})"
     )
     if over_training is not None and len(over_training):
@@ -404,16 +405,18 @@ def summary_sentence(trends: pd.DataFrame) -> str | None:
     if len(words) == 1:
         return (
             f"The answer is the same on every task and budget checked: front-loading "
-            f"{words[0]} ({len(trends)} budget(s) over {trends['dataset'].nunique()} task(s))."
+            f"{words[0]} ({len(trends)} budgets over {trends['dataset'].nunique()} task(s))."
         )
     parts = []
     for word in words:
         chosen = trends[trends["effect"] == word]
-        names = "; ".join(
-            f"{r.dataset} at {int(r.total_neurons)} neurons" for r in chosen.itertuples()
-        )
-        parts.append(f"{word} on {names}")
-    return "It depends on the task and the budget: front-loading " + ", and ".join(parts) + "."
+        where = [
+            f"{r.dataset} at {int(r.total_neurons)} neurons ({METRICS[r.metric].label})"
+            for r in chosen.itertuples()
+        ]
+        listed = where[0] if len(where) == 1 else ", ".join(where[:-1]) + " and " + where[-1]
+        parts.append(f"{word} on {listed}")
+    return "It depends on the task and the budget: front-loading " + "; ".join(parts) + "."
 
 
 def placement_verdict(
