@@ -330,6 +330,79 @@ def placement_section(
     )
 
 
+# Verdict paragraphs that list pairs or cells one by one: with many cells they are replaced
+# by the grouped summary (the pair table keeps every pair).
+_LISTING_STARTS = (
+    "From lowest to highest",
+    "Reliability (",
+    "Quality (",
+    "Pooled (",
+    "On solving the task",
+    "No two cells differ",
+    "No cell can be told apart",
+    "Seed 1 alone",
+)
+
+# The verdict's part titles, for the count lines (analysis.PART_WORDS when it has them).
+_PART_LABELS = {
+    "reliability": "Reliability (how often seeds succeed)",
+    "quality": "Quality (final error of the seeds that succeeded)",
+    "pooled": "Pooled (final error of all seeds)",
+}
+
+
+def _insert_columns(table: pd.DataFrame, extras: pd.DataFrame) -> pd.DataFrame:
+    """The shown cell table with 'group' after the cell and 'seed 1 order' at the end."""
+    table = table.copy()
+    table.insert(1, "group", extras["group"].to_numpy())
+    if "seed1_order" in extras:
+        table["seed 1 order among cells"] = extras["seed1_order"].to_numpy()
+    return table
+
+
+def readable_sections(
+    sections: list[Section],
+    sweep_dir: Path,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame | None,
+    cells: pd.DataFrame,
+    pairs: pd.DataFrame,
+    save: Saver,
+) -> list[Section]:
+    """A sweep report's sections, made readable at many cells, plus the placement section.
+
+    * Past ``grouping.MANY_CELLS`` cells, the verdict's pair and cell lists give way to the
+      best and worst groups, one count line per part and one Spearman line for seed 1.
+    * The cell table gains the compact letters ('group') and seed 1's order among cells.
+    * A sweep with a budget of three or more shapes gets the placement section after the
+      verdict.
+    """
+    from dataclasses import replace
+
+    many = len(cells) > grouping.MANY_CELLS and len(pairs) > 0
+    extras = cell_table_extras(cells, pairs) if len(pairs) else None
+    out = []
+    for section in sections:
+        if section.title == "Verdict" and many:
+            kept = tuple(p for p in section.paragraphs if not p.startswith(_LISTING_STARTS))
+            labels = {k: v for k, v in _PART_LABELS.items() if "part" in pairs}
+            summary = grouping.many_cell_summary(
+                cells["cell"].tolist(), pairs, labels, "final error"
+            )
+            seed1 = grouping.seed1_line(cells)
+            section = replace(
+                section, paragraphs=(*summary, *kept, *([seed1] if seed1 else ())), bullets=()
+            )
+        elif section.title == "Cells" and extras is not None and section.table is not None:
+            section = replace(section, table=_insert_columns(section.table, extras))
+        out.append(section)
+        if section.title == "Verdict":
+            placed = placement_section(sweep_dir, runs, curves, save)
+            if placed is not None:
+                out.append(placed)
+    return out
+
+
 def main(arguments: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if arguments is None else arguments)
     if len(arguments) != 1 or not Path(arguments[0]).is_dir():

@@ -484,6 +484,10 @@ def _figures(
             sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
             plots.heatmap(cells, axes[1], axes[0]),
         ))  # fmt: skip
+    from nnsweep import placement_report  # it builds on this module's Section and Figure
+
+    colours = {cell: style.colour for cell, style in styles.items()}
+    made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, _figure)
     return made
 
 
@@ -1064,6 +1068,12 @@ def write_report(sweep_dir: Path) -> Path:
         _figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout) if len(cells) else []
     )
     sections = _sections(sweep_dir, runs, cells, pairs, failures, figures, holdout)
+    # Many cells: groups instead of pair lists; shape budgets: the placement section.
+    from nnsweep import placement_report
+
+    sections = placement_report.readable_sections(
+        sections, sweep_dir, runs, curves, cells, pairs, _figure
+    )
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
     store.write_text(sweep_dir / "report.md", markdown)

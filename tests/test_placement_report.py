@@ -8,9 +8,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pytest
 from test_placement import synthetic
 
-from nnsweep import analysis, grouping, placement_report, plots_many, store
+from nnsweep import analysis, grouping, placement_report, plots_many, report, store
 
 
 def _texts(figure: plt.Figure) -> list[str]:
@@ -93,3 +94,40 @@ def test_grouping_of_a_21_cell_sweep_fits_in_a_few_lines() -> None:
     verdict = grouping.grouped_verdict(order, grouping.separated_pairs(pairs))
     assert len(order) == 21
     assert len(verdict) < 600, len(verdict)
+
+
+VERDICT_LIMIT = 1500  # characters: a 21-cell verdict must read in well under a minute
+
+
+@pytest.mark.slow
+def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
+    runs, curves = synthetic(effect=1.5)
+    runs = runs.assign(
+        reason="",
+        max_abs_error=0.1,
+        iterations_reached=1000,
+        wall_seconds=0.01,
+        n_weights=runs["weights_no_bias"],
+        holdout_error=np.nan,
+        accuracy=1.0,
+        holdout_accuracy=np.nan,
+        end_change=0.0,
+        unstable=False,
+        dataset_sha256="0" * 64,
+    )
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    store.write_parquet(sweep_dir / store.RUNS, runs)
+    store.write_parquet(sweep_dir / store.CURVES, curves)
+    report.write_report(sweep_dir)
+    markdown = (sweep_dir / "report.md").read_text()
+    verdict = markdown.split("## Verdict\n")[1].split("\n## ")[0].strip()
+    assert len(verdict) < VERDICT_LIMIT, len(verdict)
+    assert "Best on final error:" in verdict and "Worst:" in verdict
+    assert "Spearman ρ = " in verdict  # noqa: RUF001
+    assert verdict.count(" vs ") == 0  # no pair listed one by one
+    cell_header = next(line for line in markdown.splitlines() if line.startswith("| cell |"))
+    assert "| group |" in cell_header and "seed 1 order among cells" in cell_header
+    assert "## Where the neurons go (placement)" in markdown
+    figures = {p.name for p in (sweep_dir / "figures").iterdir()}
+    assert {"ranked.png", "pairwise_matrix.png", "placement_final_error.png"} <= figures
