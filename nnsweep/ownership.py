@@ -77,6 +77,9 @@ def claim(folder: Path, keep_owner: bool = False) -> str | None:
     _held[resolved] = descriptor
     if keep_owner:
         return store.owner_run_id(folder)
+    if store.job_dirs(folder):  # a sweep folder run again: its old tables are not this run's
+        for name in (store.RUNS, store.CURVES, store.SUMMARY):
+            (folder / name).unlink(missing_ok=True)
     run_id = uuid.uuid4().hex
     store.write_json(
         folder / store.OWNER,

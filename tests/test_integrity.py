@@ -113,6 +113,19 @@ def test_a_job_clears_an_earlier_outcome_of_its_folder(cell, tmp_path: Path) -> 
     assert not (job_dir / store.FAILURE).exists() and (job_dir / store.RUNS).exists()
 
 
+def test_claiming_a_sweep_folder_again_removes_the_earlier_runs_tables(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)
+    for name in (store.RUNS, store.CURVES, store.SUMMARY):
+        (sweep_dir / name).write_text("an earlier run's table")
+    (sweep_dir / "0" / store.RUNS).write_text("a job's own file")
+    first = ownership.owner(sweep_dir).get("run_id")
+    run_id = ownership.claim(sweep_dir)
+    assert run_id != first and ownership.owner(sweep_dir)["run_id"] == run_id
+    assert not any((sweep_dir / name).exists() for name in (store.RUNS, store.CURVES))
+    assert (sweep_dir / "0" / store.RUNS).exists()  # gathering decides about job folders
+
+
 # --------------------------------------------------------------------------------------
 # 3. collect and report take only sweep folders
 # --------------------------------------------------------------------------------------
