@@ -120,10 +120,10 @@ def auto_section(sweep_dir: Path) -> Any | None:
             f"undecided pair, for at most {plan['looks']} rounds (max_seeds = "
             f"{plan['max_seeds']}); the sweep stopped after round {len(record['rounds'])} "
             f"because {stop}. Rule: {record['rule']}, family-wise alpha = {plan['alpha']} over "
-            f"every round and pair. Each pair is classified as the verdict does: better when "
-            f"the rank test (Brunner-Munzel, Holm) rejects P(A<B) = 0.5 at the round's alpha, "
-            f"practically equivalent when the two one-sided tests put P(A<B) inside "
-            f"[{low}, {high}], else undecided; a decision is final.",
+            f"every round and pair. Each pair is classified as the verdict does: practically "
+            f"equivalent when two one-sided tests put P(A<B) inside [{low}, {high}], else "
+            f"better when the rank test (Brunner-Munzel) rejects P(A<B) = 0.5, both at the "
+            f"round's alpha in one Holm family, else undecided; a decision is final.",
             *sentences,
             "These decisions hold their error rate however the sweep stopped. The other "
             "sections test the final seeds as if their number had been fixed in advance; "

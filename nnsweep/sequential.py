@@ -20,10 +20,10 @@ sweep stops, because every look gets its own, planned, share of alpha:
 * **A decision is final.** A pair keeps the decision of the first look that made one; cells
   that take part in no undecided pair get no more seeds.
 
-A pair is classified as the report's verdict classifies it (``classify_pairs``): "a_better"
-or "b_better" when the rank test's Holm-adjusted p-value is below the look's alpha (lower
-error is better), else "equivalent" when the equivalence test (two one-sided tests against
-the margin) is, else "undecided". The effect is P(A<B) + 0.5 P(A=B) with the Brunner-Munzel
+A pair is classified as the report's verdict classifies it (``classify_pairs``):
+"equivalent" when the equivalence test (two one-sided tests against the margin) rejects at
+the look's alpha after Holm, else "a_better" or "b_better" when the rank test does (lower
+error is better), else "undecided". The effect is P(A<B) + 0.5 P(A=B) with the Brunner-Munzel
 standard error and Satterthwaite degrees of freedom; diverged seeds count as +inf (worst).
 
 Everything here takes numpy arrays with a leading batch axis, so the simulation tests run
@@ -222,10 +222,12 @@ def classify_pairs(
     n_pairs = len(pairs)
     p_holm, p_equivalence_holm = family[..., :n_pairs], family[..., n_pairs:]
     half_width = distribution.isf(alpha / 2) * se
+    # Equivalence first, as the verdict decides: a difference too small to matter stays
+    # "equivalent" even when the rank test detects it.
     decision = np.where(
-        p_holm < alpha,
-        np.where(estimate > 0.5, "a_better", "b_better"),
-        np.where(p_equivalence_holm < alpha, "equivalent", UNDECIDED),
+        p_equivalence_holm < alpha,
+        "equivalent",
+        np.where(p_holm < alpha, np.where(estimate > 0.5, "a_better", "b_better"), UNDECIDED),
     ).astype(object)
     return LookResult(
         estimate=estimate,
