@@ -221,3 +221,80 @@ def read_auto(sweep_dir: Path) -> dict[str, Any] | None:
 
     path = sweep_dir / AUTO_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+# --------------------------------------------------------------------------------------
+# The Hydra side: rounds launched through the sweep's configured launcher
+# --------------------------------------------------------------------------------------
+
+DEFAULT_MAX_SEEDS = 1000  # conf/config.yaml's max_seeds
+DEFAULT_SEED_BLOCK = 50  # conf/config.yaml's seed_block
+
+
+def is_auto(config: Any) -> bool:
+    """Whether a composed sweep config asks for ``n_seeds=auto``."""
+    return str(config.get("n_seeds")) == AUTO
+
+
+def auto_plan(config: Any) -> Plan:
+    """The plan from ``max_seeds`` and ``seed_block``; ConfigError names a bad value."""
+    from nnsweep.config import ConfigError
+
+    values = {}
+    for key, default in (("max_seeds", DEFAULT_MAX_SEEDS), ("seed_block", DEFAULT_SEED_BLOCK)):
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ConfigError(f"{key}={value}: must be a whole number >= 2 (with n_seeds=auto)")
+        values[key] = value
+    if values["max_seeds"] < values["seed_block"]:
+        raise ConfigError(
+            f"max_seeds={values['max_seeds']}: must be >= seed_block={values['seed_block']}"
+        )
+    seed = config.get("seed", 1)
+    if isinstance(seed, int) and seed + values["max_seeds"] > 2**32:
+        raise ConfigError(
+            f"seed={seed}: seeds must stay below 2**32 (max_seeds={values['max_seeds']})"
+        )
+    return Plan(max_seeds=values["max_seeds"], seed_block=values["seed_block"])
+
+
+def block_overrides(job: Sequence[str], seed: int, n_seeds: int) -> list[str]:
+    """A cell's overrides with one block of seeds."""
+    return [*job, f"seed={seed}", f"n_seeds={n_seeds}"]
+
+
+def launch_auto_sweep(
+    config: Any,
+    launcher: Any,
+    jobs: Sequence[Sequence[str]],
+    validate: Callable[[list[list[str]]], list[Any]],
+) -> list[Any]:
+    """An auto sweep of the grid ``jobs`` (one override list per cell), round by round.
+
+    ``validate`` composes and checks job override lists as the sweeper does for any sweep
+    (exiting with one line on a bad cell); it sees every cell with its first block, before
+    anything is launched. Each round is one ``launcher.launch(batch, initial_job_idx)``,
+    Hydra's public launcher API, as Hydra's Optuna and Ax sweepers launch. Returns the
+    launcher's results, one list per round.
+    """
+    from nnsweep.progress import SweepProgress
+
+    plan = auto_plan(config)
+    first_seed = int(config.get("seed", 1))
+    cells = validate([block_overrides(job, first_seed, plan.seed_block) for job in jobs])
+    sweep_dir = Path(config.hydra.sweep.dir)
+    show = bool(config.get("progress", True))
+    returns: list[Any] = []
+    work = [0]  # seed-iterations launched so far, for the progress line
+
+    def launch_round(round_jobs: Sequence[RoundJob], first_job: int) -> None:
+        batch = [block_overrides(jobs[job.cell], job.seed, job.n_seeds) for job in round_jobs]
+        work[0] += sum(job.n_seeds * cells[job.cell].train.iterations for job in round_jobs)
+        with SweepProgress(sweep_dir, first_job + len(batch), work[0], enabled=show):
+            results = launcher.launch(batch, initial_job_idx=first_job)
+        for result in results:
+            _ = result.return_value  # re-raises a job's exception, as Hydra's sweepers do
+        returns.append(results)
+
+    run_auto_sweep(plan, len(jobs), first_seed, sweep_dir, launch_round)
+    return returns
