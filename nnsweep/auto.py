@@ -19,6 +19,7 @@ round's jobs (the nnsweep sweeper launches them through the configured Hydra lau
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,7 +239,7 @@ def is_auto(config: Any) -> bool:
 
 def auto_plan(config: Any) -> Plan:
     """The plan from ``max_seeds`` and ``seed_block``; ConfigError names a bad value."""
-    from nnsweep.config import ConfigError
+    from nnsweep.errors import ConfigError
 
     values = {}
     for key, default in (("max_seeds", DEFAULT_MAX_SEEDS), ("seed_block", DEFAULT_SEED_BLOCK)):
@@ -277,6 +278,7 @@ def launch_auto_sweep(
     Hydra's public launcher API, as Hydra's Optuna and Ax sweepers launch. Returns the
     launcher's results, one list per round.
     """
+    from nnsweep.config import cell_settings
     from nnsweep.progress import SweepProgress
 
     plan = auto_plan(config)
@@ -291,7 +293,17 @@ def launch_auto_sweep(
         batch = [block_overrides(jobs[job.cell], job.seed, job.n_seeds) for job in round_jobs]
         work[0] += sum(job.n_seeds * cells[job.cell].train.iterations for job in round_jobs)
         with SweepProgress(sweep_dir, first_job + len(batch), work[0], enabled=show):
-            results = launcher.launch(batch, initial_job_idx=first_job)
+            try:
+                results = launcher.launch(batch, initial_job_idx=first_job)
+            except Exception as error:  # a lost worker, a full disk: as any sweep does
+                from nnsweep.callback import finish_sweep
+
+                reason = f"no result: {type(error).__name__}: {error}".splitlines()[0]
+                lost = {
+                    first_job + k: {**cell_settings(cells[job.cell]), "reason": reason}
+                    for k, job in enumerate(round_jobs)
+                }
+                sys.exit(finish_sweep(sweep_dir, lost) or 1)
         for result in results:
             _ = result.return_value  # re-raises a job's exception, as Hydra's sweepers do
         returns.append(results)

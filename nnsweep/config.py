@@ -88,6 +88,15 @@ def parse_layers(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _seed_count(key: str, value: Any) -> int:
+    if value == "auto":  # the auto sweep gives every job a number; a single run has none
+        raise ConfigError(
+            f"{key}=auto: needs a sweep of two or more cells, e.g. "
+            "python -m nnsweep -m layers=8-16-8,16-8-8 n_seeds=auto"
+        )
+    return _integer(key, value, minimum=1)
+
+
 def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}={_show(value)}: must be a whole number >= {minimum}")
@@ -250,8 +259,17 @@ class NNSweepConf:
     )
     seed: int = setting(1, "first seed; seed s draws weights as np.random.seed(s) would",
                         check=partial(_integer, minimum=0))  # fmt: skip
-    n_seeds: int = setting(1, "consecutive seeds trained together, stacked, in one job",
-                           check=partial(_integer, minimum=1))  # fmt: skip
+    # Any, not int: a sweep may say "auto" (OmegaConf has no int-or-"auto" type).
+    n_seeds: Any = setting(
+        1,
+        "consecutive seeds trained together, stacked, in one job; auto (sweeps): rounds of "
+        "seed_block seeds until every pair of cells is decided",
+        check=_seed_count,
+    )
+    max_seeds: int = setting(1000, "n_seeds=auto: no cell gets more seeds than this",
+                             check=partial(_integer, minimum=2))  # fmt: skip
+    seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round",
+                              check=partial(_integer, minimum=2))  # fmt: skip
     name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/",
                         check=_folder_name)  # fmt: skip
     results_dir: str = setting("results", "root of all output (relative: to where you run)")

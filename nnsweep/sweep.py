@@ -20,6 +20,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from nnsweep import ownership
+from nnsweep.auto import is_auto, launch_auto_sweep
 from nnsweep.config import RunConfig, to_run_config
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, exit_with_error
@@ -102,6 +103,34 @@ def expand_shape_families(config: DictConfig, params: dict[str, str]) -> dict[st
     return params
 
 
+def claim_sweep_dir(config: DictConfig) -> Path:
+    """Once every cell is valid: the folder becomes this sweep's (or is refused) and gets
+    ``multirun.yaml``."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    try:
+        ownership.claim(sweep_dir)
+    except SweepFolderError as error:
+        exit_with_error(str(error))
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    return sweep_dir
+
+
+def auto_sweep(
+    config: DictConfig, config_loader: Any, launcher: Any, jobs: Sequence[Job]
+) -> list[Any]:
+    """``n_seeds=auto``: rounds of seeds through the same launcher (see nnsweep.auto)."""
+
+    def validate(job_lists: list[Job]) -> list[RunConfig]:
+        cells = validated_cells(config, config_loader, job_lists)
+        claim_sweep_dir(config)
+        return cells
+
+    try:
+        return launch_auto_sweep(config, launcher, jobs, validate)
+    except ConfigError as error:
+        exit_with_error(str(error))
+
+
 def run_sweep(
     config: DictConfig,
     config_loader: Any,
@@ -118,13 +147,10 @@ def run_sweep(
         jobs = expand_grid(config_loader, overrides)
     except HydraException as error:
         exit_with_error(describe_hydra_error(error))
+    if is_auto(config):
+        return auto_sweep(config, config_loader, launcher, jobs)
     cells = validated_cells(config, config_loader, jobs)
-    sweep_dir = Path(config.hydra.sweep.dir)
-    try:  # every cell is valid: now the folder is this sweep's, or it is refused
-        ownership.claim(sweep_dir)
-    except SweepFolderError as error:
-        exit_with_error(str(error))
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    sweep_dir = claim_sweep_dir(config)
     total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
     show = bool(config.get("progress", True))
     with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
