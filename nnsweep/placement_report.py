@@ -360,6 +360,30 @@ def _insert_columns(table: pd.DataFrame, extras: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _short_robustness(paragraph: str) -> str:
+    """A robustness sentence listing pair by pair, cut to its lead and a count."""
+    lead, _, listed = paragraph.rpartition(": ")
+    if " vs " not in listed or not lead:
+        return paragraph
+    count = len(listed.split("; "))
+    return f"{lead}: {count} pair decision(s) differ; the pair table gives the final ones."
+
+
+def _grouped(section: Section, cells: pd.DataFrame, pairs: pd.DataFrame, what: str) -> Section:
+    """A verdict section for many cells: groups and counts instead of pair and cell lists."""
+    from dataclasses import replace
+
+    kept = tuple(
+        _short_robustness(p) if p.startswith("Robustness:") else p
+        for p in section.paragraphs
+        if not p.startswith(_LISTING_STARTS)
+    )
+    labels = _PART_LABELS if "part" in pairs else {}
+    summary = grouping.many_cell_summary(cells["cell"].tolist(), pairs, labels, what)
+    seed1 = grouping.seed1_line(cells) if what == "final error" else None
+    return replace(section, paragraphs=(*summary, *kept, *([seed1] if seed1 else ())), bullets=())
+
+
 def readable_sections(
     sections: list[Section],
     sweep_dir: Path,
@@ -368,11 +392,13 @@ def readable_sections(
     cells: pd.DataFrame,
     pairs: pd.DataFrame,
     save: Saver,
+    holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> list[Section]:
     """A sweep report's sections, made readable at many cells, plus the placement section.
 
-    * Past ``grouping.MANY_CELLS`` cells, the verdict's pair and cell lists give way to the
-      best and worst groups, one count line per part and one Spearman line for seed 1.
+    * Past ``grouping.MANY_CELLS`` cells, the verdicts' pair and cell lists give way to the
+      best and worst groups, one count line per part and one Spearman line for seed 1; a
+      robustness sentence listing pairs is cut to a count.
     * The cell table gains the compact letters ('group') and seed 1's order among cells.
     * A sweep with a budget of three or more shapes gets the placement section after the
       verdict.
@@ -384,15 +410,15 @@ def readable_sections(
     out = []
     for section in sections:
         if section.title == "Verdict" and many:
-            kept = tuple(p for p in section.paragraphs if not p.startswith(_LISTING_STARTS))
-            labels = {k: v for k, v in _PART_LABELS.items() if "part" in pairs}
-            summary = grouping.many_cell_summary(
-                cells["cell"].tolist(), pairs, labels, "final error"
-            )
-            seed1 = grouping.seed1_line(cells)
-            section = replace(
-                section, paragraphs=(*summary, *kept, *([seed1] if seed1 else ())), bullets=()
-            )
+            section = _grouped(section, cells, pairs, "final error")
+        elif section.title.startswith("Verdict on held-out") and many and holdout is not None:
+            if len(holdout[1]):
+                section = _grouped(section, holdout[0], holdout[1], "held-out error")
+                if section.table is not None:
+                    letters = cell_table_extras(*holdout).drop(
+                        columns="seed1_order", errors="ignore"
+                    )
+                    section = replace(section, table=_insert_columns(section.table, letters))
         elif section.title == "Cells" and extras is not None and section.table is not None:
             section = replace(section, table=_insert_columns(section.table, extras))
         out.append(section)

@@ -1072,7 +1072,7 @@ def write_report(sweep_dir: Path) -> Path:
     from nnsweep import placement_report
 
     sections = placement_report.readable_sections(
-        sections, sweep_dir, runs, curves, cells, pairs, _figure
+        sections, sweep_dir, runs, curves, cells, pairs, _figure, holdout
     )
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)

@@ -131,3 +131,18 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
     assert "## Where the neurons go (placement)" in markdown
     figures = {p.name for p in (sweep_dir / "figures").iterdir()}
     assert {"ranked.png", "pairwise_matrix.png", "placement_final_error.png"} <= figures
+
+
+def test_a_pair_by_pair_robustness_sentence_is_cut_to_a_count() -> None:
+    long = (
+        "Robustness: the verdict on all seeds' training error is stable from iteration 5,000 "
+        "(50%) on; it differs at 25%: a vs b (undecided at 25%, a lower later); c vs d "
+        "(c lower at 25%, undecided later)."
+    )
+    assert placement_report._short_robustness(long) == (
+        "Robustness: the verdict on all seeds' training error is stable from iteration 5,000 "
+        "(50%) on; it differs at 25%: 2 pair decision(s) differ; the pair table gives the "
+        "final ones."
+    )
+    stable = "Robustness: the decision of every pair is the same: stable from iteration 2 on."
+    assert placement_report._short_robustness(stable) == stable
