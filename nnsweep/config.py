@@ -149,6 +149,19 @@ def _boolean(key: str, value: Any) -> bool:
     return value
 
 
+def parse_margin(value: Any) -> tuple[float, float]:
+    """``equivalence_margin``: two numbers low < 0.5 < high within [0, 1]."""
+    message = f"equivalence_margin={_show(value)}: give two numbers around 0.5, e.g. [0.44, 0.56]"
+    if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) != 2:
+        raise ConfigError(message)
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+        raise ConfigError(message)
+    low, high = float(value[0]), float(value[1])
+    if not 0 <= low < 0.5 < high <= 1:
+        raise ConfigError(message)
+    return low, high
+
+
 def _layers(key: str, value: Any) -> tuple[int, ...]:
     return parse_layers(value)
 
@@ -278,6 +291,12 @@ class NNSweepConf:
     progress: bool = setting(True, "one progress line on stderr (terminals only), <= 1/s",
                              check=_boolean)  # fmt: skip
     notes: str = setting("", "free text for the top of a sweep's report; changes no number")
+    equivalence_margin: Any = setting(
+        (0.44, 0.56),
+        '"practically equivalent" when the 95% CI of P(A<B) lies inside [low, high] '
+        "(solve rates: a difference within the same half-width); changes no number",
+        check=lambda key, value: parse_margin(value),
+    )
 
 
 # Every setting, in declaration order, and those that change a seed's numbers.

@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from nnsweep import analysis, plots, store
+from nnsweep.config import parse_margin
 
 FIGURES = "figures"
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
@@ -77,9 +78,9 @@ def _number(value: Any) -> str:
 # Display columns with a fixed meaning, and their one format; other numeric columns get
 # a format chosen from their values (``_auto_format``).
 PERCENT_COLUMNS = (
-    "solved", "solved 95% CI low", "solved 95% CI high", "failure rate", "A solved",
-    "B solved", "unstable", "unstable at the end", "accuracy", "held-out accuracy",
-    "median training accuracy", "median held-out accuracy",
+    "solved", "solved CI low", "solved CI high", "solved 95% CI low", "solved 95% CI high",
+    "failure rate", "A solved", "B solved", "unstable", "unstable at the end", "accuracy",
+    "held-out accuracy", "median training accuracy", "median held-out accuracy",
 )  # fmt: skip
 PROBABILITY_COLUMNS = ("P(A<B)",)
 ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
@@ -329,7 +330,9 @@ def _figure(sweep_dir: Path, name: str, caption: str, figure: plt.Figure) -> Fig
     return Figure(_save(figure, sweep_dir, name), caption)
 
 
-EQUIVALENCE_MARGIN = (0.44, 0.56)  # P(A<B) inside this is "practically equivalent"
+# P(A<B) inside this is "practically equivalent"; a sweep may set its own
+# (``equivalence_margin``), which the report reads from multirun.yaml.
+EQUIVALENCE_MARGIN = analysis.MARGIN
 
 
 def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -497,49 +500,75 @@ def _figures(
 
 CELL_TABLE_COLUMNS = {
     "cell": "cell",
+    "n_weights": "weights",
     "n_seeds": "seeds",
     "n_diverged": "diverged",
     "median": "median final error",
     "ci_low": "95% CI low",
     "ci_high": "95% CI high",
     "iqr": "IQR",
-    "mean": "mean",
-    "solved_fraction": "solved",
     "solve_rate": "solved",
-    "unstable_fraction": "unstable",
-    "n_weights": "weights",
+    "solve_ci_low": "solved CI low",
+    "solve_ci_high": "solved CI high",
     "median_iterations_to_threshold": "median iterations to threshold",
+    "unstable_fraction": "unstable",
     "seed1_error": "seed 1 final error",
     "seed1_rank": "seed 1 rank in cell",
+}
+
+# On noisy data "solved" and "iterations to threshold" mean nothing: accuracies replace them.
+NOISY_CELL_TABLE_COLUMNS = {
+    **{k: v for k, v in CELL_TABLE_COLUMNS.items() if not k.startswith(("solve", "median_it"))},
+    "accuracy": "median training accuracy",
+    "holdout_accuracy": "median held-out accuracy",
 }
 
 PAIR_TABLE_COLUMNS = {
     "a": "A",
     "b": "B",
-    "p_a_below_b": "P(A<B)",
-    "p_value": "p (Mann-Whitney U)",
+    "part": "part",
+    "n_a": "n A",
+    "n_b": "n B",
+    "estimate": "estimate",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "median_ratio": "median A / median B",
+    "p_value": "p",
     "p_holm": "p (Holm)",
-    "verdict": "verdict",
-    "solved_a": "A solved",
-    "solved_b": "B solved",
-    "p_solved_holm": "solve-rate p (Fisher, Holm)",
+    "decision": "decision",
+    "seeds_needed": "seeds per cell to decide",
 }
+
+
+def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
+    columns = NOISY_CELL_TABLE_COLUMNS if noisy else CELL_TABLE_COLUMNS
+    if "holdout_accuracy" in cells and cells["holdout_accuracy"].isna().all():
+        columns = {k: v for k, v in columns.items() if k != "holdout_accuracy"}
+    return _shown(cells, columns)
+
+
+def _margin(sweep_dir: Path) -> tuple[float, float]:
+    """The sweep's equivalence margin for P(A<B) (``equivalence_margin``), or the default."""
+    value = _sweep_config(sweep_dir).get("equivalence_margin")
+    return EQUIVALENCE_MARGIN if value is None else parse_margin(value)
 
 
 def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
     """Verdict and table for the error on rows never trained on."""
-    shown = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "mean")
-    columns = {k: v for k, v in CELL_TABLE_COLUMNS.items() if k in shown}
+    shown = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "holdout_accuracy")
+    columns = {k: v for k, v in NOISY_CELL_TABLE_COLUMNS.items() if k in shown}
     columns["median"] = "median held-out error"
     return Section(
         "Verdict on held-out error",
         paragraphs=(
-            "The same tests on each seed's error margin over the held-out rows (scored with "
-            "the final weights; never trained on).",
-            analysis.overall_verdict(cells, pairs, what="held-out error"),
+            "The same comparisons on each seed's error margin over the held-out rows (scored "
+            "with the final weights; never trained on), in the same Holm family as the "
+            "training verdict. Success rates do not depend on the rows scored, so the "
+            "reliability part is the training verdict's.",
+            *analysis.verdict_paragraphs(cells, pairs, "holdout_error"),
         ),
-        bullets=tuple(pairs["verdict"]) if 0 < len(pairs) <= MAX_VERDICT_PAIRS else (),
-        table=cells[list(columns)].rename(columns=columns),
+        bullets=tuple(pairs["sentence"]) if 0 < len(pairs) <= 3 * MAX_VERDICT_PAIRS else (),
+        table=_shown(cells, columns),
     )
 
 
@@ -551,23 +580,25 @@ def _sections(
     failures: pd.DataFrame,
     figures: list[Figure],
     holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    robustness: str | None = None,
+    margin: tuple[float, float] = EQUIVALENCE_MARGIN,
 ) -> list[Section]:
     config = _sweep_config(sweep_dir)
     threshold = ", ".join(_number(v) for v in runs["error_threshold"].dropna().unique())
-    verdict = analysis.overall_verdict(cells, pairs)
-    solved = analysis.overall_solved_verdict(pairs)
-    seed1 = analysis.seed1_note(cells)
+    all_pairs = pairs if holdout is None else pd.concat([pairs, holdout[1]], ignore_index=True)
+    verdict = analysis.verdict_paragraphs(cells, pairs, "final_error", robustness)
+    seed1 = analysis.seed1_note(cells, pairs) if len(pairs) else None
+    family = analysis.family_sentence(all_pairs) if len(all_pairs) else None
     failed = runs[runs["status"] == "failed"]
     notes = str(config.get("notes") or "").strip()
+    noisy = len(cells) > 0 and not cells["solvable"].all()
     sections = [Section("About this sweep", paragraphs=(notes,))] if notes else []
     sections += [
         Section(
             "Verdict",
-            paragraphs=tuple(p for p in (verdict, solved, seed1) if p),
+            paragraphs=tuple(p for p in (*verdict, seed1, family) if p),
             # Every pair in words, while that stays readable; the table below has them all.
-            bullets=tuple(pairs["verdict"]) + tuple(pairs["solved_verdict"])
-            if 0 < len(pairs) <= MAX_VERDICT_PAIRS
-            else (),
+            bullets=tuple(pairs["sentence"]) if 0 < len(pairs) <= 3 * MAX_VERDICT_PAIRS else (),
         ),
         Section(
             "What was run",
@@ -586,15 +617,33 @@ def _sections(
         ),
         Section(
             "Cells",
-            paragraphs=(
-                "Best first. Diverged seeds count as the worst possible error. The confidence "
-                f"interval of the median is a {analysis.CONFIDENCE:.0%} percentile bootstrap "
-                f"({analysis.BOOTSTRAP_RESAMPLES} resamples, fixed seed). 'Solved' is the "
-                "fraction of seeds whose every output rounds to its target. 'Iterations to "
-                f"threshold' is the median first iteration with error margin below {threshold} "
-                "('never' when most seeds never got there).",
+            paragraphs=tuple(
+                p
+                for p in (
+                    "Best first. 'Final error' is the error margin (mean |target - output|) of "
+                    "the final weights, one forward pass after training. Diverged seeds count "
+                    "as the worst possible error here and in summary.csv. The "
+                    f"{analysis.CONFIDENCE:.0%} interval of the median is the exact "
+                    "distribution-free one from order statistics (scipy.stats.quantile_test). "
+                    + (
+                        "The data is noisy, so no network should fit every row: 'solved' and "
+                        "'iterations to threshold' do not apply, and the table gives the "
+                        "median accuracy (the fraction of rows whose every output rounds to its "
+                        "target) on training and held-out rows instead. "
+                        if noisy
+                        else "'Solved' is the fraction of seeds whose every output rounds to "
+                        "its target, with a Wilson interval. 'Iterations to threshold' is the "
+                        "median first iteration with error margin below "
+                        f"{threshold} ('never' when most seeds never got there). "
+                    )
+                    + "'Unstable' is the fraction of seeds whose training error moved by more "
+                    "than 1% in one of the last two updates. 'Weights' counts every trainable "
+                    "number of one network.",
+                    *(f"{r.cell}: {r.ci_note}." for r in cells.itertuples() if r.ci_note),
+                )
+                if p
             ),
-            table=_shown(cells, CELL_TABLE_COLUMNS),
+            table=_cell_table(cells, noisy),
         ),
         Section("Figures", figures=tuple(figures)),
     ]
@@ -609,13 +658,12 @@ def _sections(
     if len(pairs):
         sections.append(
             Section(
-                "Pairwise tests",
+                "Pairwise comparisons",
                 paragraphs=(
-                    "Two-sided Mann-Whitney U test per pair (seeds of different cells are "
-                    "independent samples, not pairs), Holm-corrected over all "
-                    f"{len(pairs)} pair(s) at alpha = {analysis.ALPHA}. P(A<B) is the chance "
-                    "that a random seed of A ends below a random seed of B. Solve rates are "
-                    "compared with Fisher's exact test, Holm-corrected on their own.",
+                    analysis.methods_text(margin),
+                    "Estimate: for reliability the success rate of A minus that of B; for "
+                    "quality and pooled P(A<B) + 0.5 P(A=B). Seeds of different cells are "
+                    "independent samples, so every comparison is unpaired.",
                 ),
                 table=_shown(_decided_first(pairs), PAIR_TABLE_COLUMNS),
                 collapse=_collapse_summary(pairs),
@@ -629,7 +677,9 @@ def _sections(
                 "Where the failing seeds end tells whether they are stuck (a large error "
                 "that stopped moving) or merely slow.",
             ),
-            table=_best_first(failures, cells).rename(
+            table=None
+            if failures.empty
+            else _best_first(failures, cells).rename(
                 columns={
                     "n_unsolved": "unsolved seeds",
                     "failure_rate": "failure rate",
@@ -1045,29 +1095,40 @@ def write_report(sweep_dir: Path) -> Path:
     curves_path = sweep_dir / store.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
     seeded = analysis.seeded_runs(runs)
+    margin = _margin(sweep_dir)
     cells = analysis.cell_statistics(runs)
-    pairs = analysis.pairwise_tests(runs, cells) if len(cells) > 1 else pd.DataFrame()
+    by_metric = {"final_error": cells}
+    if "holdout_error" in analysis.available_metrics(runs):
+        by_metric["holdout_error"] = analysis.cell_statistics(runs, "holdout_error")
+    # Every test the verdicts rely on, training and held-out, in one Holm family.
+    compared = analysis.compare_metrics(runs, by_metric, margin=margin)
+
+    def of_metric(metric: str) -> pd.DataFrame:
+        if compared.empty:
+            return pd.DataFrame()
+        return compared[compared["metric"] == metric].reset_index(drop=True)
+
+    pairs = of_metric("final_error")
     failures = analysis.failure_summary(runs)
+    _, robustness = analysis.robustness(runs, curves, margin=margin)
     tables = {"cell_stats": cells, "pairwise": pairs, "failures": failures}
     holdout = None
-    if "holdout_error" in analysis.available_metrics(runs):
-        holdout_cells = analysis.cell_statistics(runs, "holdout_error")
-        holdout_pairs = (
-            analysis.pairwise_tests(runs, holdout_cells, "holdout_error")
-            if len(holdout_cells) > 1
-            else pd.DataFrame()
-        )
-        holdout = (holdout_cells, holdout_pairs)
-        tables.update(cell_stats_holdout=holdout_cells, pairwise_holdout=holdout_pairs)
+    if "holdout_error" in by_metric:
+        holdout = (by_metric["holdout_error"], of_metric("holdout_error"))
+        tables.update(cell_stats_holdout=holdout[0], pairwise_holdout=holdout[1])
     for name, table in tables.items():
         store.atomic_write(sweep_dir / f"{name}.csv", lambda p, t=table: t.to_csv(p, index=False))
     # One style per cell for every figure and table swatch; the best cells (cells table
     # order) get the distinct colours first, where telling lines apart matters most.
     styles = plots.cell_styles(cells["cell"].tolist() if len(cells) else [])
     figures = (
-        _figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout) if len(cells) else []
+        _figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout, margin)
+        if len(cells)
+        else []
     )
-    sections = _sections(sweep_dir, runs, cells, pairs, failures, figures, holdout)
+    sections = _sections(
+        sweep_dir, runs, cells, pairs, failures, figures, holdout, robustness, margin
+    )
     # Many cells: groups instead of pair lists; shape budgets: the placement section.
     from nnsweep import placement_report
 

@@ -126,11 +126,25 @@ def n_weights(run: RunConfig, dataset: Dataset) -> int:
     return weight_count(run.train.hidden_layers, n_inputs, n_outputs, bias=run.train.bias)
 
 
+def solvable(dataset: Dataset) -> bool:
+    """Whether a network can fit every training row exactly: a truth table (integer inputs
+    and targets) in which no input row appears with two different targets. Noisy data
+    (moons, circles, most CSVs) is not, so "solved" means nothing there."""
+    inputs, targets = dataset.inputs, dataset.targets
+    if not (
+        np.array_equal(inputs, np.round(inputs)) and np.array_equal(targets, np.round(targets))
+    ):
+        return False
+    rows = np.unique(np.hstack([inputs, targets]), axis=0)
+    return len(np.unique(rows[:, : inputs.shape[1]], axis=0)) == len(rows)
+
+
 def _tables(
     run: RunConfig, dataset: Dataset, entries: dict[int, dict[str, np.ndarray]], job: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     settings = cell_settings(run)
     size = n_weights(run, dataset)
+    exact = solvable(dataset)
     fingerprint = dataset.fingerprint()
     # Derived from the shape and the data's units: neurons, depth, weights, front-loading.
     shape = shape_columns(
@@ -160,6 +174,7 @@ def _tables(
                 "end_change": float(entry["end_change"]),
                 "unstable": bool(entry["end_change"] > UNSTABLE_CHANGE),
                 "n_weights": size,
+                "solvable": exact,
                 "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
                 "iterations_reached": int(entry["iterations_reached"]),
                 "first_below_threshold": int(entry["first_below"]),

@@ -565,20 +565,32 @@ def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per cell (same settings; seed blocks of one cell may come from several jobs): seed,
-    diverged and failed counts, median final error and its IQR, in order of first job."""
+    """Per cell (same settings; seed blocks of one cell may come from several jobs): job
+    ids and count, seed, diverged and failed counts, median final error and its IQR, in
+    order of first job.
+
+    A diverged seed's final error counts as +inf (worst), as in every statistic of the
+    report (``analysis.ranked_error``), so this median equals cell_stats.csv's.
+    """
     if runs.empty:
         return pd.DataFrame()
     rows = []
     for settings, cell in runs.groupby(CELL_COLUMNS, sort=False, dropna=False):
-        ok = cell[cell["status"] == "ok"]["final_error"]
-        q1, median, q3 = ok.quantile([0.25, 0.5, 0.75]).tolist() if len(ok) else [np.nan] * 3
+        seeded = cell[cell["status"] != "failed"]
+        errors = seeded["final_error"].where(seeded["status"] == "ok", np.inf)
+        q1, median, q3 = (
+            np.quantile(errors.to_numpy(dtype=float), [0.25, 0.5, 0.75]).tolist()
+            if len(errors)
+            else [np.nan] * 3
+        )
+        jobs = sorted(cell["job"].unique())
         rows.append(
             {
                 **dict(zip(CELL_COLUMNS, settings, strict=True)),
-                "jobs": " ".join(str(job) for job in sorted(cell["job"].unique())),
+                "job_ids": " ".join(str(job) for job in jobs),
+                "n_jobs": len(jobs),
                 "n_seeds": int(cell["seed"].notna().sum()),
-                "n_ok": len(ok),
+                "n_ok": int((cell["status"] == "ok").sum()),
                 "n_diverged": int((cell["status"] == "diverged").sum()),
                 "n_failed": int((cell["status"] == "failed").sum()),
                 "median_final_error": median,

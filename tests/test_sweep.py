@@ -90,6 +90,7 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
         "end_change",
         "unstable",
         "n_weights",
+        "solvable",
     ):
         assert column in pd.read_parquet(sweep_dir / "runs.parquet").columns
 
@@ -280,7 +281,8 @@ def test_seed_blocks_of_one_cell_are_pooled(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     sweep_dir = only_dir(tmp_path / "sweep")
     summary = pd.read_csv(sweep_dir / "summary.csv")
-    assert summary["n_seeds"].tolist() == [4] and summary["jobs"].tolist() == ["0 1"]
+    assert summary["n_seeds"].tolist() == [4] and summary["job_ids"].tolist() == ["0 1"]
+    assert summary["n_jobs"].tolist() == [2]
     cells = pd.read_csv(sweep_dir / "cell_stats.csv")
     assert cells["n_seeds"].tolist() == [4]
     assert sorted(pd.read_parquet(sweep_dir / "runs.parquet")["seed"]) == [1, 2, 3, 4]
