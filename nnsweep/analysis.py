@@ -891,6 +891,17 @@ def instability_note(cells: pd.DataFrame) -> str | None:
     )
 
 
+def headline_rows(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair (and metric): the comparison on all seeds, i.e. the pooled part, or
+    the quality part where pooled is left out because every seed succeeded."""
+    ranked = pairs[pairs["part"] != "reliability"]
+    pooled_used = (ranked["part"] == "pooled") & (ranked["decision"] != "not_applicable")
+    keys = [c for c in ("metric", "a", "b") if c in ranked]
+    has_pooled = pooled_used.groupby([ranked[k] for k in keys]).transform("any")
+    keep = pooled_used | ((ranked["part"] == "quality") & ~has_pooled)
+    return ranked[keep].reset_index(drop=True)
+
+
 def _headline(pairs: pd.DataFrame) -> dict[tuple[str, str], str]:
     """Per pair, the decision on all seeds: pooled, or quality where pooled is left out."""
     train = pairs[pairs.get("metric", "final_error") == "final_error"]

@@ -93,7 +93,7 @@ def test_groups_of_a_synthetic_sweep_are_recovered() -> None:
     levels = {f"{g}{i}": level for g, level in groups.items() for i in range(7)}
     runs = _synthetic_runs(levels)
     cells = analysis.cell_statistics(runs)
-    pairs = analysis.pairwise_tests(runs, cells)
+    pairs = analysis.compare_pairs(runs, cells)
     order = cells["cell"].tolist()
     separated = grouping.separated_pairs(pairs)
     letters = grouping.compact_letters(order, separated)
