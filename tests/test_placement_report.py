@@ -89,7 +89,7 @@ def test_combined_report_refuses_a_folder_without_sweeps(tmp_path: Path, capsys)
 def test_grouping_of_a_21_cell_sweep_fits_in_a_few_lines() -> None:
     runs, _ = synthetic(effect=1.5)
     cells = analysis.cell_statistics(runs)
-    pairs = analysis.pairwise_tests(runs, cells)
+    pairs = analysis.compare_pairs(runs, cells)
     order = cells["cell"].tolist()
     verdict = grouping.grouped_verdict(order, grouping.separated_pairs(pairs))
     assert len(order) == 21
