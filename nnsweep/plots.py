@@ -108,7 +108,7 @@ def _iteration_axis(ax: Axes, first_logged: float, last: float) -> None:
     the first few thousand iterations, where most happens, get most of the width."""
     linthresh = max(first_logged, 1.0)
     ax.set_xscale("symlog", linthresh=linthresh, linscale=0.4)
-    decades = 10.0 ** np.arange(np.ceil(np.log10(linthresh)), np.floor(np.log10(last) + 1e-9) + 1)
+    decades = 10.0 ** np.arange(np.ceil(np.log10(linthresh)), np.floor(np.log10(last * 1.02)) + 1)
     ax.set_xticks([0.0, *decades] if last > 0 else [0.0])
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
