@@ -239,5 +239,7 @@ def many_cell_summary(
     for part, label in labels.items():
         rows = pairs[pairs["part"] == part] if "part" in pairs else pairs
         if len(rows):
-            paragraphs.append(f"{label}: {decision_counts(rows)} (every pair in the pair table).")
+            paragraphs.append(f"{label}: {decision_counts(rows)}.")
+    if len(paragraphs) > 1:
+        paragraphs[-1] = paragraphs[-1][:-1] + " (every pair in the pair table)."
     return paragraphs

@@ -369,12 +369,30 @@ def _short_robustness(paragraph: str) -> str:
     return f"{lead}: {count} pair decision(s) differ; the pair table gives the final ones."
 
 
+def _short_size(paragraph: str, cells: pd.DataFrame) -> str:
+    """The size caution without its list of every cell's weight count."""
+    if "n_weights" not in cells or "(" not in paragraph:
+        return paragraph
+    lead, _, rest = paragraph.partition(" (")
+    _, _, after = rest.partition("). ")
+    low, high = int(cells["n_weights"].min()), int(cells["n_weights"].max())
+    return f"{lead} ({low} to {high} weights; each cell's count is in the cell table). {after}"
+
+
 def _grouped(section: Section, cells: pd.DataFrame, pairs: pd.DataFrame, what: str) -> Section:
     """A verdict section for many cells: groups and counts instead of pair and cell lists."""
     from dataclasses import replace
 
+    shorter = {"Robustness:": _short_robustness, "The cells differ in size": _short_size}
     kept = tuple(
-        _short_robustness(p) if p.startswith("Robustness:") else p
+        next(
+            (
+                (cut(p) if cut is _short_robustness else cut(p, cells))
+                for start, cut in shorter.items()
+                if p.startswith(start)
+            ),
+            p,
+        )
         for p in section.paragraphs
         if not p.startswith(_LISTING_STARTS)
     )
