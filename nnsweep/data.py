@@ -1,8 +1,10 @@
 """Datasets: the user's CSV, generated problems, the held-out split, and the arrays.
 
-Readers and generators take plain values and return float64 arrays; ``config`` calls them
-while validating, so a bad file is reported before anything runs. Generated data depends
-only on its parameters and ``data_seed``, never on the training seed.
+``config`` validates a dataset's settings into a ``DatasetSpec`` (where the rows come from,
+not the rows); ``load_dataset`` reads or generates the rows from it, checks them and splits
+off the held-out part. The job loads its data this way, and so does the check that refuses
+a bad file before anything runs. Generated data depends only on its parameters and
+``data_seed``, never on the training seed.
 """
 
 from __future__ import annotations
@@ -18,27 +20,39 @@ from pathlib import Path
 import numpy as np
 
 from nnsweep.errors import ConfigError
+from nnsweep.model import ACTIVATIONS
 
 Arrays = tuple[np.ndarray, np.ndarray]  # (inputs (n, n_in), targets (n, n_out))
+Rows = tuple[tuple[float, ...], ...]  # a table's rows, as the config gives them
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset as plain tuples, hashable and free of Hydra."""
+    """A dataset's validated settings, hashable and free of Hydra: where its rows come from.
 
-    name: str  # label used in tables and reports (generator parameters included)
-    inputs: tuple[tuple[float, ...], ...]  # training inputs, (n_samples, n_inputs)
-    targets: tuple[tuple[float, ...], ...]  # training targets, (n_samples, n_outputs)
-    holdout_inputs: tuple[tuple[float, ...], ...] = ()  # held-out inputs, (n_held, n_inputs)
-    holdout_targets: tuple[tuple[float, ...], ...] = ()  # held-out targets, (n_held, n_outputs)
+    The fields are those of ``conf/dataset/*.yaml``; ``load_dataset`` builds the arrays.
+    """
+
+    name: str  # the config's name
+    kind: str = "table"  # table (inline rows), csv, parity, moons or circles
+    inputs: Rows | tuple[str, ...] = ()  # table: input rows; csv: input column names
+    targets: Rows | tuple[str, ...] = ()  # table: target rows; csv: target column names
+    path: str | None = None  # csv: the file (anchored where the user launched)
+    bits: int | None = None  # parity: number of input bits
+    n_samples: int | None = None  # moons, circles: rows to generate
+    noise: float | None = None  # moons, circles: sd of the jitter
+    data_seed: int = 0  # seed of generated rows and of the held-out split
+    holdout: float = 0.0  # fraction of rows held out from training
 
     @property
-    def n_inputs(self) -> int:
-        return len(self.inputs[0])
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.targets[0])
+    def label(self) -> str:
+        """The name written into tables and reports, generator parameters included."""
+        label = self.name
+        if self.kind == "parity":
+            label = f"{self.name}(bits={self.bits})"
+        elif self.kind in ("moons", "circles"):
+            label = f"{self.name}(n={self.n_samples}, noise={self.noise}, seed={self.data_seed})"
+        return f"{label} holdout={self.holdout}" if self.holdout > 0 else label
 
 
 # --------------------------------------------------------------------------------------
@@ -228,18 +242,62 @@ class Dataset:
         return digest.hexdigest()
 
 
-def _frozen(rows: tuple[tuple[float, ...], ...], width: int) -> np.ndarray:
-    array = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=np.float64)
     array.setflags(write=False)
     return array
 
 
-def load_dataset(spec: DatasetSpec) -> Dataset:
-    """Build the arrays of a validated dataset spec."""
+def _source(spec: DatasetSpec) -> Arrays:
+    """The dataset's full arrays (every row, before the held-out split), by kind."""
+    if spec.kind == "table":
+        return np.array(spec.inputs, dtype=np.float64), np.array(spec.targets, dtype=np.float64)
+    if spec.kind == "csv":
+        assert spec.path is not None
+        return read_csv(spec.path, spec.inputs, spec.targets)  # type: ignore[arg-type]
+    if spec.kind == "parity":
+        assert spec.bits is not None
+        return parity(spec.bits)
+    assert spec.n_samples is not None and spec.noise is not None
+    make = two_moons if spec.kind == "moons" else circles
+    return make(spec.n_samples, spec.noise, spec.data_seed)
+
+
+def _check_target_range(spec: DatasetSpec, targets: np.ndarray, output_activation: str) -> None:
+    low, high = ACTIVATIONS[output_activation].output_range
+    outside = np.argwhere((targets < low) | (targets > high))
+    if not len(outside):
+        return
+    row, column = outside[0]
+    value = targets[row, column]
+    where = (
+        f"{spec.path}: column {spec.targets[column]!r}, row {row + 1}"
+        if spec.kind == "csv"
+        else f"dataset={spec.name}: target row {row}, column {column}"
+    )
+    raise ConfigError(
+        f"{where}: {value:g} is outside [{low:g}, {high:g}], "
+        f"the range of output_activation={output_activation}"
+    )
+
+
+def load_dataset(spec: DatasetSpec, output_activation: str = "sigmoid") -> Dataset:
+    """Read or generate the rows of a validated spec, check them, split off the holdout.
+
+    Raises
+    ------
+    ConfigError
+        In one line naming the file (column, row) or the dataset: a CSV that cannot be
+        used, a target outside ``output_activation``'s range, a holdout that leaves either
+        part without rows.
+    """
+    inputs, targets = _source(spec)
+    _check_target_range(spec, targets, output_activation)
+    training, held = holdout_rows(len(inputs), spec.holdout, spec.data_seed)
     return Dataset(
-        name=spec.name,
-        inputs=_frozen(spec.inputs, spec.n_inputs),
-        targets=_frozen(spec.targets, spec.n_outputs),
-        holdout_inputs=_frozen(spec.holdout_inputs, spec.n_inputs),
-        holdout_targets=_frozen(spec.holdout_targets, spec.n_outputs),
+        name=spec.label,
+        inputs=_frozen(inputs[training]),
+        targets=_frozen(targets[training]),
+        holdout_inputs=_frozen(inputs[held]),
+        holdout_targets=_frozen(targets[held]),
     )

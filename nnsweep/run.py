@@ -238,7 +238,7 @@ def run_cell(
     removed first, so the folder never shows an older run's results as this one's.
     """
     store.clear_outcome(job_dir)
-    dataset = load_dataset(run.dataset)
+    dataset = load_dataset(run.dataset, run.train.output_activation)
     cache_dir = Path(run.cache_dir)
     keys = {seed: store.cache_key(seed_cache_fields(run, dataset, seed)) for seed in run.seeds}
     entries = load_cached_entries(run, dataset, keys)

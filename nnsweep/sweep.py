@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from nnsweep import ownership
 from nnsweep.auto import is_auto, launch_auto_sweep
-from nnsweep.config import RunConfig, to_run_config
+from nnsweep.cell import load_cell
+from nnsweep.config import RunConfig
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, exit_with_error
 from nnsweep.progress import SweepProgress
@@ -54,11 +55,13 @@ def expand_grid(config_loader: Any, overrides: Sequence[str]) -> list[Job]:
 
 
 def compose_cell(config: DictConfig, config_loader: Any, job: Job) -> RunConfig:
-    """Compose one job's config exactly as its launcher will, and validate it."""
+    """Compose one job's config exactly as its launcher will, and validate it (its data
+    included: a bad file is refused before the first job runs)."""
     job_config = config_loader.load_sweep_config(master_config=config, sweep_overrides=job)
     with open_dict(job_config):
         del job_config["hydra"]
-    return to_run_config(OmegaConf.to_container(job_config, resolve=True))
+    run, _ = load_cell(OmegaConf.to_container(job_config, resolve=True))
+    return run
 
 
 def validated_cells(config: DictConfig, config_loader: Any, jobs: Sequence[Job]) -> list[RunConfig]:

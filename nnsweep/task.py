@@ -1,7 +1,8 @@
 """The Hydra task: one cell, as a single run or as one job of a sweep.
 
-Hydra composes the config; this turns it into a frozen ``RunConfig`` and hands it to
-``run_cell``. ``preflight`` validates a single run before Hydra creates its folder.
+Hydra composes the config; this turns it into a frozen ``RunConfig``, checks that its data
+loads, and hands it to ``run_cell``. ``preflight`` validates a single run before Hydra
+creates its folder.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnsweep import native, ownership, store
-from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs, to_run_config
+from nnsweep.cell import load_cell
+from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs
 from nnsweep.exits import describe_file_error, describe_hydra_error, exit_with_error
 from nnsweep.help import register_resolver
 from nnsweep.locations import CONF_DIR
@@ -91,7 +93,7 @@ def preflight(arguments: Sequence[str]) -> None:
     with open_dict(cfg):
         del cfg["hydra"]
     try:
-        to_run_config(OmegaConf.to_container(cfg, resolve=True))
+        load_cell(OmegaConf.to_container(cfg, resolve=True))
     except ConfigError as error:
         exit_with_error(str(error))
 
@@ -155,7 +157,7 @@ def hydra_main(cfg: DictConfig) -> None:
     # path is taken from the directory the user launched from, on a shared filesystem.
     launched_from = Path(hydra_cfg.runtime.cwd)
     try:
-        run = to_run_config(cfg, base_dir=launched_from)
+        run, _ = load_cell(cfg, base_dir=launched_from)
     except ConfigError as error:
         exit_with_error(str(error))
     if hydra_cfg.mode == RunMode.MULTIRUN:

@@ -6,14 +6,17 @@ import dataclasses
 
 import pytest
 
+from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, RunConfig, parse_layers, to_run_config
+from nnsweep.data import load_dataset
 
 
 def test_default_config_is_the_tutorials_example_2(compose_config) -> None:
     run = to_run_config(compose_config())
     assert isinstance(run, RunConfig)
-    assert run.dataset.name == "tutorial_ex2"
-    assert (run.dataset.n_inputs, run.dataset.n_outputs) == (4, 2)
+    assert run.dataset.name == run.dataset.label == "tutorial_ex2"
+    assert load_dataset(run.dataset).inputs.shape == (8, 4)
+    assert load_dataset(run.dataset).targets.shape == (8, 2)
     assert run.train.hidden_layers == (8, 16, 8)
     assert run.train.activation == "sigmoid" and run.train.init == "tutorial"
     assert run.train.bias is False and run.train.lr == 1.0
@@ -29,7 +32,8 @@ def test_run_config_is_frozen(compose_config) -> None:
 
 def test_example_1_and_the_pitfall_targets(compose_config) -> None:
     ex1 = to_run_config(compose_config("dataset=tutorial_ex1", "layers=8"))
-    assert (ex1.dataset.n_inputs, ex1.dataset.n_outputs) == (3, 1)
+    assert load_dataset(ex1.dataset).inputs.shape == (8, 3)
+    assert load_dataset(ex1.dataset).targets.shape == (8, 1)
     assert [row[0] for row in ex1.dataset.targets] == [0, 1, 1, 0, 1, 1, 1, 1]
     assert ex1.train.hidden_layers == (8,)
     pitfall = to_run_config(compose_config("dataset=tutorial_ex1_pitfall"))
@@ -64,4 +68,16 @@ def test_yaml_list_layers(compose_config) -> None:
 
 def test_too_large_a_network_names_the_size(compose_config) -> None:
     with pytest.raises(ConfigError, match=r"GiB"):
-        to_run_config(compose_config("layers=100000-100000"))
+        load_cell(compose_config("layers=100000-100000"))
+
+
+def test_config_checks_settings_without_reading_the_data(compose_config, tmp_path) -> None:
+    """A CSV that is not there is a valid setting; loading the cell refuses it."""
+    missing = tmp_path / "nowhere.csv"
+    overrides = ("dataset=csv", f"dataset.path={missing}", "dataset.inputs=[x]",
+                 "dataset.targets=[y]", "dataset.holdout=0.5")  # fmt: skip
+    run = to_run_config(compose_config(*overrides))
+    assert run.dataset.path == str(missing) and run.dataset.inputs == ("x",)
+    assert run.dataset.label == "csv holdout=0.5"
+    with pytest.raises(ConfigError, match=f"dataset.path={missing}: no such file"):
+        load_cell(compose_config(*overrides))

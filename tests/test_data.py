@@ -10,7 +10,8 @@ import pytest
 from conftest import only_dir, run_cli
 
 from nnsweep import data
-from nnsweep.config import ConfigError, RunConfig, TrainSpec, dataset_spec, to_run_config
+from nnsweep.cell import load_cell
+from nnsweep.config import ConfigError, RunConfig, TrainSpec, dataset_spec
 from nnsweep.data import load_dataset
 from nnsweep.run import seed_cache_fields
 
@@ -51,8 +52,10 @@ def test_dataset_spec_labels_generated_data_by_its_parameters() -> None:
             "holdout": 0.25,
         }
     )
-    assert spec.name == "moons(n=40, noise=0.1, seed=2) holdout=0.25"
-    assert len(spec.inputs) == 30 and len(spec.holdout_inputs) == 10
+    assert spec.label == "moons(n=40, noise=0.1, seed=2) holdout=0.25"
+    dataset = load_dataset(spec)
+    assert dataset.name == spec.label
+    assert len(dataset.inputs) == 30 and len(dataset.holdout_inputs) == 10
 
 
 def test_cache_key_covers_dataset_contents_not_just_its_name(tmp_path: Path) -> None:
@@ -93,7 +96,7 @@ def test_bad_csv_is_a_one_line_error_naming_file_column_and_row(
         "dataset.targets=[y]",
     )
     with pytest.raises(ConfigError) as caught:
-        to_run_config(cfg)
+        load_cell(cfg)
     message = str(caught.value)
     assert message.startswith(str(path)) and expected in message and "\n" not in message
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import PROJECT_ROOT, only_dir, run_cli
 
 from nnsweep import data, native, ownership, run, store
+from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, to_run_config
 from nnsweep.data import load_dataset
 from nnsweep.errors import SweepFolderError
@@ -406,7 +407,7 @@ def test_values_past_validation_are_refused_before_anything_runs(
     compose_config, overrides: list[str], expected: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        to_run_config(compose_config(*overrides))
+        load_cell(compose_config(*overrides))
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -414,7 +415,7 @@ def test_negative_zero_noise_is_zero(compose_config) -> None:
     run_config = to_run_config(
         compose_config("dataset=moons", "dataset.noise=-0.0", "dataset.n_samples=20")
     )
-    assert "noise=0.0" in run_config.dataset.name
+    assert "noise=0.0" in run_config.dataset.label
 
 
 def test_a_read_only_results_folder_is_refused(
