@@ -157,9 +157,9 @@ def _ci_note(values: np.ndarray, low: float, high: float, q1: float, q3: float) 
         return ""
     inside = int(((values >= low) & (values <= high)).sum())
     return (
-        f"{inside} of {len(values)} seeds end within [{low:.6g}, {high:.6g}], more than half "
-        "of the cell, so the median is pinned to that value and its interval is that narrow "
-        "although the IQR is wide"
+        f"{inside} of {len(values)} seeds end within [{low:.6g}, {high:.6g}] and the median "
+        "falls among them, so the median is pinned to that value and its interval is that "
+        "narrow although the IQR is wide"
     )
 
 
@@ -282,7 +282,7 @@ def prob_below(x: np.ndarray, y: np.ndarray) -> float:
 
 def brunner_munzel_ci(
     x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, str]:
     """P(X<Y) + 0.5 P(X=Y), its Brunner-Munzel t interval, and the test's p-value.
 
     The standard error is the one ``scipy.stats.brunnermunzel`` divides by (its statistic is
@@ -292,7 +292,7 @@ def brunner_munzel_ci(
     interval is the Wilson interval at n = min(n_x, n_y), which holds by Birnbaum and
     Klose's bound Var <= P(1-P) / min(n_x, n_y).
 
-    Returns (estimate, ci_low, ci_high, p_value).
+    Returns (estimate, ci_low, ci_high, p_value, name of the test).
     """
     n_x, n_y = len(x), len(y)
     combined = stats.rankdata(np.concatenate([x, y]))
@@ -307,13 +307,15 @@ def brunner_munzel_ci(
         df = spread**2 / ((n_x * var_x) ** 2 / (n_x - 1) + (n_y * var_y) ** 2 / (n_y - 1))
         half = stats.t.ppf(0.5 + confidence / 2, df) * se
         p_value = float(stats.brunnermunzel(x, y).pvalue)
-        return estimate, max(0.0, estimate - half), min(1.0, estimate + half), p_value
+        low, high = max(0.0, estimate - half), min(1.0, estimate + half)
+        return estimate, low, high, p_value, "Brunner-Munzel"
     p_value = float(stats.mannwhitneyu(x, y, alternative="two-sided").pvalue)
     z = stats.norm.ppf(0.5 + confidence / 2)
     n = min(n_x, n_y)
     centre = (estimate + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * math.sqrt(estimate * (1 - estimate) / n + z**2 / (4 * n**2))
-    return estimate, max(0.0, centre - half), min(1.0, centre + half), p_value
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return estimate, low, high, p_value, "Mann-Whitney U (the samples do not overlap)"
 
 
 def _z_sum(alpha: float, power: float = POWER) -> float:
@@ -391,7 +393,7 @@ def _reliability(success_a: np.ndarray, success_b: np.ndarray) -> dict[str, obje
 def _rank_part(part: str, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
     if min(len(x), len(y)) < 2:
         return _not_applicable(part, len(x), len(y), "fewer than 2 seeds in a cell")
-    estimate, low, high, p_value = brunner_munzel_ci(x, y)
+    estimate, low, high, p_value, test = brunner_munzel_ci(x, y)
     return {
         "part": part,
         "n_a": len(x),
@@ -400,7 +402,7 @@ def _rank_part(part: str, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
         "ci_low": low,
         "ci_high": high,
         "p_value": p_value,
-        "test": "Brunner-Munzel" if p_value == p_value else "",
+        "test": test,
         "reason": "",
     }
 
