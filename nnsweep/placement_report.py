@@ -346,8 +346,8 @@ _LISTING_STARTS = (
 # The verdict's part titles, for the count lines (analysis.PART_WORDS when it has them).
 _PART_LABELS = {
     "reliability": "Reliability (how often seeds succeed)",
-    "quality": "Quality (final error of the seeds that succeeded)",
-    "pooled": "Pooled (final error of all seeds)",
+    "quality": "Quality ({what} of the seeds that succeeded)",
+    "pooled": "Pooled ({what} of all seeds)",
 }
 
 
@@ -396,7 +396,7 @@ def _grouped(section: Section, cells: pd.DataFrame, pairs: pd.DataFrame, what: s
         for p in section.paragraphs
         if not p.startswith(_LISTING_STARTS)
     )
-    labels = _PART_LABELS if "part" in pairs else {}
+    labels = {k: v.format(what=what) for k, v in _PART_LABELS.items()} if "part" in pairs else {}
     summary = grouping.many_cell_summary(cells["cell"].tolist(), pairs, labels, what)
     seed1 = grouping.seed1_line(cells) if what == "final error" else None
     return replace(section, paragraphs=(*summary, *kept, *([seed1] if seed1 else ())), bullets=())
