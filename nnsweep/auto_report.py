@@ -43,6 +43,10 @@ def _decision_words(a: str, b: str, decision: str) -> str:
 
 
 def _interval(row: Any) -> str:
+    """P(A<B) and its interval, told from the winner's side when B won."""
+    if row.decision == "b_better":
+        low, high = 1.0 - row.ci_high, 1.0 - row.ci_low
+        return f"P({row.b}<{row.a}) = {1.0 - row.estimate:.2f}, interval [{low:.2f}, {high:.2f}]"
     return (
         f"P({row.a}<{row.b}) = {row.estimate:.2f}, interval [{row.ci_low:.2f}, {row.ci_high:.2f}]"
     )
