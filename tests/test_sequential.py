@@ -207,3 +207,15 @@ def test_a_large_effect_is_decided_early(shipped) -> None:
     assert (result.seeds[:, 0] < MANY_LOOKS.max_seeds).mean() >= 0.99
     assert (result.decision[:, 0] == "a_better").mean() >= 0.99
     assert np.median(result.seeds[:, 0]) == 125
+
+
+def test_rank_effect_is_the_verdicts_estimate_and_interval() -> None:
+    """The same P(A<B), standard error and degrees of freedom as the report's verdict."""
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(1, 40)), rng.normal(0.3, 1.0, size=(1, 55))
+    a[0, :4] = np.inf  # diverged seeds
+    effect = rank_effect(a, b)
+    estimate, low, high, _p = analysis.brunner_munzel_ci(a[0], b[0])
+    half = stats.t.ppf(0.975, effect.df[0]) * effect.se[0]
+    assert effect.estimate[0] == pytest.approx(estimate)
+    assert (effect.estimate[0] - half, effect.estimate[0] + half) == pytest.approx((low, high))
