@@ -215,7 +215,7 @@ def test_rank_effect_is_the_verdicts_estimate_and_interval() -> None:
     a, b = rng.normal(size=(1, 40)), rng.normal(0.3, 1.0, size=(1, 55))
     a[0, :4] = np.inf  # diverged seeds
     effect = rank_effect(a, b)
-    estimate, low, high, _p = analysis.brunner_munzel_ci(a[0], b[0])
+    estimate, low, high = analysis.brunner_munzel_ci(a[0], b[0])[:3]
     half = stats.t.ppf(0.975, effect.df[0]) * effect.se[0]
     assert effect.estimate[0] == pytest.approx(estimate)
     assert (effect.estimate[0] - half, effect.estimate[0] + half) == pytest.approx((low, high))
