@@ -437,8 +437,14 @@ def final_errors(
         shown = group[np.isfinite(group[column]) & (group[column] > 0)]
         x = position + jitter.uniform(-0.2, 0.2, size=len(shown))
         y = shown[column].to_numpy(dtype=float)
+        # An unstable seed is a cross in the cell's colour instead of its dot.
+        flagged = np.zeros(len(shown), bool)
+        if "unstable" in shown:
+            flagged = shown["unstable"].fillna(False).astype(bool).to_numpy()
+            unstable_any |= bool(flagged.any())
         unsolved = (~shown["solved"].astype(bool)).to_numpy() if mark_unsolved else None
-        solid = np.ones(len(shown), bool) if unsolved is None else ~unsolved
+        solid = (np.ones(len(shown), bool) if unsolved is None else ~unsolved) & ~flagged
+        unsolved = None if unsolved is None else unsolved & ~flagged
         marker = styles[cell].marker
         ax.scatter(
             x[solid],
@@ -463,12 +469,11 @@ def final_errors(
                 lw=1.1,
                 zorder=3,
             )
-        if "unstable" in shown:
-            flagged = shown["unstable"].fillna(False).astype(bool).to_numpy()
-            unstable_any |= bool(flagged.any())
+        if flagged.any():
             ax.scatter(
-                x[flagged], y[flagged], s=26, marker="x", color=SEED1_COLOUR, lw=0.8, zorder=4
-            )
+                x[flagged], y[flagged], s=22, marker="x", color=colour, gid=cell, lw=1.0,
+                alpha=0.8, zorder=3,
+            )  # fmt: skip
         seed1 = (shown["seed"] == 1).to_numpy()
         ax.scatter(
             x[seed1],
@@ -520,7 +525,7 @@ def final_errors(
         )
     if unstable_any:
         legend.append(
-            Line2D([], [], marker="x", color=SEED1_COLOUR, ls="none", label="unstable at the end")
+            Line2D([], [], marker="x", color="#666666", ls="none", label="unstable at the end")
         )
     legend.append(
         Line2D(
