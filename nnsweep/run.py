@@ -21,10 +21,18 @@ from nnsweep.config import RunConfig, cell_settings, train_key_fields
 from nnsweep.data import Dataset, load_dataset
 from nnsweep.model import layer_units
 from nnsweep.shapes import shape_columns, weight_count
-from nnsweep.train import ARITHMETIC_VERSION, UNSTABLE_CHANGE, TrainResult, train
+from nnsweep.train import (
+    ARITHMETIC_VERSION,
+    SEED_COLUMNS,
+    TRAINED_COLUMNS,
+    UNSTABLE_CHANGE,
+    TrainResult,
+    train,
+)
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
-CACHE_FORMAT = 3
+# 4: the per-seed arrays are named as their runs.parquet columns (first_below_threshold).
+CACHE_FORMAT = 4
 
 ProgressSink = Callable[[int, int], None]  # (seed-iterations done, seed-iterations total)
 
@@ -87,26 +95,21 @@ def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, 
 
 
 def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
-    """One cache entry (a dict of arrays) per seed of a stacked result."""
+    """One cache entry (a dict of arrays) per seed of a stacked result: the trained
+    ``SEED_COLUMNS`` under their own names, the job's ``wall_seconds``, then the curve,
+    outputs and weights."""
     entries = []
     for row in range(len(result.seeds)):
         entry = {
-            "log_iterations": result.log_iterations,
-            "curve": result.curves[row],
-            "final_error": np.float64(result.final_error[row]),
-            "final_output": result.final_output[row],
-            "last_pass_output": result.last_pass_output[row],
-            "diverged": np.bool_(result.diverged[row]),
-            "iterations_reached": np.int64(result.iterations_reached[row]),
-            "first_below": np.int64(result.first_below[row]),
-            "reason": np.str_(result.reasons[row]),
-            "holdout_error": np.float64(result.holdout_error[row]),
-            "end_change": np.float64(result.end_change[row]),
-            "accuracy": np.float64(result.accuracy[row]),
-            "holdout_accuracy": np.float64(result.holdout_accuracy[row]),
-            # The stacked batch's wall time, shared out evenly: seeds are not timed apart.
-            "wall_seconds": np.float64(result.wall_seconds / len(result.seeds)),
+            column.name: column.dtype(getattr(result, column.name)[row])
+            for column in TRAINED_COLUMNS
         }
+        # The stacked batch's wall time, shared out evenly: seeds are not timed apart.
+        entry["wall_seconds"] = np.float64(result.wall_seconds / len(result.seeds))
+        entry["log_iterations"] = result.log_iterations
+        entry["curve"] = result.curves[row]
+        entry["final_output"] = result.final_output[row]
+        entry["last_pass_output"] = result.last_pass_output[row]
         for k, weight in enumerate(result.weights):
             entry[f"weight_{k}"] = weight[row]
         for k, bias in enumerate(result.biases or []):
@@ -154,7 +157,14 @@ def _tables(
     curve_frames = []
     for seed in run.seeds:
         entry = entries[seed]
-        diverged = bool(entry["diverged"])
+        derived = {
+            "status": "diverged" if bool(entry["diverged"]) else "ok",
+            "solved": _solved(entry["final_output"], dataset.targets),
+            "unstable": bool(entry["end_change"] > UNSTABLE_CHANGE),
+            "n_weights": size,
+            "solvable": exact,
+            "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
+        }
         run_rows.append(
             {
                 **settings,
@@ -163,22 +173,12 @@ def _tables(
                 "arithmetic_version": ARITHMETIC_VERSION,
                 "job": job,
                 "seed": seed,
-                "status": "diverged" if diverged else "ok",
-                "reason": str(entry["reason"]),
-                "final_error": float(entry["final_error"]),
-                "holdout_error": float(entry["holdout_error"]),
-                "diverged": diverged,
-                "solved": _solved(entry["final_output"], dataset.targets),
-                "accuracy": float(entry["accuracy"]),
-                "holdout_accuracy": float(entry["holdout_accuracy"]),
-                "end_change": float(entry["end_change"]),
-                "unstable": bool(entry["end_change"] > UNSTABLE_CHANGE),
-                "n_weights": size,
-                "solvable": exact,
-                "max_abs_error": float(np.max(np.abs(dataset.targets - entry["final_output"]))),
-                "iterations_reached": int(entry["iterations_reached"]),
-                "first_below_threshold": int(entry["first_below"]),
-                "wall_seconds": float(entry["wall_seconds"]),
+                **{
+                    column.name: derived[column.name]
+                    if column.source == "derived"
+                    else entry[column.name].item()
+                    for column in SEED_COLUMNS
+                },
             }
         )
         curve_frames.append(
@@ -200,8 +200,8 @@ def _tables(
 def _required_arrays(run: RunConfig) -> list[str]:
     n_layers = len(run.train.hidden_layers) + 1
     biases = [f"bias_{k}" for k in range(n_layers)] if run.train.bias else []
-    # What else an entry holds is fixed by CACHE_FORMAT and ARITHMETIC_VERSION in its key.
-    return ["final_output", *(f"weight_{k}" for k in range(n_layers)), *biases]
+    stored = [column.name for column in SEED_COLUMNS if column.source != "derived"]
+    return [*stored, "final_output", *(f"weight_{k}" for k in range(n_layers)), *biases]
 
 
 def load_cached_entries(

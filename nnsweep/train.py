@@ -33,6 +33,83 @@ UNSTABLE_CHANGE = 0.01
 PROGRESS_EVERY = 256
 
 
+@dataclass(frozen=True)
+class SeedColumn:
+    """One per-seed quantity of ``runs.parquet``, under one name everywhere it appears."""
+
+    name: str  # the column; also the TrainResult attribute and cache-entry array (if any)
+    dtype: type  # numpy type of one seed's value
+    doc: str  # what it is, in one line
+    # "trained": a TrainResult array (n_seeds,) and an array of every cache entry;
+    # "cached": an array of every cache entry, filled by the job; "derived": computed by
+    # the job from the entry and the data when it writes the table, never stored.
+    source: str = "trained"
+
+
+# The per-seed record, declared once, in the order of the runs.parquet columns that follow
+# the cell's settings, shape, data and seed. ``run`` derives the cache entries and the table
+# rows from it; ``TrainResult`` holds the "trained" ones.
+SEED_COLUMNS = (
+    SeedColumn("status", np.str_, "ok or diverged (a failed cell's row says failed)", "derived"),
+    SeedColumn("reason", np.str_, "empty for a healthy seed, else why it was stopped"),
+    SeedColumn(
+        "final_error",
+        np.float64,
+        "error margin of the final weights; for a diverged "
+        "seed, the non-finite margin that stopped it",
+    ),
+    SeedColumn(
+        "holdout_error",
+        np.float64,
+        "error margin of the final weights on the held-out rows; NaN when there are none",
+    ),
+    SeedColumn("diverged", np.bool_, "the error margin or a weight became non-finite"),
+    SeedColumn("solved", np.bool_, "every training output rounds to its target", "derived"),
+    SeedColumn(
+        "accuracy",
+        np.float64,
+        "fraction of training rows whose every output rounds to its target (final weights)",
+    ),
+    SeedColumn(
+        "holdout_accuracy", np.float64, "accuracy on the held-out rows; NaN when there are none"
+    ),
+    SeedColumn(
+        "end_change",
+        np.float64,
+        "max |e_k - e_final| / e_final over the margins one "
+        "and two updates before the final weights; NaN for a diverged seed",
+    ),
+    SeedColumn("unstable", np.bool_, "end_change above UNSTABLE_CHANGE", "derived"),
+    SeedColumn("n_weights", np.int64, "trainable numbers of one network", "derived"),
+    SeedColumn(
+        "solvable",
+        np.bool_,
+        "the training data can be fitted exactly (a truth table without contradicting rows)",
+        "derived",
+    ),
+    SeedColumn(
+        "max_abs_error", np.float64, "largest |target - output| over the training rows", "derived"
+    ),
+    SeedColumn(
+        "iterations_reached",
+        np.int64,
+        "forward passes run; less than iterations only for a seed that diverged",
+    ),
+    SeedColumn(
+        "first_below_threshold",
+        np.int64,
+        "first iteration whose margin was below error_threshold; -1 if never",
+    ),
+    SeedColumn(
+        "wall_seconds",
+        np.float64,
+        "the stacked batch's wall time shared out evenly (seeds are not timed apart)",
+        "cached",
+    ),
+)
+TRAINED_COLUMNS = tuple(c for c in SEED_COLUMNS if c.source == "trained")
+
+
 @dataclass
 class TrainResult:
     """Per-seed outcome of ``train``; every array's first axis follows ``seeds``.
@@ -46,57 +123,42 @@ class TrainResult:
         updates, so the last point is the final weights'.
     curves : ndarray, shape (n_seeds, n_points)
         ``mean(|targets - output|)`` at those iterations; NaN after a seed diverged.
-    final_error : ndarray, shape (n_seeds,)
-        The margin of the final weights, from one forward pass after training (as
-        ``holdout_error``). For a diverged seed, the non-finite margin that stopped it.
     final_output : ndarray, shape (n_seeds, n_samples, n_outputs)
         The output layer of the final weights.
-    end_change : ndarray, shape (n_seeds,)
-        ``max |e_k - e_final| / e_final`` over the margins ``e_k`` of the weights one and two
-        updates before the final ones; NaN for a diverged seed.
-    accuracy : ndarray, shape (n_seeds,)
-        Fraction of training rows whose every output rounds to its target (final weights).
     last_pass_output : ndarray, shape (n_seeds, n_samples, n_outputs)
         The output of the last forward pass in the loop (before the last update): what the
         tutorial prints after its loop.
     weights : list of ndarray, each (n_seeds, units[k], units[k + 1])
         Weights after the last update.
     biases : list of ndarray, each (n_seeds, 1, units[k + 1]), or None
-    diverged : ndarray of bool, shape (n_seeds,)
-    iterations_reached : ndarray of int, shape (n_seeds,)
-        Forward passes run; less than ``iterations`` only for a seed that diverged.
-    first_below : ndarray of int, shape (n_seeds,)
-        First iteration whose margin was below ``error_threshold``; -1 if never.
-    reasons : list of str
-        Empty for a healthy seed, else why it was stopped.
-    holdout_error : ndarray, shape (n_seeds,)
-        Error margin of the final weights on the held-out rows; NaN when there are none.
-    holdout_accuracy : ndarray, shape (n_seeds,)
-        ``accuracy`` on the held-out rows; NaN when there are none.
     wall_seconds : float
         Wall time of the whole stacked computation.
     kernel : str
         ``"native"`` or ``"numpy"``: which code did the arithmetic (the bits are the same).
+    reason, final_error, holdout_error, diverged, accuracy, holdout_accuracy, end_change, \
+    iterations_reached, first_below_threshold : one value per seed
+        The ``TRAINED_COLUMNS`` of ``SEED_COLUMNS``, where each is documented (``reason`` is
+        a list of str, the others arrays of shape (n_seeds,)).
     """
 
     seeds: np.ndarray
     log_iterations: np.ndarray
     curves: np.ndarray
-    final_error: np.ndarray
     final_output: np.ndarray
+    last_pass_output: np.ndarray
     weights: list[np.ndarray]
     biases: list[np.ndarray] | None
-    diverged: np.ndarray
-    iterations_reached: np.ndarray
-    first_below: np.ndarray
-    reasons: list[str]
-    holdout_error: np.ndarray
     wall_seconds: float
-    kernel: str = "numpy"
-    end_change: np.ndarray | None = None
-    accuracy: np.ndarray | None = None
-    holdout_accuracy: np.ndarray | None = None
-    last_pass_output: np.ndarray | None = None
+    kernel: str
+    reason: list[str]
+    final_error: np.ndarray
+    holdout_error: np.ndarray
+    diverged: np.ndarray
+    accuracy: np.ndarray
+    holdout_accuracy: np.ndarray
+    end_change: np.ndarray
+    iterations_reached: np.ndarray
+    first_below_threshold: np.ndarray
 
 
 def log_iterations(iterations: int, log_every: int) -> np.ndarray:
@@ -141,9 +203,9 @@ class _Recorder:
         self.weights = [np.empty_like(w) for w in weights]
         self.biases = None if biases is None else [np.empty_like(b) for b in biases]
         self.diverged = np.zeros(n_seeds, dtype=bool)
-        self.reached = np.full(n_seeds, spec.iterations, dtype=np.int64)
-        self.first_below = np.full(n_seeds, -1, dtype=np.int64)
-        self.reasons = [""] * n_seeds
+        self.iterations_reached = np.full(n_seeds, spec.iterations, dtype=np.int64)
+        self.first_below_threshold = np.full(n_seeds, -1, dtype=np.int64)
+        self.reason = [""] * n_seeds
 
     def finish(self, rows: np.ndarray, net: StackedNetwork, positions: np.ndarray) -> None:
         """Store the weights of the seeds at ``positions`` (rows ``rows`` of ``net``)."""
@@ -200,21 +262,21 @@ def train(
         seeds=np.asarray(seeds, dtype=np.int64),
         log_iterations=log_iterations(spec.iterations, spec.log_every),
         curves=ending["curves"],
-        final_error=ending["final_error"],
         final_output=ending["final_output"],
+        last_pass_output=record.final_output,
         weights=record.weights,
         biases=record.biases,
-        diverged=record.diverged,
-        iterations_reached=record.reached,
-        first_below=record.first_below,
-        reasons=record.reasons,
-        holdout_error=ending["holdout_error"],
         wall_seconds=time.perf_counter() - started,
         kernel=kernel,
-        end_change=ending["end_change"],
+        reason=record.reason,
+        final_error=ending["final_error"],
+        holdout_error=ending["holdout_error"],
+        diverged=record.diverged,
         accuracy=ending["accuracy"],
         holdout_accuracy=ending["holdout_accuracy"],
-        last_pass_output=record.final_output,
+        end_change=ending["end_change"],
+        iterations_reached=record.iterations_reached,
+        first_below_threshold=record.first_below_threshold,
     )
 
 
@@ -328,11 +390,11 @@ def _train_native(
     record.final_output = outcome.final_output
     record.weights = outcome.weights
     record.diverged = outcome.diverged
-    record.reached = outcome.iterations_reached
-    record.first_below = outcome.first_below
+    record.iterations_reached = outcome.iterations_reached
+    record.first_below_threshold = outcome.first_below
     for position in np.flatnonzero(outcome.diverged):
         iteration = int(outcome.iterations_reached[position]) - 1
-        record.reasons[position] = f"non-finite error margin at iteration {iteration}"
+        record.reason[position] = f"non-finite error margin at iteration {iteration}"
     _flag_non_finite_weights(record, np.flatnonzero(~outcome.diverged))
     return record
 
@@ -383,7 +445,7 @@ def _train_numpy(
                 n_waiting = int(waiting.sum())
             if n_waiting and sums.min() < threshold_sum:
                 crossed = active[(sums / n_errors < spec.error_threshold) & waiting[active]]
-                record.first_below[crossed] = i
+                record.first_below_threshold[crossed] = i
                 waiting[crossed] = False
                 n_waiting = int(waiting.sum())
             if i == last:
@@ -411,11 +473,11 @@ def _drop_diverged(
     bad_rows = np.flatnonzero(~finite)
     positions = active[bad_rows]
     record.diverged[positions] = True
-    record.reached[positions] = iteration + 1
+    record.iterations_reached[positions] = iteration + 1
     record.final_error[positions] = margins[bad_rows]
     record.final_output[positions] = net.outputs[-1][bad_rows]
     for position in positions:
-        record.reasons[position] = f"non-finite error margin at iteration {iteration}"
+        record.reason[position] = f"non-finite error margin at iteration {iteration}"
     record.finish(bad_rows, net, positions)
     keep_rows = np.flatnonzero(finite)
     return net.keep(keep_rows), active[keep_rows]
@@ -426,4 +488,4 @@ def _flag_non_finite_weights(record: _Recorder, positions: np.ndarray) -> None:
     for position in positions:
         if not all(np.isfinite(weight[position]).all() for weight in record.weights):
             record.diverged[position] = True
-            record.reasons[position] = "non-finite weights after the last update"
+            record.reason[position] = "non-finite weights after the last update"

@@ -126,7 +126,7 @@ def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(kernel: str) -> None:
         assert np.array_equal(alone.curves[0], batch.curves[row])
         assert alone.final_error[0] == batch.final_error[row]
         assert np.array_equal(alone.final_output[0], batch.final_output[row])
-        assert alone.first_below[0] == batch.first_below[row]
+        assert alone.first_below_threshold[0] == batch.first_below_threshold[row]
         assert alone.end_change[0] == batch.end_change[row]
         assert alone.accuracy[0] == batch.accuracy[row]
         for a, b in zip(alone.weights, batch.weights, strict=True):
@@ -169,7 +169,7 @@ def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged() -> None:
     assert result.diverged.any() and not result.diverged.all(), result.diverged
     for row in np.flatnonzero(result.diverged):
         assert result.iterations_reached[row] < spec.iterations
-        assert "non-finite" in result.reasons[row]
+        assert "non-finite" in result.reason[row]
         assert not np.isfinite(result.final_error[row])
     for row in np.flatnonzero(~result.diverged)[:3]:
         alone = train(inputs, targets, spec, [seeds[row]])

@@ -37,8 +37,8 @@ def _assert_identical(by_numpy: TrainResult, by_kernel: TrainResult) -> None:
     assert (by_numpy.kernel, by_kernel.kernel) == ("numpy", "native")
     for field in ("curves", "final_error", "final_output", "diverged", "iterations_reached"):
         assert _same(getattr(by_numpy, field), getattr(by_kernel, field)), field
-    assert _same(by_numpy.first_below, by_kernel.first_below)
-    assert by_numpy.reasons == by_kernel.reasons
+    assert _same(by_numpy.first_below_threshold, by_kernel.first_below_threshold)
+    assert by_numpy.reason == by_kernel.reason
     for a, b in zip(by_numpy.weights, by_kernel.weights, strict=True):
         assert _same(a, b)
 
@@ -109,9 +109,10 @@ def test_a_non_finite_seed_stops_alone_as_in_numpy() -> None:
         by_numpy = _train_numpy(inputs, targets, spec, [w.copy() for w in weights], None, None)
         by_kernel = _train_native(inputs, targets, spec, [w.copy() for w in weights], None)
     assert by_numpy.diverged.tolist() == [False, False, True, False, False, True, False]
-    for field in ("curves", "final_error", "final_output", "diverged", "reached", "first_below"):
+    fields = ("curves", "final_error", "final_output", "diverged", "iterations_reached")
+    for field in (*fields, "first_below_threshold"):
         assert _same(getattr(by_numpy, field), getattr(by_kernel, field)), field
-    assert by_numpy.reasons == by_kernel.reasons
+    assert by_numpy.reason == by_kernel.reason
     for a, b in zip(by_numpy.weights, by_kernel.weights, strict=True):
         assert _same(a, b)
 
