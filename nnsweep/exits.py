@@ -24,6 +24,19 @@ _UNKNOWN_KEY = re.compile(
 )
 
 
+# Hydra's message for a key that the schema lacks, as the command line sets it.
+_UNKNOWN_OVERRIDE = re.compile(r"Could not override '(?P<key>[^']+)'")
+
+
+def _did_you_mean(key: str) -> str:
+    from nnsweep.config import DatasetConf, NNSweepConf
+
+    schema, prefix = (DatasetConf, "dataset.") if key.startswith("dataset.") else (NNSweepConf, "")
+    known = [prefix + field.name for field in dataclasses.fields(schema)]
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else f"; known settings: {', '.join(known)}"
+
+
 def describe_file_error(error: Exception, overrides: Sequence[str]) -> str:
     """A config file (an experiment, a dataset) that YAML or UTF-8 cannot read, in one line."""
     import yaml
@@ -54,12 +67,11 @@ def describe_hydra_error(error: HydraException) -> str:
         where, key = unknown.group("where") or "a config file", unknown.group("key")
         if key in ("experiments", "dataset"):  # the file held no mapping of settings
             return f"{where}: the file is empty or not a mapping of settings"
-        from nnsweep.config import NNSweepConf
-
-        known = [field.name for field in dataclasses.fields(NNSweepConf)]
-        match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {match[0]}?" if match else ""
-        return f"{where}: unknown setting {key}{hint}"
+        return f"{where}: unknown setting {key}{_did_you_mean(key)}"
+    overridden = _UNKNOWN_OVERRIDE.search(str(error))
+    if overridden and "not in" in f"{error} {error.__cause__}":  # a key the schema lacks, on the command line
+        key = overridden.group("key")
+        return f"{key}: unknown setting{_did_you_mean(key)} (nnsweep --help lists them)"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     cause = error.__cause__
     if cause is not None:

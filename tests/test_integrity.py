@@ -376,6 +376,8 @@ def test_a_malformed_experiments_file_is_one_line(
         (["layers=["], "layers=[: not a valid override"),
         (["-m", "layers=[8"], "layers=[8: not a valid override"),
         (["notes=é"], "notes=é: not a valid override"),
+        (["layer=8-8"], "layer: unknown setting; did you mean layers?"),
+        (["dataset.nois=0.1"], "dataset.nois: unknown setting; did you mean dataset.noise?"),
     ],
 )
 def test_override_grammar_errors_are_one_line(capsys, arguments, expected) -> None:
