@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import analysis, store
+from nnsweep.errors import ConfigError
 from nnsweep.sequential import (
     NOT_APPLICABLE,
     UNDECIDED,
@@ -282,6 +283,11 @@ def launch_auto_sweep(
     from nnsweep.progress import SweepProgress
 
     plan = auto_plan(config)
+    if len(jobs) < 2:  # nothing to compare, so no round could ever decide anything
+        raise ConfigError(
+            "n_seeds=auto: compares cells, and this sweep has 1; give -m a list of values, "
+            "e.g. layers=8-8,16-16, or a number of seeds, e.g. n_seeds=50"
+        )
     first_seed = int(config.get("seed", 1))
     cells = validate([block_overrides(job, first_seed, plan.seed_block) for job in jobs])
     sweep_dir = Path(config.hydra.sweep.dir)

@@ -85,6 +85,13 @@ def test_a_bad_plan_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").iterdir())
 
 
+def test_an_auto_sweep_of_one_cell_is_refused(tmp_path: Path) -> None:
+    done = run_cli(["-m", "layers=8", "n_seeds=auto", "iterations=50", f"results_dir={tmp_path}"])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("nnsweep: error: n_seeds=auto: compares cells")
+    assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").iterdir())
+
+
 def test_joblib_and_basic_launchers_give_the_same_auto_sweep(tmp_path: Path) -> None:
     joblib_dir = _auto_sweep(tmp_path / "joblib")
     basic_dir = _auto_sweep(tmp_path / "basic", "hydra/launcher=basic")
