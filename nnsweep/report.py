@@ -290,7 +290,10 @@ def _command(config: dict[str, Any]) -> str | None:
     hydra_overrides = [
         o for o in overrides.get("hydra", []) if not str(o).startswith("hydra.mode=")
     ]
-    return " ".join(["python -m nnsweep", *map(str, overrides["task"]), *map(str, hydra_overrides)])
+    task = [str(override) for override in overrides["task"]]
+    # A report is a sweep's: without an experiments file (which sets the mode) it took -m.
+    multirun = [] if any(o.startswith("experiments=") for o in task) else ["-m"]
+    return " ".join(["python -m nnsweep", *multirun, *task, *map(str, hydra_overrides)])
 
 
 def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -805,13 +808,24 @@ def _seed_section(runs: pd.DataFrame, cells: pd.DataFrame, holdout: bool) -> Sec
     )
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else absolute."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
 def _reproduce_section(
     sweep_dir: Path, config: dict[str, Any], jobs: dict[int, dict[str, Any]]
 ) -> Section:
     """The commands that made these files, and the code state they ran on."""
     commits = sorted({str(p.get("git_commit")) for p in jobs.values() if p.get("git_commit")})
     dirty = [p.get("git_dirty") for p in jobs.values()]
-    folder = str(config.get("hydra", {}).get("sweep", {}).get("dir") or sweep_dir)
+    folder = str(config.get("hydra", {}).get("sweep", {}).get("dir") or "")
+    if not folder or "${" in folder:  # the default dir is an interpolation: name the real one
+        folder = _shown_path(sweep_dir)
     command = _command(config)
     lines = []
     if commits:

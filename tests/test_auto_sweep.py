@@ -69,6 +69,9 @@ def test_an_auto_sweep_runs_rounds_and_stops_when_decided(tmp_path: Path) -> Non
     report = (sweep_dir / "report.md").read_text()
     assert "## Seeds chosen by the data (n_seeds=auto)" in report
     assert "O'Brien-Fleming" in report
+    # The command it prints runs as printed: a sweep without an experiments file needs -m.
+    assert "python -m nnsweep -m layers=1,16,16-16 n_seeds=auto" in report
+    assert f"python -m nnsweep report {sweep_dir.resolve()}" in report and "${" not in report
 
 
 def test_a_single_run_refuses_n_seeds_auto(tmp_path: Path) -> None:
