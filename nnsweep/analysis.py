@@ -858,7 +858,8 @@ def family_sentence(pairs: pd.DataFrame, alpha: float = ALPHA) -> str | None:
     metrics = tested["metric"].unique() if "metric" in tested else ["final_error"]
     where = " and ".join(METRICS.get(m, m) for m in metrics)
     return (
-        f"One Holm family holds every test these sentences rely on: {len(tested)} tests "
+        f"One Holm family holds every test these sentences rely on: {len(tested)} "
+        f"test{'' if len(tested) == 1 else 's'} "
         f"({parts} parts of every pair, on the {where}), family-wise alpha = {alpha}. "
         f"Intervals are {CONFIDENCE:.0%} per comparison, not adjusted."
     )
