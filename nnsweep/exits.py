@@ -69,7 +69,8 @@ def describe_hydra_error(error: HydraException) -> str:
             return f"{where}: the file is empty or not a mapping of settings"
         return f"{where}: unknown setting {key}{_did_you_mean(key)}"
     overridden = _UNKNOWN_OVERRIDE.search(str(error))
-    if overridden and "not in" in f"{error} {error.__cause__}":  # a key the schema lacks, on the command line
+    # A key the schema lacks, on the command line ("not in" is in the error or its cause).
+    if overridden and "not in" in f"{error} {error.__cause__}":
         key = overridden.group("key")
         return f"{key}: unknown setting{_did_you_mean(key)} (nnsweep --help lists them)"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
