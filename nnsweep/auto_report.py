@@ -127,7 +127,10 @@ def auto_section(sweep_dir: Path) -> Any | None:
             f"every round and pair. Each pair is classified as the verdict does: practically "
             f"equivalent when two one-sided tests put P(A<B) inside [{low}, {high}], else "
             f"better when the rank test (Brunner-Munzel) rejects P(A<B) = 0.5, both at the "
-            f"round's alpha in one Holm family, else undecided; a decision is final.",
+            f"round's alpha in one Holm family, else undecided; a decision is final. "
+            "Rounds decide on the pooled comparison (every seed's final error, diverged "
+            "seeds worst); the verdict's reliability and quality parts are tested on the "
+            "final seeds and may still be undecided.",
             *sentences,
             "These decisions hold their error rate however the sweep stopped. The other "
             "sections test the final seeds as if their number had been fixed in advance; "
