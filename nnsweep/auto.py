@@ -257,7 +257,14 @@ def auto_plan(config: Any) -> Plan:
         raise ConfigError(
             f"seed={seed}: seeds must stay below 2**32 (max_seeds={values['max_seeds']})"
         )
-    return Plan(max_seeds=values["max_seeds"], seed_block=values["seed_block"])
+    from nnsweep.config import parse_margin
+
+    margin = config.get("equivalence_margin", None)
+    if margin is None:
+        return Plan(max_seeds=values["max_seeds"], seed_block=values["seed_block"])
+    # The rounds decide "practically equivalent" against the same margin as the verdict.
+    margin = parse_margin(list(margin) if not isinstance(margin, str) else margin)
+    return Plan(max_seeds=values["max_seeds"], seed_block=values["seed_block"], margin=margin)
 
 
 def block_overrides(job: Sequence[str], seed: int, n_seeds: int) -> list[str]:

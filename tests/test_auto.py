@@ -190,3 +190,15 @@ def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_pat
     table = pd.read_csv(sweep_dir / ROUNDS_CSV)
     assert len(table) == len(record["rounds"]) * 6
     assert table.groupby("round")["alpha"].first().sum() <= plan.alpha
+
+
+def test_the_rounds_use_the_verdicts_equivalence_margin() -> None:
+    from omegaconf import OmegaConf
+
+    from nnsweep.auto import auto_plan
+
+    config = OmegaConf.create(
+        {"max_seeds": 100, "seed_block": 20, "equivalence_margin": [0.4, 0.6]}
+    )
+    assert auto_plan(config).margin == (0.4, 0.6)
+    assert auto_plan(OmegaConf.create({"max_seeds": 100, "seed_block": 20})).margin == (0.44, 0.56)
