@@ -369,13 +369,15 @@ def check_sweep_dir(sweep_dir: Path, tables_only: bool = False) -> None:
             f"{sweep_dir}: is one job's (or one run's) folder, not a sweep folder; "
             f"give the sweep folder that holds it, e.g. {sweep_dir.resolve().parent}"
         )
+    is_sweep = (sweep_dir / MULTIRUN).exists() or any(map(_has_job_files, job_dirs(sweep_dir)))
     if tables_only:
-        if not (sweep_dir / RUNS).exists():
+        if (sweep_dir / RUNS).exists():
+            return
+        if is_sweep:  # collect can make the tables: say so
             raise SweepFolderError(
                 f"{sweep_dir}: has no {RUNS}; run `python -m nnsweep collect {sweep_dir}` first"
             )
-        return
-    if not (sweep_dir / MULTIRUN).exists() and not any(map(_has_job_files, job_dirs(sweep_dir))):
+    if not is_sweep:
         raise SweepFolderError(
             f"{sweep_dir}: is not a sweep folder (no {MULTIRUN} and no job folders 0/, 1/, ...)"
         )

@@ -144,6 +144,11 @@ def test_a_job_folder_or_an_unrelated_folder_is_not_a_sweep_folder(cell, tmp_pat
         store.collect(tmp_path / "missing")
     assert not (tmp_path / "empty" / store.RUNS).exists()
     store.check_sweep_dir(sweep_dir)
+    # report on an unrelated folder must not send the user to collect, which refuses it too
+    with pytest.raises(SweepFolderError, match="not a sweep folder"):
+        store.check_sweep_dir(tmp_path / "empty", tables_only=True)
+    with pytest.raises(SweepFolderError, match="run `python -m nnsweep collect"):
+        store.check_sweep_dir(sweep_dir, tables_only=True)
 
 
 def test_collect_on_a_job_folder_is_refused_and_leaves_its_files(cell, tmp_path: Path) -> None:
