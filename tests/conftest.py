@@ -89,6 +89,23 @@ def run_cli(
     )
 
 
+def cell_settings(**changes: Any) -> dict[str, Any]:
+    """The settings columns of one synthetic runs.parquet row: a small sigmoid cell."""
+    settings = {
+        "dataset": "synthetic",
+        "layers": "8-8",
+        "activation": "sigmoid",
+        "output_activation": "sigmoid",
+        "init": "tutorial",
+        "bias": False,
+        "lr": 1.0,
+        "iterations": 1000,
+        "log_every": 100,
+        "error_threshold": 0.01,
+    }
+    return {**settings, **changes}
+
+
 def only_dir(parent: Path) -> Path:
     """The single sub-directory of ``parent`` (a sweep's or a run's timestamp folder)."""
     children = [p for p in parent.iterdir() if p.is_dir()]

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cell_settings
 from scipy import stats
 
 from nnsweep import analysis, grouping
@@ -66,16 +67,7 @@ def _synthetic_runs(levels: dict[str, float], n_seeds: int = 50) -> pd.DataFrame
         for seed in range(1, n_seeds + 1):
             rows.append(
                 {
-                    "dataset": "synthetic",
-                    "layers": layers,
-                    "activation": "sigmoid",
-                    "output_activation": "sigmoid",
-                    "init": "tutorial",
-                    "bias": False,
-                    "lr": 1.0,
-                    "iterations": 1000,
-                    "log_every": 100,
-                    "error_threshold": 0.01,
+                    **cell_settings(dataset="synthetic", layers=layers),
                     "job": job,
                     "seed": seed,
                     "status": "ok",

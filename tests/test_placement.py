@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cell_settings
 from scipy import stats
 
 from nnsweep import placement, shapes
@@ -31,16 +32,7 @@ def synthetic(effect: float, n_seeds: int = 30, seed: int = 3) -> tuple[pd.DataF
             )
             runs.append(
                 {
-                    "dataset": "synthetic",
-                    "layers": shapes.layers_text(shape),
-                    "activation": "sigmoid",
-                    "output_activation": "sigmoid",
-                    "init": "tutorial",
-                    "bias": False,
-                    "lr": 1.0,
-                    "iterations": 1000,
-                    "log_every": 100,
-                    "error_threshold": 0.01,
+                    **cell_settings(dataset="synthetic", layers=shapes.layers_text(shape)),
                     **columns,
                     "job": job,
                     "seed": s,

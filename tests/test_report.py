@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import cell_settings, run_cli
 from scipy import stats
 
 from nnsweep import analysis, plots, store
@@ -28,16 +28,7 @@ def _fake_sweep(sweep_dir: Path) -> pd.DataFrame:
             diverged = layers == "8-8-8" and seed == 30
             rows.append(
                 {
-                    "dataset": EVIL,
-                    "layers": layers,
-                    "activation": "sigmoid",
-                    "output_activation": "sigmoid",
-                    "init": "tutorial",
-                    "bias": False,
-                    "lr": 1.0,
-                    "iterations": 1000,
-                    "log_every": 500,
-                    "error_threshold": 0.01,
+                    **cell_settings(dataset=EVIL, layers=layers, log_every=500),
                     "job": job,
                     "seed": seed,
                     "status": "diverged" if diverged else "ok",

@@ -8,21 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import cell_settings, run_cli
 from scipy import stats
 
 from nnsweep import analysis, store
 
 SETTINGS = {
-    "dataset": "tutorial_ex2",
-    "activation": "sigmoid",
-    "output_activation": "sigmoid",
-    "init": "tutorial",
-    "bias": False,
-    "lr": 1.0,
-    "iterations": 1000,
-    "log_every": 250,
-    "error_threshold": 0.01,
+    key: value
+    for key, value in cell_settings(dataset="tutorial_ex2", log_every=250).items()
+    if key != "layers"
 }
 
 
