@@ -8,6 +8,7 @@ creates its folder.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,6 +124,8 @@ def _run_single(run: RunConfig, job_dir: Path) -> None:
 
         outcome = run_cell(run, job_dir, job=0, progress=show)
     _print_single_run(run, outcome.runs, outcome.curves, outcome.last_pass_outputs)
+    # stderr, so stdout stays the tutorial's own trace
+    print(f"nnsweep: results in {job_dir}", file=sys.stderr)
 
 
 def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:

@@ -24,6 +24,7 @@ def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Pat
     np.testing.assert_allclose(margins, TUTORIAL_TRACE[:3], rtol=1e-12, atol=0)
     assert "[[" in done.stdout  # the final output layer, printed as the tutorial does
     run_dir = only_dir(tmp_path / "run")
+    assert done.stderr.strip().splitlines()[-1] == f"nnsweep: results in {run_dir}"
     runs = pd.read_parquet(run_dir / "runs.parquet")
     assert runs["seed"].tolist() == [1]
     assert runs["layers"].tolist() == ["8-16-8"]
