@@ -403,20 +403,44 @@ def summary_sentence(trends: pd.DataFrame) -> str | None:
         return None
     words = trends["effect"].unique()
     if len(words) == 1:
-        return (
+        text = (
             f"The answer is the same on every task and budget checked: front-loading "
             f"{words[0]} ({len(trends)} budgets over {trends['dataset'].nunique()} task(s))."
         )
-    parts = []
-    for word in words:
-        chosen = trends[trends["effect"] == word]
-        where = [
-            f"{r.dataset} at {int(r.total_neurons)} neurons ({METRICS[r.metric].label})"
-            for r in chosen.itertuples()
-        ]
-        listed = where[0] if len(where) == 1 else ", ".join(where[:-1]) + " and " + where[-1]
-        parts.append(f"{word} on {listed}")
-    return "It depends on the task and the budget: front-loading " + "; ".join(parts) + "."
+    else:
+        parts = []
+        for word in words:
+            chosen = trends[trends["effect"] == word]
+            where = [
+                f"{r.dataset} at {int(r.total_neurons)} neurons ({METRICS[r.metric].label})"
+                for r in chosen.itertuples()
+            ]
+            parts.append(f"{word} on {_listed(where)}")
+        text = "It depends on the task and the budget: front-loading " + "; ".join(parts) + "."
+    return text + _reliability_clause(trends)
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _reliability_clause(trends: pd.DataFrame) -> str:
+    """The solve-rate side of the answer, which the headline metric does not show: a budget
+    whose median shows no trend may still fail less (or more) often when front-loaded."""
+    if "solve_ci_low" not in trends:
+        return ""
+    known = trends.dropna(subset=["solve_ci_low", "solve_ci_high"])
+    clauses = []
+    for word, chosen in (
+        ("helps", known[known["solve_ci_low"] > 0]),
+        ("hurts", known[known["solve_ci_high"] < 0]),
+    ):
+        if len(chosen):
+            where = [f"{r.dataset} at {int(r.total_neurons)} neurons" for r in chosen.itertuples()]
+            clauses.append(f"{word} on {_listed(where)}")
+    if not clauses:
+        return ""
+    return " On how often seeds solve the task, front-loading " + "; ".join(clauses) + "."
 
 
 def placement_verdict(

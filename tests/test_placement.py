@@ -134,3 +134,21 @@ def test_verdict_names_each_budget_and_where_it_depends() -> None:
     assert "hurts on synthetic at 32 neurons" in paragraphs[0]
     assert "makes no detectable difference on other at 32 neurons" in paragraphs[0]
     assert placement.placement_verdict(runs.drop(columns="front_loading"), curves)[0] == []
+
+
+def test_the_summary_names_a_reliability_effect_the_median_does_not_show() -> None:
+    trends = pd.DataFrame(
+        {
+            "dataset": ["tutorial_ex2", "tutorial_ex2"],
+            "total_neurons": [32, 24],
+            "metric": ["final_error", "final_error"],
+            "effect": ["hurts", "makes no detectable difference"],
+            "solve_ci_low": [-0.2, 0.44],
+            "solve_ci_high": [0.3, 0.85],
+        }
+    )
+    sentence = placement.summary_sentence(trends)
+    assert "makes no detectable difference on tutorial_ex2 at 24 neurons" in sentence
+    assert sentence.endswith(
+        "On how often seeds solve the task, front-loading helps on tutorial_ex2 at 24 neurons."
+    )
