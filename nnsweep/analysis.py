@@ -274,12 +274,6 @@ def newcombe_ci(
     return low, high
 
 
-def prob_below(x: np.ndarray, y: np.ndarray) -> float:
-    """P(X < Y) + 0.5 P(X = Y) over all pairs of a value of ``x`` and one of ``y``."""
-    ranks = stats.rankdata(np.concatenate([x, y]))
-    return float((ranks[len(x) :].mean() - (len(y) + 1) / 2) / len(x))
-
-
 def brunner_munzel_ci(
     x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE
 ) -> tuple[float, float, float, float, str]:
@@ -1142,19 +1136,3 @@ def failure_summary(runs: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def curve_bands(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Median and quartiles of the error margin per (cell, iteration), diverged seeds as inf."""
-    labelled = curves.merge(
-        runs[["job", "seed", *varying_columns(runs)]].assign(cell=cell_labels(runs)),
-        on=["job", "seed"],
-        how="inner",
-        suffixes=("", "_run"),
-    )
-    errors = labelled["error"].where(np.isfinite(labelled["error"]), np.inf)
-    labelled = labelled.assign(error=errors.fillna(np.inf))
-    grouped = labelled.groupby(["cell", "iteration"], sort=False)["error"]
-    bands = grouped.quantile([0.25, 0.5, 0.75]).unstack()
-    bands.columns = ["q1", "median", "q3"]
-    return bands.reset_index()
