@@ -9,9 +9,9 @@ TEST_STAMP := $(VENV)/.installed-test-stamp
 
 # compat mode puts the repo itself on sys.path, so Hydra finds conf/, experiments/ and the
 # hydra_plugins/ namespace package exactly where they are in the checkout. The install also
-# compiles the native kernel (nnsweep/_kernel.c) in place; without a C compiler it is skipped
+# compiles the native kernel (nnsweep/train/_kernel.c) in place; without a C compiler it is skipped
 # and numpy does the arithmetic.
-$(STAMP): pyproject.toml setup.py nnsweep/_kernel.c
+$(STAMP): pyproject.toml setup.py nnsweep/train/_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e . --config-settings editable_mode=compat
@@ -34,7 +34,7 @@ placement: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=placement hydra.sweep.dir=results/placement/example2
 	$(BIN)/python -m nnsweep experiments=placement_parity hydra.sweep.dir=results/placement/parity4
 	$(BIN)/python -m nnsweep experiments=placement_moons hydra.sweep.dir=results/placement/moons
-	$(BIN)/python -m nnsweep.placement_report results/placement
+	$(BIN)/python -m nnsweep.report.placement_report results/placement
 
 # On a CPU with AVX2 and FMA the native kernel must have been built: its tests fail rather
 # than skip, so a broken build cannot pass as "numpy did it". Not on AVX-512F CPUs: numpy's

@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "nnsweep._kernel",
-            sources=["nnsweep/_kernel.c"],
+            "nnsweep.train._kernel",
+            sources=["nnsweep/train/_kernel.c"],
             # No contraction: the kernel fuses exactly the multiply-adds that numpy's BLAS and
             # libm fuse, and no others.
             extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],

@@ -33,7 +33,7 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nnsweep.reference import tutorial_predict, tutorial_train  # noqa: E402
+from nnsweep.train.reference import tutorial_predict, tutorial_train  # noqa: E402
 
 SHAPES = [(8, 16, 8), (8, 8, 8), (16, 8, 8)]
 EX2_INPUTS = np.array([[0, a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])

@@ -5,8 +5,8 @@
 ``nnsweep experiments=NAME``       a sweep defined in experiments/NAME.yaml
 ``nnsweep collect DIR``            rebuild a sweep's tables (and report) from its files
 ``nnsweep report DIR``             rebuild a sweep's report from its stored tables
-``python -m nnsweep`` is the same. The Hydra task is nnsweep/task.py, the sweep-end
-callback nnsweep/callback.py.
+``python -m nnsweep`` is the same. The Hydra task is nnsweep/sweep/task.py, the sweep-end
+callback nnsweep/sweep/callback.py.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nnsweep import native, ownership, store
 from nnsweep.config import ConfigError
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
 from nnsweep.locations import CONF_DIR
-from nnsweep.shapes import expand_overrides
+from nnsweep.store import files as store
+from nnsweep.sweep import ownership
+from nnsweep.train import native
+from nnsweep.train.shapes import expand_overrides
 
 __all__ = ["COMMANDS", "CONF_DIR", "main"]
 
@@ -48,14 +50,14 @@ def _collect_command(arguments: Sequence[str]) -> int:
         ownership.claim(sweep_dir, keep_owner=True)
     except SweepFolderError as error:
         exit_with_error(f"collect: {error}")
-    from nnsweep.callback import finish_sweep
+    from nnsweep.sweep.callback import finish_sweep
 
     return finish_sweep(sweep_dir)
 
 
 def _report_command(arguments: Sequence[str]) -> int:
     sweep_dir = _sweep_dir_argument("report", arguments)
-    from nnsweep.report import write_report
+    from nnsweep.report.sweep_report import write_report
 
     path = write_report(sweep_dir)
     print(f"nnsweep: report written to {path}")
@@ -103,7 +105,7 @@ def main() -> None:
         except ConfigError as error:
             exit_with_error(str(error))
         sys.argv[1:] = arguments
-        from nnsweep.task import hydra_main, preflight
+        from nnsweep.sweep.task import hydra_main, preflight
 
         preflight(arguments)
         hydra_main()

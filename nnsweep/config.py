@@ -29,9 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
-from nnsweep.data import DatasetSpec
 from nnsweep.errors import ConfigError
-from nnsweep.model import ACTIVATIONS, INITIALISERS
+from nnsweep.train.data import DatasetSpec
+from nnsweep.train.model import ACTIVATIONS, INITIALISERS
 
 # OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
 # only inside the functions that talk to it, so the trainer never loads it.

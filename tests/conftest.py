@@ -132,7 +132,7 @@ def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     The native run is skipped where the kernel is not built or the CPU lacks AVX2/FMA,
     except under ``NNSWEEP_REQUIRE_NATIVE=1`` (``make test`` sets it), where that fails.
     """
-    from nnsweep import native
+    from nnsweep.train import native
 
     if request.param == "native":
         require_numpys_bits(native)

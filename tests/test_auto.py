@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnsweep import store
-from nnsweep.auto import AUTO_FILE, RoundJob, run_auto_sweep
 from nnsweep.config import RunConfig, cell_settings, to_run_config
-from nnsweep.run import run_cell
-from nnsweep.sequential import Plan
+from nnsweep.stats.sequential import Plan
+from nnsweep.store import files as store
+from nnsweep.sweep.auto import AUTO_FILE, RoundJob, run_auto_sweep
+from nnsweep.sweep.job import run_cell
 
 
 def fake_launcher(
@@ -167,8 +167,8 @@ def test_a_rerun_replays_the_rounds_from_the_cache(tiny_cells, tmp_path) -> None
 
 
 def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_path) -> None:
-    from nnsweep.auto_report import ROUNDS_CSV
-    from nnsweep.report import write_report
+    from nnsweep.report.auto_report import ROUNDS_CSV
+    from nnsweep.report.sweep_report import write_report
 
     # 1 against 16 is decided in round 1; 4 against itself never is.
     cells = twins(tiny_cells("1", "16", "4", "4"))
@@ -195,7 +195,7 @@ def test_the_report_shows_rounds_decisions_and_what_is_known(tiny_cells, tmp_pat
 def test_the_rounds_use_the_verdicts_equivalence_margin() -> None:
     from omegaconf import OmegaConf
 
-    from nnsweep.auto import auto_plan
+    from nnsweep.sweep.auto import auto_plan
 
     config = OmegaConf.create(
         {"max_seeds": 100, "seed_block": 20, "equivalence_margin": [0.4, 0.6]}

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, RunConfig, parse_layers, to_run_config
-from nnsweep.data import load_dataset
+from nnsweep.sweep.cell import load_cell
+from nnsweep.train.data import load_dataset
 
 
 def test_default_config_is_the_tutorials_example_2(compose_config) -> None:

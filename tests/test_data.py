@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from conftest import only_dir, run_cli
 
-from nnsweep import data
-from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, RunConfig, TrainSpec, dataset_spec
-from nnsweep.data import load_dataset
-from nnsweep.run import seed_cache_fields
+from nnsweep.sweep.cell import load_cell
+from nnsweep.sweep.job import seed_cache_fields
+from nnsweep.train import data
+from nnsweep.train.data import load_dataset
 
 
 def test_parity_is_every_input_with_its_parity() -> None:

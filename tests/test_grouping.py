@@ -11,7 +11,7 @@ import pytest
 from conftest import cell_settings
 from scipy import stats
 
-from nnsweep import analysis, grouping
+from nnsweep.stats import analysis, grouping
 
 
 def shares_a_letter(letters: dict[str, str], a: str, b: str) -> bool:

@@ -16,11 +16,14 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_ROOT, only_dir, run_cli
 
-from nnsweep import data, native, ownership, run, store
-from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, to_run_config
-from nnsweep.data import load_dataset
 from nnsweep.errors import SweepFolderError
+from nnsweep.store import files as store
+from nnsweep.sweep import job as run
+from nnsweep.sweep import ownership
+from nnsweep.sweep.cell import load_cell
+from nnsweep.train import data, native
+from nnsweep.train.data import load_dataset
 
 FAST = ("layers=4-4", "n_seeds=3", "iterations=60", "log_every=20")
 
@@ -66,7 +69,7 @@ def test_a_second_run_into_an_owned_folder_is_refused_in_one_line(tmp_path: Path
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from nnsweep import ownership
+            from nnsweep.sweep import ownership
             ownership.claim({str(folder)!r})
             print("claimed", flush=True)
             time.sleep(60)
@@ -353,7 +356,7 @@ EXPERIMENT_FILES = [
 
 
 def _preflight_error(capsys, arguments: list[str]) -> str:
-    from nnsweep.task import preflight
+    from nnsweep.sweep.task import preflight
 
     with pytest.raises(SystemExit) as exited:
         preflight(arguments)
@@ -484,7 +487,7 @@ def test_an_unreadable_csv_is_a_one_line_error(
 
 
 def test_notes_are_text_in_report_md() -> None:
-    from nnsweep.report import Section, render_markdown
+    from nnsweep.report.sweep_report import Section, render_markdown
 
     markdown = render_markdown("t", [Section("About", paragraphs=("<script>x()</script> & $a$",))])
     assert "<script>" not in markdown and "&lt;script&gt;x()&lt;/script&gt; &amp; $a$" in markdown
@@ -493,7 +496,7 @@ def test_notes_are_text_in_report_md() -> None:
 def test_figure_labels_are_plain_text() -> None:
     import matplotlib
 
-    import nnsweep.plots  # noqa: F401
+    import nnsweep.report.plots  # noqa: F401
 
     assert matplotlib.rcParams["text.parse_math"] is False
 

@@ -89,7 +89,7 @@ def test_no_private_hydra_or_loky_api_is_used() -> None:
 
 
 def test_data_does_not_import_config_or_hydra(tmp_path: Path) -> None:
-    code = "import sys, json\nimport nnsweep.data\nprint(json.dumps(sorted(sys.modules)))\n"
+    code = "import sys, json\nimport nnsweep.train.data\nprint(json.dumps(sorted(sys.modules)))\n"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )

@@ -9,9 +9,9 @@ import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS
 
 from nnsweep.config import TrainSpec
-from nnsweep.model import StackedNetwork, init_weights, layer_units
-from nnsweep.reference import tutorial_predict, tutorial_train
-from nnsweep.train import UNSTABLE_CHANGE, log_iterations, train, training_points
+from nnsweep.train.loop import UNSTABLE_CHANGE, log_iterations, train, training_points
+from nnsweep.train.model import StackedNetwork, init_weights, layer_units
+from nnsweep.train.reference import tutorial_predict, tutorial_train
 
 EX1_INPUTS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
 EX1_TARGETS = np.array([[0], [1], [1], [0], [1], [1], [1], [1]])

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS, require_numpys_bits
 
-from nnsweep import native
 from nnsweep.config import TrainSpec
-from nnsweep.model import init_weights, layer_units
-from nnsweep.train import TrainResult, _train_native, _train_numpy, choose_kernel, train
+from nnsweep.train import native
+from nnsweep.train.loop import TrainResult, _train_native, _train_numpy, choose_kernel, train
+from nnsweep.train.model import init_weights, layer_units
 
 # Example 1 with a constant fourth input: the kernel needs an even number of inputs.
 EX1_INPUTS = np.array([[a, b, c, 1] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float)

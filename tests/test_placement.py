@@ -8,7 +8,8 @@ import pytest
 from conftest import cell_settings
 from scipy import stats
 
-from nnsweep import placement, shapes
+from nnsweep.stats import placement
+from nnsweep.train import shapes
 
 FAMILY = shapes.budget_shapes(shapes.parse_budget("budget(total=32, depth=3, step=4)"))
 

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 from test_placement import synthetic
 
-from nnsweep import analysis, grouping, placement_report, plots_many, report, store
+from nnsweep.report import placement_report, plots_many
+from nnsweep.report import sweep_report as report
+from nnsweep.stats import analysis, grouping
+from nnsweep.store import files as store
 
 
 def _texts(figure: plt.Figure) -> list[str]:

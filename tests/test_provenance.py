@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnsweep import store
 from nnsweep.config import to_run_config
-from nnsweep.run import run_cell
+from nnsweep.store import files as store
+from nnsweep.sweep.job import run_cell
 
 
 def test_provenance_names_the_cpu_and_the_tree_state() -> None:

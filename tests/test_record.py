@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsweep import store
 from nnsweep.config import to_run_config
-from nnsweep.run import run_cell
-from nnsweep.train import SEED_COLUMNS, TRAINED_COLUMNS, TrainResult
+from nnsweep.store import files as store
+from nnsweep.sweep.job import run_cell
+from nnsweep.train.loop import SEED_COLUMNS, TRAINED_COLUMNS, TrainResult
 
 
 def test_trained_columns_are_train_result_fields() -> None:

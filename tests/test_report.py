@@ -13,7 +13,9 @@ import pytest
 from conftest import cell_settings, run_cli
 from scipy import stats
 
-from nnsweep import analysis, plots, store
+from nnsweep.report import plots
+from nnsweep.stats import analysis
+from nnsweep.store import files as store
 
 EVIL = "<script>alert('x')</script>"
 
@@ -262,7 +264,7 @@ def test_a_sweep_of_two_numeric_axes_gets_a_heatmap(tmp_path: Path) -> None:
     )
     store.write_parquet(sweep_dir / store.RUNS, grid)
     store.write_parquet(sweep_dir / store.CURVES, pd.DataFrame())
-    from nnsweep.report import write_report
+    from nnsweep.report.sweep_report import write_report
 
     write_report(sweep_dir)
     assert (sweep_dir / "figures" / "heatmap.png").exists()
@@ -278,7 +280,7 @@ def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path: Path) -> No
 def test_a_forest_of_many_pairs_keeps_the_ones_a_ranking_rests_on() -> None:
     from itertools import combinations
 
-    from nnsweep.report import MAX_FOREST_ROWS, forest_rows
+    from nnsweep.report.sweep_report import MAX_FOREST_ROWS, forest_rows
 
     order = [f"c{i}" for i in range(20)]  # 190 pairs
     effects = pd.DataFrame(

@@ -19,8 +19,8 @@ import pytest
 from conftest import PROJECT_ROOT
 from scipy import stats
 
-from nnsweep import analysis
-from nnsweep.sequential import (
+from nnsweep.stats import analysis
+from nnsweep.stats.sequential import (
     ALPHA,
     SPENDING,
     Decisions,

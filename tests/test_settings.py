@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from nnsweep import store
 from nnsweep.config import (
     CELL_COLUMNS,
     NUMBER_SETTINGS,
@@ -16,9 +15,10 @@ from nnsweep.config import (
     settings_table,
     to_run_config,
 )
-from nnsweep.data import load_dataset
 from nnsweep.help import help_page
-from nnsweep.run import seed_cache_fields
+from nnsweep.store import files as store
+from nnsweep.sweep.job import seed_cache_fields
+from nnsweep.train.data import load_dataset
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

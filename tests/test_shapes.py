@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import only_dir, run_cli
 
-from nnsweep import shapes
 from nnsweep.errors import ConfigError
+from nnsweep.train import shapes
 
 
 def family(text: str) -> list[tuple[int, ...]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT
 
-from nnsweep import native
+from nnsweep.train import native
 
 pytestmark = pytest.mark.slow
 
@@ -106,8 +106,8 @@ def test_ctrl_c_stops_the_native_kernel_within_a_second() -> None:
         pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
     script = textwrap.dedent("""
         import numpy as np
-        from nnsweep import native
-        from nnsweep.model import init_weights, layer_units
+        from nnsweep.train import native
+        from nnsweep.train.model import init_weights, layer_units
         inputs = np.array([[a, b, c, d] for a in (0, 1) for b in (0, 1) for c in (0, 1)
                            for d in (0, 1)], dtype=float)
         targets = inputs[:, :2].copy()

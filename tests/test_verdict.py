@@ -11,7 +11,8 @@ import pytest
 from conftest import cell_settings, run_cli
 from scipy import stats
 
-from nnsweep import analysis, store
+from nnsweep.stats import analysis
+from nnsweep.store import files as store
 
 SETTINGS = {
     key: value
@@ -334,8 +335,8 @@ def test_robustness_says_from_which_iteration_the_verdict_holds() -> None:
 def test_truth_tables_are_solvable_and_noisy_data_is_not() -> None:
     from types import SimpleNamespace
 
-    from nnsweep.data import two_moons
-    from nnsweep.run import solvable
+    from nnsweep.sweep.job import solvable
+    from nnsweep.train.data import two_moons
 
     table = SimpleNamespace(inputs=np.array([[0.0, 1.0], [1.0, 0.0]]), targets=np.eye(2))
     clash = SimpleNamespace(inputs=np.array([[0.0, 1.0], [0.0, 1.0]]), targets=np.eye(2))

@@ -1,4 +1,4 @@
-"""The ``nnsweep`` sweeper: a thin public-API Hydra Sweeper; the logic is in nnsweep.sweep.
+"""The ``nnsweep`` sweeper: a thin public-API Hydra Sweeper; the logic is in nnsweep.sweep.launch.
 
 Hydra imports this module while it discovers plugins, in every Hydra app of the
 environment, so it imports only Hydra's public plugin interface at import time and
@@ -48,7 +48,7 @@ class NNSweepSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from nnsweep.sweep import run_sweep
+        from nnsweep.sweep.launch import run_sweep
 
         assert self.hydra_context is not None and self.config is not None
         return run_sweep(

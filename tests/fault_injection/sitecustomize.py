@@ -8,7 +8,7 @@ import os
 
 _shape = os.environ.get("NNSWEEP_TEST_FAIL_LAYERS")
 if _shape:
-    import nnsweep.run as _run
+    import nnsweep.sweep.job as _run
 
     _real_train = _run.train
     _bad = tuple(int(part) for part in _shape.split("-"))
@@ -29,8 +29,8 @@ if _kill or _full:
     import errno
     import signal
 
-    import nnsweep.run as _run
-    import nnsweep.store as _store
+    import nnsweep.store.files as _store
+    import nnsweep.sweep.job as _run
 
     _train_before = _run.train
 

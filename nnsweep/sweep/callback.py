@@ -14,10 +14,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from nnsweep import ownership, store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
+from nnsweep.store import files as store
+from nnsweep.sweep import ownership
 
 log = logging.getLogger("nnsweep")
 
@@ -34,7 +35,7 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
             print(notice, file=sys.stderr)
         if (runs["status"] != "failed").any():  # a report needs at least one trained seed
             # Imported only now: collecting the tables needs none of the report's libraries.
-            from nnsweep.report import write_report
+            from nnsweep.report.sweep_report import write_report
 
             write_report(sweep_dir)
     except OSError as error:  # a full disk, a folder gone read-only
@@ -78,7 +79,7 @@ def _import_report_modules() -> None:
     if hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    import nnsweep.report  # noqa: F401  (matplotlib and scipy: about 2 s)
+    import nnsweep.report.sweep_report  # noqa: F401  (matplotlib and scipy: about 2 s)
 
 
 class SweepTablesCallback(Callback):

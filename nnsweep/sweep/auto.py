@@ -1,7 +1,7 @@
 """``n_seeds=auto``: train seeds in rounds until every pair of cells is decided.
 
 Round 1 trains ``seed_block`` seeds of every cell. After each round the sweep's tables are
-gathered from its folder and every pair is classified by ``nnsweep.sequential`` (the
+gathered from its folder and every pair is classified by ``nnsweep.stats.sequential`` (the
 verdict's classification at the round's share of alpha). The next round adds the next
 ``seed_block`` seeds, as a new job, only to cells that take part in an undecided pair. The
 sweep stops when no pair is undecided or after the round that brings the cells to
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import analysis, store
 from nnsweep.errors import ConfigError
-from nnsweep.sequential import (
+from nnsweep.stats import analysis
+from nnsweep.stats.sequential import (
     NOT_APPLICABLE,
     UNDECIDED,
     Decisions,
@@ -40,6 +40,7 @@ from nnsweep.sequential import (
     all_pairs,
     seeds_needed,
 )
+from nnsweep.store import files as store
 
 AUTO = "auto"  # the value of n_seeds that asks for an auto sweep
 AUTO_FILE = "auto.json"  # the plan, the rule and every round of an auto sweep
@@ -287,7 +288,7 @@ def launch_auto_sweep(
     launcher's results, one list per round.
     """
     from nnsweep.config import cell_settings
-    from nnsweep.progress import SweepProgress
+    from nnsweep.sweep.progress import SweepProgress
 
     plan = auto_plan(config)
     if len(jobs) < 2:  # nothing to compare, so no round could ever decide anything
@@ -309,7 +310,7 @@ def launch_auto_sweep(
             try:
                 results = launcher.launch(batch, initial_job_idx=first_job)
             except Exception as error:  # a lost worker, a full disk: as any sweep does
-                from nnsweep.callback import finish_sweep
+                from nnsweep.sweep.callback import finish_sweep
 
                 reason = f"no result: {type(error).__name__}: {error}".splitlines()[0]
                 lost = {

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.config import RunConfig, TrainSpec, to_run_config
-from nnsweep.data import Dataset, load_dataset
 from nnsweep.errors import ConfigError
+from nnsweep.train.data import Dataset, load_dataset
 
 
 def estimated_bytes(dataset: Dataset, train: TrainSpec, n_seeds: int) -> int:

@@ -20,14 +20,16 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnsweep import native, ownership, store
-from nnsweep.cell import load_cell
 from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs
 from nnsweep.exits import describe_file_error, describe_hydra_error, exit_with_error
 from nnsweep.help import register_resolver
 from nnsweep.locations import CONF_DIR
-from nnsweep.progress import progress_bar
-from nnsweep.run import run_cell
+from nnsweep.store import files as store
+from nnsweep.sweep import ownership
+from nnsweep.sweep.cell import load_cell
+from nnsweep.sweep.job import run_cell
+from nnsweep.sweep.progress import progress_bar
+from nnsweep.train import native
 
 log = logging.getLogger("nnsweep")
 

@@ -19,14 +19,14 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from nnsweep import ownership
-from nnsweep.auto import is_auto, launch_auto_sweep
-from nnsweep.cell import load_cell
 from nnsweep.config import RunConfig
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, exit_with_error
-from nnsweep.progress import SweepProgress
-from nnsweep.shapes import expand_params
+from nnsweep.sweep import ownership
+from nnsweep.sweep.auto import is_auto, launch_auto_sweep
+from nnsweep.sweep.cell import load_cell
+from nnsweep.sweep.progress import SweepProgress
+from nnsweep.train.shapes import expand_params
 
 Job = list[str]  # one job's overrides, e.g. ["layers=8-8", "lr=0.5"]
 
@@ -121,7 +121,7 @@ def claim_sweep_dir(config: DictConfig) -> Path:
 def auto_sweep(
     config: DictConfig, config_loader: Any, launcher: Any, jobs: Sequence[Job]
 ) -> list[Any]:
-    """``n_seeds=auto``: rounds of seeds through the same launcher (see nnsweep.auto)."""
+    """``n_seeds=auto``: rounds of seeds through the same launcher (see nnsweep.sweep.auto)."""
 
     def validate(job_lists: list[Job]) -> list[RunConfig]:
         cells = validated_cells(config, config_loader, job_lists)
@@ -160,6 +160,6 @@ def run_sweep(
         try:
             return launch(launcher, jobs, max_batch_size)
         except Exception as error:  # a lost worker, a full disk: not the whole sweep
-            from nnsweep.callback import finish_broken_sweep
+            from nnsweep.sweep.callback import finish_broken_sweep
 
             sys.exit(finish_broken_sweep(sweep_dir, cells, error))

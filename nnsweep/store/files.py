@@ -342,7 +342,7 @@ def read_progress(sweep_dir: Path) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------
 
 MULTIRUN = "multirun.yaml"  # Hydra writes it into every sweep folder it starts
-OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.ownership)
+OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.sweep.ownership)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

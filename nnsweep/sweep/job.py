@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import native, store
 from nnsweep.config import RunConfig, cell_settings, train_key_fields
-from nnsweep.data import Dataset, load_dataset
-from nnsweep.model import layer_units
-from nnsweep.shapes import shape_columns, weight_count
-from nnsweep.train import (
+from nnsweep.store import files as store
+from nnsweep.train import native
+from nnsweep.train.data import Dataset, load_dataset
+from nnsweep.train.loop import (
     ARITHMETIC_VERSION,
     SEED_COLUMNS,
     TRAINED_COLUMNS,
@@ -29,6 +28,8 @@ from nnsweep.train import (
     TrainResult,
     train,
 )
+from nnsweep.train.model import layer_units
+from nnsweep.train.shapes import shape_columns, weight_count
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
 # 4: the per-seed arrays are named as their runs.parquet columns (first_below_threshold).

@@ -1,6 +1,6 @@
 """The report's section on an auto sweep (n_seeds=auto): its rounds, decisions and intervals.
 
-Reads ``auto.json`` (written by ``nnsweep.auto`` after every round); never trains. Writes
+Reads ``auto.json`` (written by ``nnsweep.sweep.auto`` after every round); never trains. Writes
 ``auto_rounds.csv`` (one row per pair and round) and ``figures/auto_intervals.png``.
 """
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from nnsweep import plots, store
-from nnsweep.auto import read_auto
+from nnsweep.report import plots
+from nnsweep.store import files as store
+from nnsweep.sweep.auto import read_auto
 
 ROUNDS_CSV = "auto_rounds.csv"
 FIGURE = "figures/auto_intervals.png"
@@ -79,7 +80,7 @@ def pair_sentence(final: Any, decided_at: Any | None, plan: dict[str, Any]) -> s
 def auto_section(sweep_dir: Path) -> Any | None:
     """The report's section (a ``report.Section``), or None for an ordinary sweep."""
     # report imports this module while it builds its sections, so its classes are complete.
-    from nnsweep.report import Figure, Section
+    from nnsweep.report.sweep_report import Figure, Section
 
     record = read_auto(sweep_dir)
     if record is None:

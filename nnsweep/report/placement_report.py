@@ -7,7 +7,7 @@ matrix once a sweep has more than ``grouping.MANY_CELLS`` cells) and ``placement
 
 The combined report, over several sweeps of shape families:
 
-``python -m nnsweep.placement_report DIR`` reads every sub-folder of DIR holding a sweep's
+``python -m nnsweep.report.placement_report DIR`` reads every sub-folder of DIR holding a sweep's
 ``runs.parquet`` (each made by one experiments file, each with its own full report), and
 writes DIR/report.md, DIR/report.html, DIR/placement_trends.csv,
 DIR/placement_over_training.csv and DIR/figures/. It never trains.
@@ -27,8 +27,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from nnsweep import grouping, placement, plots_many, store
-from nnsweep.report import Figure, Section, render_html, render_markdown
+from nnsweep.report import plots_many
+from nnsweep.report.sweep_report import Figure, Section, render_html, render_markdown
+from nnsweep.stats import grouping, placement
+from nnsweep.store import files as store
 
 # report._figure: (sweep_dir, name, caption, matplotlib figure) -> saved Figure
 Saver = Callable[[Path, str, str, plt.Figure], Figure]
@@ -323,7 +325,7 @@ def placement_section(
             "Front-loading is one minus the neuron-weighted mean layer position, scaled to "
             "[0, 1]. ρ: Spearman's rank correlation over a budget's shapes, CI from seeds "  # noqa: RUF001
             "resampled within shapes; the per-seed regression adjusts for log(weight count). "
-            "See nnsweep/placement.py.",
+            "See nnsweep/stats/placement.py.",
         ),
         table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
         figures=tuple(figures),
@@ -450,12 +452,12 @@ def readable_sections(
 def main(arguments: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if arguments is None else arguments)
     if len(arguments) != 1 or not Path(arguments[0]).is_dir():
-        print("usage: python -m nnsweep.placement_report STUDY_DIR", file=sys.stderr)
+        print("usage: python -m nnsweep.report.placement_report STUDY_DIR", file=sys.stderr)
         return 2
     study_dir = Path(arguments[0])
     try:
         path = write_study_report(
-            study_dir, command=f"python -m nnsweep.placement_report {arguments[0]}"
+            study_dir, command=f"python -m nnsweep.report.placement_report {arguments[0]}"
         )
     except FileNotFoundError as error:
         print(f"nnsweep: error: {error}", file=sys.stderr)

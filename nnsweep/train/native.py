@@ -75,7 +75,7 @@ class NNBlock(ctypes.Structure):
 
 @cache
 def _library() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("nnsweep._kernel")
+    spec = importlib.util.find_spec("nnsweep.train._kernel")
     if spec is None or spec.origin is None:
         return None
     try:

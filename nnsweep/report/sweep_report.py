@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nnsweep import analysis, plots, store
 from nnsweep.config import parse_margin
+from nnsweep.report import plots
+from nnsweep.stats import analysis
+from nnsweep.store import files as store
 
 FIGURES = "figures"
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
@@ -490,7 +492,7 @@ def _figures(
             sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
             plots.heatmap(cells, axes[1], axes[0]),
         ))  # fmt: skip
-    from nnsweep import placement_report  # it builds on this module's Section and Figure
+    from nnsweep.report import placement_report  # it builds on this module's Section and Figure
 
     colours = {cell: style.colour for cell, style in styles.items()}
     made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, _figure)
@@ -653,7 +655,7 @@ def _sections(
     if holdout is not None:
         verdict_at = next(i for i, section in enumerate(sections) if section.title == "Verdict")
         sections.insert(verdict_at + 1, _holdout_section(*holdout))
-    from nnsweep.auto_report import auto_section  # n_seeds=auto sweeps only
+    from nnsweep.report.auto_report import auto_section  # n_seeds=auto sweeps only
 
     auto = auto_section(sweep_dir)
     if auto is not None:  # right after the verdict: its decisions are the ones to quote
@@ -1144,7 +1146,7 @@ def write_report(sweep_dir: Path) -> Path:
         sweep_dir, runs, cells, pairs, failures, figures, holdout, robustness, margin
     )
     # Many cells: groups instead of pair lists; shape budgets: the placement section.
-    from nnsweep import placement_report
+    from nnsweep.report import placement_report
 
     sections = placement_report.readable_sections(
         sections, sweep_dir, runs, curves, cells, pairs, _figure, holdout

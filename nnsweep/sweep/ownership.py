@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nnsweep import store
 from nnsweep.errors import SweepFolderError
+from nnsweep.store import files as store
 
 LOCK = ".nnsweep.lock"
 

@@ -5,7 +5,7 @@
  * network's time in scalar libm exp calls and per-call BLAS overhead. This file does the
  * same operations, in the same order and with the same roundings, for 4 seeds at once: one
  * seed per AVX2 lane. It is only used after a probe has shown, on this machine, that it
- * reproduces numpy's numbers exactly (nnsweep/native.py); anywhere else numpy runs.
+ * reproduces numpy's numbers exactly (nnsweep/train/native.py); anywhere else numpy runs.
  *
  * What "the same" means, operation by operation:
  *  - products: OpenBLAS's dgemm kernels accumulate each entry with one fused multiply-add
@@ -298,7 +298,7 @@ VECTOR static __m256d pairwise_sum(const __m256d_u *values, int64_t n)
  * Train one block of 4 seeds (lanes) from iteration `start` up to, not including, `stop`.
  *
  * Everything the kernel reads and writes is named in one struct, mirrored field for field
- * by nnsweep/native.py's ctypes.Structure (NNBlock). Layouts (all C order, lanes innermost):
+ * by nnsweep/train/native.py's ctypes.Structure (NNBlock). Layouts (all C order, lanes innermost):
  *   weights, saved_weights: layer k is (units[k], units[k+1], 4), layers back to back
  *   scratch: 4 * n_samples * (2 * (units[1] + ... + units[n_layers]) + 2 * units[n_layers])
  *            doubles: each layer's outputs and deltas, then the error and its magnitude

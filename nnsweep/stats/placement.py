@@ -1,6 +1,6 @@
 """Where should the neurons go? Trend of a metric with front-loading at a fixed budget.
 
-Reads stored tables (``runs`` with the shape columns of ``nnsweep.shapes``, and ``curves``);
+Reads stored tables (``runs`` with the shape columns of ``nnsweep.train.shapes``, and ``curves``);
 never trains. A *budget* is one (dataset, total neurons, depth) with every other setting
 equal: within it, shapes differ only in where their neurons sit.
 
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nnsweep.shapes import SHAPE_COLUMNS
+from nnsweep.train.shapes import SHAPE_COLUMNS
 
 CONFIDENCE = 0.95  # level of every CI here
 RESAMPLES = 2000  # bootstrap draws (seeds resampled within cells)

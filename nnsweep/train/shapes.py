@@ -241,13 +241,13 @@ SHAPE_COLUMNS = ("total_neurons", "depth", "weights_no_bias", "weights_with_bias
 
 
 def main(arguments: Sequence[str] | None = None) -> int:
-    """``python -m nnsweep.shapes 'budget(total=32, depth=3, step=4)'`` prints the list."""
+    """``python -m nnsweep.train.shapes 'budget(total=32, depth=3, step=4)'`` prints the list."""
     import sys
 
     arguments = list(sys.argv[1:] if arguments is None else arguments)
     if len(arguments) != 1:
         print(
-            "usage: python -m nnsweep.shapes 'budget(total=32, depth=3, step=4)'",
+            "usage: python -m nnsweep.train.shapes 'budget(total=32, depth=3, step=4)'",
             file=sys.stderr,
         )
         return 2

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnsweep import native
 from nnsweep.config import TrainSpec
-from nnsweep.model import StackedNetwork, init_weights, layer_units
+from nnsweep.train import native
+from nnsweep.train.model import StackedNetwork, init_weights, layer_units
 
 # Bump whenever a change could alter any trained number: it is part of every cache key.
 # 2: final_error and final_output are those of the final weights (one forward pass after

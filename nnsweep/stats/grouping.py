@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nnsweep import analysis
+from nnsweep.stats import analysis
 
 Pair = frozenset[str]
 

@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from nnsweep.grouping import letter_ranges
+from nnsweep.stats.grouping import letter_ranges
 
 MAX_TEXT_CELLS = 12  # above this many cells the matrix shows colour only, no numbers
 NEUTRAL = "#0072B2"  # Okabe-Ito blue, for figures where cells are rows, not colours

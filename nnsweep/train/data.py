@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nnsweep.errors import ConfigError
-from nnsweep.model import ACTIVATIONS
+from nnsweep.train.model import ACTIVATIONS
 
 Arrays = tuple[np.ndarray, np.ndarray]  # (inputs (n, n_in), targets (n, n_out))
 Rows = tuple[tuple[float, ...], ...]  # a table's rows, as the config gives them
