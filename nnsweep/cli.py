@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nnsweep import store
 from nnsweep.config import ConfigError
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
 from nnsweep.locations import CONF_DIR
-from nnsweep.store import files as store
 from nnsweep.sweep import ownership
 from nnsweep.train import native
 from nnsweep.train.shapes import expand_overrides

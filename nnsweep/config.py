@@ -7,7 +7,7 @@ Two families of dataclasses live here.
   default, its one-line doc, the check its type cannot express, and whether it changes a
   seed's numbers. Everything else is derived from that declaration: the validated
   ``TrainSpec``, the per-seed cache key (``train_key_fields``), the table columns
-  (``CELL_COLUMNS``), the settings of ``--help`` and the README's settings table.
+  (``schema.CELL_COLUMNS``), the settings of ``--help`` and the README's settings table.
 * ``RunConfig``, ``TrainSpec`` and ``DatasetSpec`` are the frozen, validated objects that
   the trainer, the job runner and the analysis take. Nothing below the CLI sees Hydra.
 
@@ -300,8 +300,6 @@ class NNSweepConf:
 # Every setting, in declaration order, and those that change a seed's numbers.
 SETTINGS = tuple(f for f in dataclasses.fields(NNSweepConf) if "doc" in f.metadata)
 NUMBER_SETTINGS = tuple(f for f in SETTINGS if f.metadata["numbers"])
-# Columns that say which cell a row belongs to, in the order tables show them.
-CELL_COLUMNS = ["dataset", *(f.name for f in NUMBER_SETTINGS)]
 
 
 def register_configs() -> None:

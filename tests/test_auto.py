@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nnsweep import schema, store
 from nnsweep.config import RunConfig, cell_settings, to_run_config
 from nnsweep.stats.sequential import Plan
-from nnsweep.store import files as store
 from nnsweep.sweep.auto import AUTO_FILE, RoundJob, run_auto_sweep
 from nnsweep.sweep.job import run_cell
 
@@ -34,7 +34,7 @@ def fake_launcher(
             run = dataclasses.replace(cells[job.cell], seed=job.seed, n_seeds=job.n_seeds)
             if job.cell == failing:
                 failure = {"reason": "boom", "settings": cell_settings(run)}
-                store.write_json(job_dir / store.FAILURE, failure)
+                store.write_json(job_dir / schema.FAILURE, failure)
             else:
                 run_cell(run, job_dir, job=first_job + offset)
 

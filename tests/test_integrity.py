@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_ROOT, only_dir, run_cli
 
+from nnsweep import schema, store
 from nnsweep.config import ConfigError, to_run_config
 from nnsweep.errors import SweepFolderError
-from nnsweep.store import files as store
 from nnsweep.sweep import job as run
 from nnsweep.sweep import ownership
 from nnsweep.sweep.cell import load_cell
@@ -47,9 +47,9 @@ def _job(sweep_dir: Path, job: int, run_config, run_id: str | None) -> Path:
 def _owned_sweep(tmp_path: Path) -> tuple[Path, str]:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    (sweep_dir / store.MULTIRUN).write_text("{}\n")
+    (sweep_dir / schema.MULTIRUN).write_text("{}\n")
     run_id = "owner-run"
-    store.write_json(sweep_dir / store.OWNER, {"run_id": run_id})
+    store.write_json(sweep_dir / schema.OWNER, {"run_id": run_id})
     return sweep_dir, run_id
 
 
@@ -105,29 +105,29 @@ def test_gather_takes_only_the_owning_runs_jobs_and_names_the_others(cell, tmp_p
 def test_a_newer_failure_is_not_hidden_by_older_results(cell, tmp_path: Path) -> None:
     sweep_dir, owner = _owned_sweep(tmp_path)
     job_dir = _job(sweep_dir, 0, cell(), owner)
-    store.write_json(job_dir / store.FAILURE, {"reason": "ValueError: new", "run_id": owner})
+    store.write_json(job_dir / schema.FAILURE, {"reason": "ValueError: new", "run_id": owner})
     runs = store.gather(sweep_dir).runs
     assert runs["status"].tolist() == ["failed"] and runs["reason"].tolist() == ["ValueError: new"]
 
 
 def test_a_job_clears_an_earlier_outcome_of_its_folder(cell, tmp_path: Path) -> None:
     job_dir = tmp_path / "0"
-    store.write_json(job_dir / store.FAILURE, {"reason": "old"})
+    store.write_json(job_dir / schema.FAILURE, {"reason": "old"})
     run.run_cell(cell(), job_dir)
-    assert not (job_dir / store.FAILURE).exists() and (job_dir / store.RUNS).exists()
+    assert not (job_dir / schema.FAILURE).exists() and (job_dir / schema.RUNS).exists()
 
 
 def test_claiming_a_sweep_folder_again_removes_the_earlier_runs_tables(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "0").mkdir(parents=True)
-    for name in (store.RUNS, store.CURVES, store.SUMMARY):
+    for name in (schema.RUNS, schema.CURVES, schema.SUMMARY):
         (sweep_dir / name).write_text("an earlier run's table")
-    (sweep_dir / "0" / store.RUNS).write_text("a job's own file")
+    (sweep_dir / "0" / schema.RUNS).write_text("a job's own file")
     first = ownership.owner(sweep_dir).get("run_id")
     run_id = ownership.claim(sweep_dir)
     assert run_id != first and ownership.owner(sweep_dir)["run_id"] == run_id
-    assert not any((sweep_dir / name).exists() for name in (store.RUNS, store.CURVES))
-    assert (sweep_dir / "0" / store.RUNS).exists()  # gathering decides about job folders
+    assert not any((sweep_dir / name).exists() for name in (schema.RUNS, schema.CURVES))
+    assert (sweep_dir / "0" / schema.RUNS).exists()  # gathering decides about job folders
 
 
 # --------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_a_job_folder_or_an_unrelated_folder_is_not_a_sweep_folder(cell, tmp_pat
         store.collect(tmp_path / "empty")
     with pytest.raises(SweepFolderError, match="no such folder"):
         store.collect(tmp_path / "missing")
-    assert not (tmp_path / "empty" / store.RUNS).exists()
+    assert not (tmp_path / "empty" / schema.RUNS).exists()
     store.check_sweep_dir(sweep_dir)
     # report on an unrelated folder must not send the user to collect, which refuses it too
     with pytest.raises(SweepFolderError, match="not a sweep folder"):
@@ -253,13 +253,13 @@ def _flip_a_bit(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("name", [store.RUNS, store.CURVES, store.WEIGHTS, store.PROVENANCE])
+@pytest.mark.parametrize("name", [schema.RUNS, schema.CURVES, schema.WEIGHTS, schema.PROVENANCE])
 def test_a_damaged_job_file_becomes_a_failed_row_naming_it(cell, tmp_path: Path, name: str) -> None:
     sweep_dir, owner = _owned_sweep(tmp_path)
     _job(sweep_dir, 0, cell(), owner)
     _job(sweep_dir, 1, cell("layers=8"), owner)
     target = sweep_dir / "1" / name
-    if name == store.PROVENANCE:
+    if name == schema.PROVENANCE:
         target.write_text('{"run_id": "owner-ru')  # garbled JSON
     else:
         _flip_a_bit(target)
@@ -273,7 +273,7 @@ def test_a_damaged_job_file_becomes_a_failed_row_naming_it(cell, tmp_path: Path,
 def test_a_garbled_failure_file_is_a_failed_row_not_a_traceback(tmp_path: Path) -> None:
     sweep_dir, _owner = _owned_sweep(tmp_path)
     (sweep_dir / "0").mkdir()
-    (sweep_dir / "0" / store.FAILURE).write_bytes(b"\xff\xfe not json")
+    (sweep_dir / "0" / schema.FAILURE).write_bytes(b"\xff\xfe not json")
     runs = store.gather(sweep_dir).runs
     assert runs["status"].tolist() == ["failed"] and "failure.json" in runs["reason"].iloc[0]
 
@@ -335,7 +335,7 @@ def test_a_lost_worker_or_a_full_disk_fails_only_its_cell(
     said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep")]
     assert len(said) == 1 and said[0].startswith("nnsweep: error: 1 cell(s) failed"), said
     assert reason in said[0]
-    runs = pd.read_parquet(only_dir(results / "sweep") / store.RUNS)
+    runs = pd.read_parquet(only_dir(results / "sweep") / schema.RUNS)
     assert runs[runs["status"] == "failed"]["layers"].tolist() == ["2-2"]
     assert len(runs) == 5 and (runs[runs["layers"] != "2-2"]["status"] == "ok").all()
 
@@ -553,4 +553,4 @@ def test_bad_environment_through_the_cli(tmp_path: Path) -> None:
 def test_every_job_file_is_written_as_utf8(cell, tmp_path: Path) -> None:
     job_dir = tmp_path / "0"
     run.run_cell(cell(), job_dir, run_id="ü")
-    assert json.loads((job_dir / store.PROVENANCE).read_bytes().decode("utf-8"))["run_id"] == "ü"
+    assert json.loads((job_dir / schema.PROVENANCE).read_bytes().decode("utf-8"))["run_id"] == "ü"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from test_placement import synthetic
 
+from nnsweep import schema, store
 from nnsweep.report import placement_report, plots_many
 from nnsweep.report import sweep_report as report
 from nnsweep.stats import analysis, grouping
-from nnsweep.store import files as store
 
 
 def _texts(figure: plt.Figure) -> list[str]:
@@ -64,8 +64,8 @@ def _study(tmp_path: Path) -> Path:
             dataset=f"task_{name}", n_weights=runs["weights_no_bias"], wall_seconds=0.01
         )
         (study / name).mkdir(parents=True)
-        store.write_parquet(study / name / store.RUNS, runs)
-        store.write_parquet(study / name / store.CURVES, curves)
+        store.write_parquet(study / name / schema.RUNS, runs)
+        store.write_parquet(study / name / schema.CURVES, curves)
     return study
 
 
@@ -120,8 +120,8 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
     )
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    store.write_parquet(sweep_dir / store.RUNS, runs)
-    store.write_parquet(sweep_dir / store.CURVES, curves)
+    store.write_parquet(sweep_dir / schema.RUNS, runs)
+    store.write_parquet(sweep_dir / schema.CURVES, curves)
     report.write_report(sweep_dir)
     markdown = (sweep_dir / "report.md").read_text()
     verdict = markdown.split("## Verdict\n")[1].split("\n## ")[0].strip()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nnsweep import schema, store
 from nnsweep.config import to_run_config
-from nnsweep.store import files as store
 from nnsweep.sweep.job import run_cell
 
 
@@ -25,7 +25,7 @@ def test_cached_seeds_keep_where_and_when_they_were_computed(
         compose_config(f"cache_dir={tmp_path / 'cache'}", "layers=4", "n_seeds=2", "iterations=50")
     )
     run_cell(run, tmp_path / "first")
-    first = json.loads((tmp_path / "first" / store.PROVENANCE).read_text())
+    first = json.loads((tmp_path / "first" / schema.PROVENANCE).read_text())
     assert first["trained_seeds"] == [1, 2]
     [origin] = first["seed_origins"]
     assert origin["seeds"] == [1, 2]
@@ -33,6 +33,6 @@ def test_cached_seeds_keep_where_and_when_they_were_computed(
     assert origin["time_utc"] and origin["cpu"] == first["cpu"]
 
     run_cell(run, tmp_path / "again")  # every seed from the cache now
-    again = json.loads((tmp_path / "again" / store.PROVENANCE).read_text())
+    again = json.loads((tmp_path / "again" / schema.PROVENANCE).read_text())
     assert again["trained_seeds"] == [] and again["kernel"] is None
     assert again["seed_origins"] == first["seed_origins"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnsweep import store
 from nnsweep.config import to_run_config
-from nnsweep.store import files as store
 from nnsweep.sweep.job import run_cell
 from nnsweep.train.loop import SEED_COLUMNS, TRAINED_COLUMNS, TrainResult
 

@@ -13,9 +13,9 @@ import pytest
 from conftest import cell_settings, run_cli
 from scipy import stats
 
+from nnsweep import schema, store
 from nnsweep.report import plots
 from nnsweep.stats import analysis
-from nnsweep.store import files as store
 
 EVIL = "<script>alert('x')</script>"
 
@@ -48,8 +48,8 @@ def _fake_sweep(sweep_dir: Path) -> pd.DataFrame:
                 curves.append({"job": job, "seed": seed, "iteration": iteration, "error": error})
     runs = pd.DataFrame(rows)
     sweep_dir.mkdir(parents=True)
-    store.write_parquet(sweep_dir / store.RUNS, runs)
-    store.write_parquet(sweep_dir / store.CURVES, pd.DataFrame(curves))
+    store.write_parquet(sweep_dir / schema.RUNS, runs)
+    store.write_parquet(sweep_dir / schema.CURVES, pd.DataFrame(curves))
     return runs
 
 
@@ -188,7 +188,7 @@ def _check_page(page: str, sweep_dir: Path) -> None:
     assert not [u for u in parsed.urls if "//" in u.split("base64,")[0] or u.startswith("/")]
     assert "http" not in "".join(parsed.scripts) and "@import" not in page
     assert "table.sortable" in "".join(parsed.scripts) and "input.filter" in page
-    runs = analysis.seeded_runs(pd.read_parquet(sweep_dir / store.RUNS))
+    runs = analysis.seeded_runs(pd.read_parquet(sweep_dir / schema.RUNS))
     assert len(parsed.seed_rows) == len(runs)  # one row per seed
     shown = sorted((row[0], int(row[1])) for row in parsed.seed_rows)
     assert shown == sorted(zip(runs["cell"], runs["seed"].astype(int), strict=True))
@@ -227,7 +227,7 @@ def test_one_style_per_cell_colour_blind_palette_and_a_second_cue_past_it() -> N
 def test_every_figure_draws_each_cell_in_its_mapped_colour(tmp_path: Path) -> None:
     runs = analysis.seeded_runs(_fake_sweep(tmp_path / "s"))
     runs["unstable"] = runs["seed"] % 3 == 0  # crosses, still in the cell's colour
-    curves = pd.read_parquet(tmp_path / "s" / store.CURVES).merge(
+    curves = pd.read_parquet(tmp_path / "s" / schema.CURVES).merge(
         runs[["job", "seed", "cell", "solved"]], on=["job", "seed"]
     )
     for n_cells in (3, 10):  # one axes, and small multiples past MAX_OVERLAID
@@ -262,8 +262,8 @@ def test_a_sweep_of_two_numeric_axes_gets_a_heatmap(tmp_path: Path) -> None:
     grid = pd.concat(
         [runs.assign(lr=lr, job=runs["job"] + 3 * k) for k, lr in enumerate((0.5, 1.0))]
     )
-    store.write_parquet(sweep_dir / store.RUNS, grid)
-    store.write_parquet(sweep_dir / store.CURVES, pd.DataFrame())
+    store.write_parquet(sweep_dir / schema.RUNS, grid)
+    store.write_parquet(sweep_dir / schema.CURVES, pd.DataFrame())
     from nnsweep.report.sweep_report import write_report
 
     write_report(sweep_dir)

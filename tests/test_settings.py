@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nnsweep import schema, store
 from nnsweep.config import (
-    CELL_COLUMNS,
     NUMBER_SETTINGS,
     SETTINGS,
     cell_settings,
@@ -16,7 +16,6 @@ from nnsweep.config import (
     to_run_config,
 )
 from nnsweep.help import help_page
-from nnsweep.store import files as store
 from nnsweep.sweep.job import seed_cache_fields
 from nnsweep.train.data import load_dataset
 
@@ -74,7 +73,7 @@ def test_seed_and_data_are_in_the_key(compose_config) -> None:
 def test_table_columns_are_the_settings_that_change_the_numbers(compose_config) -> None:
     run = to_run_config(compose_config("layers=16-8-8"))
     settings = cell_settings(run)
-    assert list(settings) == CELL_COLUMNS == store.CELL_COLUMNS
+    assert list(settings) == schema.CELL_COLUMNS
     assert settings["layers"] == "16-8-8" and settings["dataset"] == "tutorial_ex2"
 
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import only_dir, run_cli
 
+from nnsweep import schema
 from nnsweep.errors import ConfigError
 from nnsweep.train import shapes
 
@@ -160,5 +161,5 @@ def test_a_family_sweep_lists_its_shapes_in_multirun_yaml(tmp_path: Path, where:
     by_layers = runs.groupby("layers").first()
     assert by_layers.loc["4-8", "weights_no_bias"] == 4 * 4 + 4 * 8 + 8 * 2
     assert by_layers.loc["8-4", "front_loading"] == pytest.approx(1 - 4 / 12)
-    assert set(shapes.SHAPE_COLUMNS) <= set(runs.columns)
+    assert set(schema.SHAPE_COLUMNS) <= set(runs.columns)
     assert "4-8" in (sweep_dir / "report.md").read_text()

@@ -11,8 +11,8 @@ import pytest
 from conftest import cell_settings, run_cli
 from scipy import stats
 
+from nnsweep import schema, store
 from nnsweep.stats import analysis
-from nnsweep.store import files as store
 
 SETTINGS = {
     key: value
@@ -79,10 +79,10 @@ def _curves(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _write(sweep_dir: Path, runs: pd.DataFrame) -> None:
     sweep_dir.mkdir(parents=True)
-    store.write_parquet(sweep_dir / store.RUNS, runs)
-    store.write_parquet(sweep_dir / store.CURVES, _curves(runs))
+    store.write_parquet(sweep_dir / schema.RUNS, runs)
+    store.write_parquet(sweep_dir / schema.CURVES, _curves(runs))
     summary = store.summarise(runs)
-    store.atomic_write(sweep_dir / store.SUMMARY, lambda p: summary.to_csv(p, index=False))
+    store.atomic_write(sweep_dir / schema.SUMMARY, lambda p: summary.to_csv(p, index=False))
 
 
 def _newcombe(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, float]:

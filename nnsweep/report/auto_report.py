@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from nnsweep import store
 from nnsweep.report import plots
-from nnsweep.store import files as store
 from nnsweep.sweep.auto import read_auto
 
 ROUNDS_CSV = "auto_rounds.csv"

@@ -27,10 +27,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from nnsweep import schema, store
 from nnsweep.report import plots_many
 from nnsweep.report.sweep_report import Figure, Section, render_html, render_markdown
 from nnsweep.stats import grouping, placement
-from nnsweep.store import files as store
 
 # report._figure: (sweep_dir, name, caption, matplotlib figure) -> saved Figure
 Saver = Callable[[Path, str, str, plt.Figure], Figure]
@@ -39,7 +39,7 @@ TITLE = "nnsweep placement study: where should the neurons go?"
 
 
 def _parts(study_dir: Path) -> list[Path]:
-    return sorted(p for p in study_dir.iterdir() if p.is_dir() and (p / store.RUNS).exists())
+    return sorted(p for p in study_dir.iterdir() if p.is_dir() and (p / schema.RUNS).exists())
 
 
 def load_study(study_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,15 +47,15 @@ def load_study(study_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs, curves = [], []
     for index, part in enumerate(_parts(study_dir)):
         offset = 10_000 * index  # job numbers restart in every sweep
-        part_runs = pd.read_parquet(part / store.RUNS).assign(part=part.name)
+        part_runs = pd.read_parquet(part / schema.RUNS).assign(part=part.name)
         part_runs["job"] += offset
         runs.append(part_runs)
-        if (part / store.CURVES).exists():
-            part_curves = pd.read_parquet(part / store.CURVES)
+        if (part / schema.CURVES).exists():
+            part_curves = pd.read_parquet(part / schema.CURVES)
             part_curves["job"] += offset
             curves.append(part_curves)
     if not runs:
-        raise FileNotFoundError(f"{study_dir}: no sub-folder holds a sweep's {store.RUNS}")
+        raise FileNotFoundError(f"{study_dir}: no sub-folder holds a sweep's {schema.RUNS}")
     return pd.concat(runs, ignore_index=True), (
         pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     )

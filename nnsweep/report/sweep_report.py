@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nnsweep import schema, store
 from nnsweep.config import parse_margin
 from nnsweep.report import plots
 from nnsweep.stats import analysis
-from nnsweep.store import files as store
 
 FIGURES = "figures"
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
@@ -161,7 +161,7 @@ def _job_provenance(sweep_dir: Path) -> dict[int, dict[str, Any]]:
     """Every job's provenance.json, by job number."""
     found = {}
     for job_dir in store.job_dirs(sweep_dir):
-        path = job_dir / store.PROVENANCE
+        path = job_dir / schema.PROVENANCE
         if path.exists():
             try:
                 found[int(job_dir.name)] = json.loads(path.read_text(encoding="utf-8"))
@@ -301,7 +301,7 @@ def _command(config: dict[str, Any]) -> str | None:
 def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
     seeds = runs["seed"].dropna()
     rows = []
-    for column in store.CELL_COLUMNS:
+    for column in schema.CELL_COLUMNS:
         values = runs[column].dropna().unique().tolist()
         rows.append({"setting": column, "value": ", ".join(_number(v) for v in values)})
     if len(seeds):
@@ -309,7 +309,7 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
             {
                 "setting": "seeds per cell",
                 "value": f"{int(seeds.min())}..{int(seeds.max())} "
-                f"({runs.groupby(store.CELL_COLUMNS, dropna=False)['seed'].count().max()} "
+                f"({runs.groupby(schema.CELL_COLUMNS, dropna=False)['seed'].count().max()} "
                 "per cell)",
             }
         )
@@ -858,9 +858,9 @@ def _reproduce_section(
 
 
 RAW_FILES = (
-    (store.RUNS, "one row per seed"),
-    (store.CURVES, "one row per seed and logged iteration"),
-    (store.SUMMARY, "per-cell counts and quartiles"),
+    (schema.RUNS, "one row per seed"),
+    (schema.CURVES, "one row per seed and logged iteration"),
+    (schema.SUMMARY, "per-cell counts and quartiles"),
     ("cell_stats.csv", "the cells table"),
     ("pairwise.csv", "the pairwise table"),
     ("failures.csv", "the failures table"),
@@ -878,7 +878,7 @@ def _files_section(sweep_dir: Path) -> Section:
         if (sweep_dir / name).exists() or name == "report.md"
     ]
     links += [
-        (f"job {job.name}: provenance.json", f"{job.name}/{store.PROVENANCE}")
+        (f"job {job.name}: provenance.json", f"{job.name}/{schema.PROVENANCE}")
         for job in store.job_dirs(sweep_dir)
     ]
     return Section(
@@ -1107,8 +1107,8 @@ def render_html(
 
 def write_report(sweep_dir: Path) -> Path:
     """Analyse the stored tables of ``sweep_dir`` and write the report; returns report.html."""
-    runs = pd.read_parquet(sweep_dir / store.RUNS)
-    curves_path = sweep_dir / store.CURVES
+    runs = pd.read_parquet(sweep_dir / schema.RUNS)
+    curves_path = sweep_dir / schema.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
     seeded = analysis.seeded_runs(runs)
     margin = _margin(sweep_dir)

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nnsweep.store.files import CELL_COLUMNS
+from nnsweep.schema import CELL_COLUMNS
 
 ALPHA = 0.05  # family-wise error rate of the verdict's tests (after Holm)
 CONFIDENCE = 0.95  # level of every interval

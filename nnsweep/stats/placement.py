@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nnsweep.train.shapes import SHAPE_COLUMNS
+from nnsweep.schema import SHAPE_COLUMNS
 
 CONFIDENCE = 0.95  # level of every CI here
 RESAMPLES = 2000  # bootstrap draws (seeds resampled within cells)

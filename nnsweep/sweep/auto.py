@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nnsweep import store
 from nnsweep.errors import ConfigError
 from nnsweep.stats import analysis
 from nnsweep.stats.sequential import (
@@ -40,7 +41,6 @@ from nnsweep.stats.sequential import (
     all_pairs,
     seeds_needed,
 )
-from nnsweep.store import files as store
 
 AUTO = "auto"  # the value of n_seeds that asks for an auto sweep
 AUTO_FILE = "auto.json"  # the plan, the rule and every round of an auto sweep

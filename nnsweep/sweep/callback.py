@@ -14,10 +14,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from nnsweep import store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
-from nnsweep.store import files as store
 from nnsweep.sweep import ownership
 
 log = logging.getLogger("nnsweep")

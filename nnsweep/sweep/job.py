@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nnsweep import schema, store
 from nnsweep.config import RunConfig, cell_settings, train_key_fields
-from nnsweep.store import files as store
 from nnsweep.train import native
 from nnsweep.train.data import Dataset, load_dataset
 from nnsweep.train.loop import (
@@ -274,12 +274,12 @@ def run_cell(
     }
     runs_bytes = store.parquet_bytes(runs)
     checksums = {
-        store.WEIGHTS: store.write_npz(job_dir / store.WEIGHTS, weights),
-        store.CURVES: store.write_parquet(job_dir / store.CURVES, curves),
-        store.RUNS: store.sha256_bytes(runs_bytes),
+        schema.WEIGHTS: store.write_npz(job_dir / schema.WEIGHTS, weights),
+        schema.CURVES: store.write_parquet(job_dir / schema.CURVES, curves),
+        schema.RUNS: store.sha256_bytes(runs_bytes),
     }
     store.write_json(
-        job_dir / store.PROVENANCE,
+        job_dir / schema.PROVENANCE,
         {
             **store.provenance(),
             "run_id": run_id,
@@ -294,7 +294,7 @@ def run_cell(
             ),
         },
     )
-    store.write_bytes(job_dir / store.RUNS, runs_bytes)
+    store.write_bytes(job_dir / schema.RUNS, runs_bytes)
     outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
     last_pass = {seed: entries[seed]["last_pass_output"] for seed in run.seeds}
     return CellOutcome(

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nnsweep import schema, store
 from nnsweep.errors import SweepFolderError
-from nnsweep.store import files as store
 
 LOCK = ".nnsweep.lock"
 
@@ -78,11 +78,11 @@ def claim(folder: Path, keep_owner: bool = False) -> str | None:
     if keep_owner:
         return store.owner_run_id(folder)
     if store.job_dirs(folder):  # a sweep folder run again: its old tables are not this run's
-        for name in (store.RUNS, store.CURVES, store.SUMMARY):
+        for name in (schema.RUNS, schema.CURVES, schema.SUMMARY):
             (folder / name).unlink(missing_ok=True)
     run_id = uuid.uuid4().hex
     store.write_json(
-        folder / store.OWNER,
+        folder / schema.OWNER,
         {
             "run_id": run_id,
             "pid": os.getpid(),
@@ -97,7 +97,7 @@ def claim(folder: Path, keep_owner: bool = False) -> str | None:
 def owner(folder: Path) -> dict[str, Any]:
     """``owner.json`` of a claimed folder; empty when there is none or it is unreadable."""
     try:
-        return store.read_json(folder / store.OWNER)
+        return store.read_json(folder / schema.OWNER)
     except ValueError:
         return {}
 
@@ -130,7 +130,7 @@ def exit_with_parent(owner: dict[str, Any], poll_seconds: float = 0.5) -> None:
 
 def _holder(folder: Path) -> str:
     try:
-        owner = store.read_json(folder / store.OWNER)
+        owner = store.read_json(folder / schema.OWNER)
     except (OSError, ValueError):
         return "starting"
     return f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started_utc')}"

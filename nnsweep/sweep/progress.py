@@ -12,7 +12,7 @@ from types import TracebackType
 
 from tqdm import tqdm
 
-from nnsweep.store.files import read_progress
+from nnsweep.store import read_progress
 
 REFRESH_SECONDS = 1.0
 

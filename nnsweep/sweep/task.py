@@ -20,11 +20,11 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nnsweep import schema, store
 from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs
 from nnsweep.exits import describe_file_error, describe_hydra_error, exit_with_error
 from nnsweep.help import register_resolver
 from nnsweep.locations import CONF_DIR
-from nnsweep.store import files as store
 from nnsweep.sweep import ownership
 from nnsweep.sweep.cell import load_cell
 from nnsweep.sweep.job import run_cell
@@ -132,7 +132,7 @@ def _run_single(run: RunConfig, job_dir: Path) -> None:
 
 def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
     """A multirun job: a code failure becomes failure.json, not a crashed sweep."""
-    progress = store.ProgressFile(job_dir / store.PROGRESS, run.n_seeds * run.train.iterations)
+    progress = store.ProgressFile(job_dir / schema.PROGRESS, run.n_seeds * run.train.iterations)
     # The run that owns the sweep folder; gathering takes only its jobs' files.
     owner = ownership.owner(job_dir.parent)
     run_id = owner.get("run_id")
@@ -141,9 +141,9 @@ def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
         run_cell(run, job_dir, job=job, progress=progress, run_id=run_id)
     except Exception as error:  # recorded as the cell's outcome; the sweep goes on
         reason = f"{type(error).__name__}: {error}"
-        log.error("cell %s failed: %s (traceback in %s)", job, reason, store.FAILURE)
+        log.error("cell %s failed: %s (traceback in %s)", job, reason, schema.FAILURE)
         store.write_json(
-            job_dir / store.FAILURE,
+            job_dir / schema.FAILURE,
             {
                 "reason": reason,
                 "traceback": traceback.format_exc(),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnsweep.config import TrainSpec
+from nnsweep.schema import SEED_COLUMNS
 from nnsweep.train import native
 from nnsweep.train.model import StackedNetwork, init_weights, layer_units
 
@@ -32,81 +33,7 @@ UNSTABLE_CHANGE = 0.01
 # How often (in iterations) the loop reports progress to its caller.
 PROGRESS_EVERY = 256
 
-
-@dataclass(frozen=True)
-class SeedColumn:
-    """One per-seed quantity of ``runs.parquet``, under one name everywhere it appears."""
-
-    name: str  # the column; also the TrainResult attribute and cache-entry array (if any)
-    dtype: type  # numpy type of one seed's value
-    doc: str  # what it is, in one line
-    # "trained": a TrainResult array (n_seeds,) and an array of every cache entry;
-    # "cached": an array of every cache entry, filled by the job; "derived": computed by
-    # the job from the entry and the data when it writes the table, never stored.
-    source: str = "trained"
-
-
-# The per-seed record, declared once, in the order of the runs.parquet columns that follow
-# the cell's settings, shape, data and seed. ``run`` derives the cache entries and the table
-# rows from it; ``TrainResult`` holds the "trained" ones.
-SEED_COLUMNS = (
-    SeedColumn("status", np.str_, "ok or diverged (a failed cell's row says failed)", "derived"),
-    SeedColumn("reason", np.str_, "empty for a healthy seed, else why it was stopped"),
-    SeedColumn(
-        "final_error",
-        np.float64,
-        "error margin of the final weights; for a diverged "
-        "seed, the non-finite margin that stopped it",
-    ),
-    SeedColumn(
-        "holdout_error",
-        np.float64,
-        "error margin of the final weights on the held-out rows; NaN when there are none",
-    ),
-    SeedColumn("diverged", np.bool_, "the error margin or a weight became non-finite"),
-    SeedColumn("solved", np.bool_, "every training output rounds to its target", "derived"),
-    SeedColumn(
-        "accuracy",
-        np.float64,
-        "fraction of training rows whose every output rounds to its target (final weights)",
-    ),
-    SeedColumn(
-        "holdout_accuracy", np.float64, "accuracy on the held-out rows; NaN when there are none"
-    ),
-    SeedColumn(
-        "end_change",
-        np.float64,
-        "max |e_k - e_final| / e_final over the margins one "
-        "and two updates before the final weights; NaN for a diverged seed",
-    ),
-    SeedColumn("unstable", np.bool_, "end_change above UNSTABLE_CHANGE", "derived"),
-    SeedColumn("n_weights", np.int64, "trainable numbers of one network", "derived"),
-    SeedColumn(
-        "solvable",
-        np.bool_,
-        "the training data can be fitted exactly (a truth table without contradicting rows)",
-        "derived",
-    ),
-    SeedColumn(
-        "max_abs_error", np.float64, "largest |target - output| over the training rows", "derived"
-    ),
-    SeedColumn(
-        "iterations_reached",
-        np.int64,
-        "forward passes run; less than iterations only for a seed that diverged",
-    ),
-    SeedColumn(
-        "first_below_threshold",
-        np.int64,
-        "first iteration whose margin was below error_threshold; -1 if never",
-    ),
-    SeedColumn(
-        "wall_seconds",
-        np.float64,
-        "the stacked batch's wall time shared out evenly (seeds are not timed apart)",
-        "cached",
-    ),
-)
+# The per-seed columns the trainer computes itself (``schema.SEED_COLUMNS`` declares them all).
 TRAINED_COLUMNS = tuple(c for c in SEED_COLUMNS if c.source == "trained")
 
 

@@ -237,9 +237,6 @@ def shape_columns(hidden_layers: Sequence[int], n_inputs: int, n_outputs: int) -
     }
 
 
-SHAPE_COLUMNS = ("total_neurons", "depth", "weights_no_bias", "weights_with_bias", "front_loading")
-
-
 def main(arguments: Sequence[str] | None = None) -> int:
     """``python -m nnsweep.train.shapes 'budget(total=32, depth=3, step=4)'`` prints the list."""
     import sys

@@ -29,7 +29,8 @@ if _kill or _full:
     import errno
     import signal
 
-    import nnsweep.store.files as _store
+    import nnsweep.store as _store
+    import nnsweep.store.atomic as _atomic
     import nnsweep.sweep.job as _run
 
     _train_before = _run.train
@@ -46,7 +47,7 @@ if _kill or _full:
             def _disk_full(path, data):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-            _store.write_bytes = _disk_full
+            _store.write_bytes = _atomic.write_bytes = _disk_full  # callers use either
         return _train_before(inputs, targets, spec, seeds, **options)
 
     _run.train = _faulty_train

@@ -1,0 +1,114 @@
+"""The names every layer shares: result files and the columns of the result tables.
+
+A foundation module, importable by train, store, stats, report and sweep alike: a reader
+imports a name from here instead of writing the literal again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnsweep.config import NUMBER_SETTINGS
+
+# --------------------------------------------------------------------------------------
+# Result files
+# --------------------------------------------------------------------------------------
+
+RUNS = "runs.parquet"  # one row per seed (per job, and gathered per sweep)
+CURVES = "curves.parquet"  # one row per (seed, logged iteration)
+WEIGHTS = "weights.npz"  # final weights of every seed of a job
+PROVENANCE = "provenance.json"  # versions, BLAS, host and time of a job
+PROGRESS = "progress.json"  # seed-iterations done, for the sweep's progress line
+FAILURE = "failure.json"  # written instead of results when a job's code failed
+SUMMARY = "summary.csv"  # per-cell median, IQR and counts of a sweep
+MULTIRUN = "multirun.yaml"  # Hydra writes it into every sweep folder it starts
+OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.sweep.ownership)
+
+# --------------------------------------------------------------------------------------
+# Columns
+# --------------------------------------------------------------------------------------
+
+# Columns that say which cell a row belongs to, in the order tables show them: the dataset
+# and every setting declared to change the numbers.
+CELL_COLUMNS = ["dataset", *(f.name for f in NUMBER_SETTINGS)]
+
+# Columns derived from a cell's shape and its data's units (``shapes.shape_columns``).
+SHAPE_COLUMNS = ("total_neurons", "depth", "weights_no_bias", "weights_with_bias", "front_loading")
+
+
+@dataclass(frozen=True)
+class SeedColumn:
+    """One per-seed quantity of ``runs.parquet``, under one name everywhere it appears."""
+
+    name: str  # the column; also the TrainResult attribute and cache-entry array (if any)
+    dtype: type  # numpy type of one seed's value
+    doc: str  # what it is, in one line
+    # "trained": a TrainResult array (n_seeds,) and an array of every cache entry;
+    # "cached": an array of every cache entry, filled by the job; "derived": computed by
+    # the job from the entry and the data when it writes the table, never stored.
+    source: str = "trained"
+
+
+# The per-seed record, declared once, in the order of the runs.parquet columns that follow
+# the cell's settings, shape, data and seed. ``run`` derives the cache entries and the table
+# rows from it; ``TrainResult`` holds the "trained" ones.
+SEED_COLUMNS = (
+    SeedColumn("status", np.str_, "ok or diverged (a failed cell's row says failed)", "derived"),
+    SeedColumn("reason", np.str_, "empty for a healthy seed, else why it was stopped"),
+    SeedColumn(
+        "final_error",
+        np.float64,
+        "error margin of the final weights; for a diverged "
+        "seed, the non-finite margin that stopped it",
+    ),
+    SeedColumn(
+        "holdout_error",
+        np.float64,
+        "error margin of the final weights on the held-out rows; NaN when there are none",
+    ),
+    SeedColumn("diverged", np.bool_, "the error margin or a weight became non-finite"),
+    SeedColumn("solved", np.bool_, "every training output rounds to its target", "derived"),
+    SeedColumn(
+        "accuracy",
+        np.float64,
+        "fraction of training rows whose every output rounds to its target (final weights)",
+    ),
+    SeedColumn(
+        "holdout_accuracy", np.float64, "accuracy on the held-out rows; NaN when there are none"
+    ),
+    SeedColumn(
+        "end_change",
+        np.float64,
+        "max |e_k - e_final| / e_final over the margins one "
+        "and two updates before the final weights; NaN for a diverged seed",
+    ),
+    SeedColumn("unstable", np.bool_, "end_change above UNSTABLE_CHANGE", "derived"),
+    SeedColumn("n_weights", np.int64, "trainable numbers of one network", "derived"),
+    SeedColumn(
+        "solvable",
+        np.bool_,
+        "the training data can be fitted exactly (a truth table without contradicting rows)",
+        "derived",
+    ),
+    SeedColumn(
+        "max_abs_error", np.float64, "largest |target - output| over the training rows", "derived"
+    ),
+    SeedColumn(
+        "iterations_reached",
+        np.int64,
+        "forward passes run; less than iterations only for a seed that diverged",
+    ),
+    SeedColumn(
+        "first_below_threshold",
+        np.int64,
+        "first iteration whose margin was below error_threshold; -1 if never",
+    ),
+    SeedColumn(
+        "wall_seconds",
+        np.float64,
+        "the stacked batch's wall time shared out evenly (seeds are not timed apart)",
+        "cached",
+    ),
+)
