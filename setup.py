@@ -1,7 +1,8 @@
-"""Only the optional native kernel lives here; everything else is in pyproject.toml.
+"""Only the native kernel lives here; everything else is in pyproject.toml.
 
 The kernel is plain C loaded with ctypes (no Python or numpy headers). ``optional=True``:
-if it cannot be compiled, installation goes on and nnsweep trains with numpy.
+without a C compiler, installation goes on and the numpy implementation of the portable
+arithmetic does the work (the Makefile refuses that outcome where a compiler exists).
 """
 
 from setuptools import Extension, setup
@@ -11,9 +12,12 @@ setup(
         Extension(
             "nnsweep.train._kernel",
             sources=["nnsweep/train/_kernel.c"],
-            # No contraction: the kernel fuses exactly the multiply-adds that numpy's BLAS and
-            # libm fuse, and no others.
-            extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
+            depends=["nnsweep/train/_kernel_path.h"],
+            # The portable arithmetic is IEEE-754 basic operations, one rounding each: no
+            # contraction into fused multiply-adds, no fast-math. C99, so that the scalar
+            # path builds with any compiler; the AVX2/AVX-512F paths are enabled function by
+            # function (target attributes) and chosen at run time.
+            extra_compile_args=["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math"],
             libraries=["m"],
             optional=True,
         )

@@ -1,160 +1,455 @@
-"""The native kernel gives numpy's numbers bit for bit, or it is not used."""
+"""Every kernel path gives the portable arithmetic's bits: against a numpy transcription of the
+spec (ARITHMETIC.md), compared as bits, on every machine. Only paths this CPU lacks are
+skipped; where a C compiler exists the kernel must have been built (NNSWEEP_REQUIRE_NATIVE).
+"""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import dataclasses
+import itertools
 import os
+import shutil
+from fractions import Fraction
+from math import factorial
 
 import numpy as np
 import pytest
-from conftest import EX2_INPUTS, EX2_TARGETS, require_numpys_bits
+from conftest import EX2_INPUTS, EX2_TARGETS
 
-from nnsweep.config import TrainSpec
+from nnsweep.errors import ConfigError
 from nnsweep.train import native
-from nnsweep.train.loop import TrainResult, _train_native, _train_numpy, choose_kernel, train
 from nnsweep.train.model import init_weights, layer_units
 
-# Example 1 with a constant fourth input: the kernel needs an even number of inputs.
-EX1_INPUTS = np.array([[a, b, c, 1] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float)
-EX1_TARGETS = np.array([[0], [1], [1], [0], [1], [1], [1], [1]], dtype=float)
+# ---------------------------------------------------------------------------------------
+# The spec, transcribed: elementwise numpy ufuncs over a seed axis (last), one operation each
+# ---------------------------------------------------------------------------------------
+
+INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+SHIFT = float.fromhex("0x1.8p52")
+LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+C = [float(Fraction(1, factorial(k))) for k in range(14)]
+
+
+def spec_exp(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    nan = x != x
+    v = np.where(nan, 0.0, x)
+    v = np.where(v > 710.0, 710.0, v)
+    v = np.where(v < -746.0, -746.0, v)
+    t = v * INV_LN2
+    t = t + SHIFT
+    n = t - SHIFT
+    hi = n * LN2_HI
+    r = v - hi
+    lo = n * LN2_LO
+    r = r - lo
+    p = np.full_like(r, C[13])
+    for k in range(12, -1, -1):
+        p = p * r
+        p = p + C[k]
+    n1 = np.floor(n * 0.5)
+    n2 = n - n1
+    s1 = ((n1.astype(np.int64) + 1023) << 52).view(np.float64)
+    s2 = ((n2.astype(np.int64) + 1023) << 52).view(np.float64)
+    result = (p * s1) * s2
+    return np.where(nan, x, result)
+
+
+def spec_activate(z: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "sigmoid":
+        return 1.0 / (1.0 + spec_exp(-z))
+    if kind == "tanh":
+        e = spec_exp(-2.0 * np.abs(z))
+        return np.copysign((1.0 - e) / (1.0 + e), z)
+    return np.where(z <= 0, 0.0, z)
+
+
+def spec_slope(a: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "sigmoid":
+        return a * (1.0 - a)
+    if kind == "tanh":
+        return 1.0 - a * a
+    return np.where(a > 0, 1.0, 0.0)
+
+
+def spec_sum(terms: np.ndarray) -> np.ndarray:
+    """Sequential sum over the first axis, started from the first term."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def spec_forward(inputs, weights, biases, kinds):
+    """Every layer's output, (rows, units, S); weights (a, b, S), biases (b, S) or None."""
+    layer = np.broadcast_to(inputs[:, :, None], (*inputs.shape, weights[0].shape[-1]))
+    outputs = []
+    for k, weight in enumerate(weights):
+        # z[r, j] = sum_i L[r, i] * W[i, j], i ascending
+        z = spec_sum(np.moveaxis(layer, 1, 0)[:, :, None, :] * weight[:, None, :, :])
+        if biases is not None:
+            z = z + biases[k][None]
+        layer = spec_activate(z, kinds[k])
+        outputs.append(layer)
+    return outputs
+
+
+def spec_margin(err: np.ndarray) -> np.ndarray:
+    flat = np.abs(err).reshape(-1, err.shape[-1])
+    return spec_sum(flat) / flat.shape[0]
+
+
+def spec_train(inputs, targets, weights, biases, kinds, lr, iterations, points, threshold):
+    """The spec's training plus the numpy loop's per-seed bookkeeping; seed-major output."""
+    W = [np.ascontiguousarray(np.moveaxis(w, 0, -1)) for w in weights]
+    B = None if biases is None else [np.moveaxis(b[:, 0, :], 0, -1).copy() for b in biases]
+    S = weights[0].shape[0]
+    n_out = targets.shape[1]
+    out = {
+        "curves": np.full((S, len(points)), np.nan),
+        "final_error": np.full(S, np.nan),
+        "final_output": np.full((S, *targets.shape), np.nan),
+        "diverged": np.zeros(S, dtype=bool),
+        "iterations_reached": np.full(S, iterations, dtype=np.int64),
+        "first_below": np.full(S, -1, dtype=np.int64),
+        "weights": [np.empty_like(w) for w in weights],
+        "biases": None if biases is None else [np.empty_like(b) for b in biases],
+    }
+    slot = 0
+    active = np.ones(S, dtype=bool)
+
+    def keep(seeds):
+        for k, w in enumerate(W):
+            out["weights"][k][seeds] = np.moveaxis(w, -1, 0)[seeds]
+        if B is not None:
+            for k, b in enumerate(B):
+                out["biases"][k][seeds] = np.moveaxis(b, -1, 0)[seeds][:, None, :]
+
+    for it in range(iterations):
+        outputs = spec_forward(inputs, W, B, kinds)
+        output = outputs[-1]
+        err = targets[:, :, None] - output
+        deltas = [None] * len(W)
+        deltas[-1] = err * spec_slope(output, kinds[-1])
+        margins = spec_margin(err)
+        logged = slot < len(points) and points[slot] == it
+        if logged:
+            out["curves"][active, slot] = margins[active]
+            slot += 1
+        stopped = active & ~np.isfinite(margins)
+        if stopped.any():
+            out["diverged"][stopped] = True
+            out["iterations_reached"][stopped] = it + 1
+            out["final_error"][stopped] = margins[stopped]
+            out["final_output"][stopped] = np.moveaxis(output, -1, 0)[stopped]
+            keep(stopped)
+            active &= ~stopped
+        crossed = active & (out["first_below"] < 0) & (margins < threshold)
+        out["first_below"][crossed] = it
+        if it == iterations - 1:
+            out["final_error"][active] = margins[active]
+            out["final_output"][active] = np.moveaxis(output, -1, 0)[active]
+        for k in range(len(W) - 1, 0, -1):
+            # e[r, i] = sum_j delta[r, j] * W[i, j], j ascending
+            e = spec_sum(np.moveaxis(deltas[k], 1, 0)[:, :, None, :] * np.moveaxis(W[k], 1, 0)[:, None])
+            deltas[k - 1] = e * spec_slope(outputs[k - 1], kinds[k - 1])
+        layer_inputs = [np.broadcast_to(inputs[:, :, None], (*inputs.shape, S)), *outputs[:-1]]
+        for k in range(len(W)):
+            # g[i, j] = sum_r L[r, i] * delta[r, j], r ascending
+            g = spec_sum(layer_inputs[k][:, :, None, :] * deltas[k][:, None, :, :])
+            if lr != 1.0:
+                g = lr * g
+            W[k] = W[k] + g
+            if B is not None:
+                step = spec_sum(deltas[k])
+                if lr != 1.0:
+                    step = lr * step
+                B[k] = B[k] + step
+    keep(active)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+REQUIRED = os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1"
+
+
+def paths() -> list:
+    """Every kernel path, skipped (with the reason) only where this CPU lacks it."""
+    params = []
+    for path in native.PATHS:
+        marks = []
+        if not native.built():
+            marks = [pytest.mark.skipif(not REQUIRED, reason="the native kernel is not built")]
+        elif path not in native.available_paths():
+            marks = [pytest.mark.skip(reason=f"this CPU has no {path}")]
+        params.append(pytest.param(path, marks=marks, id=path))
+    return params
 
 
 @pytest.fixture(autouse=True)
-def _needs_kernel() -> None:
-    if not native.available():
-        if os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1":
-            pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 but the native kernel is not available")
-        pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
+def _kernel_built() -> None:
+    if REQUIRED and not native.built():
+        pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 (a C compiler exists) but the kernel did not build")
 
 
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return np.array_equal(a, b, equal_nan=True)
+def same_bits(a, b) -> bool:
+    """Equal as IEEE bit patterns; NaNs match any NaN (the spec fixes no NaN payload)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype != np.float64:
+        return np.array_equal(a, b)
+    nan = np.isnan(a) & np.isnan(b)
+    return bool(np.all((a.view(np.uint64) == b.view(np.uint64)) | nan))
 
 
-def _assert_identical(by_numpy: TrainResult, by_kernel: TrainResult) -> None:
-    assert (by_numpy.kernel, by_kernel.kernel) == ("numpy", "native")
-    for field in ("curves", "final_error", "final_output", "diverged", "iterations_reached"):
-        assert _same(getattr(by_numpy, field), getattr(by_kernel, field)), field
-    assert _same(by_numpy.first_below_threshold, by_kernel.first_below_threshold)
-    assert by_numpy.reason == by_kernel.reason
-    for a, b in zip(by_numpy.weights, by_kernel.weights, strict=True):
-        assert _same(a, b)
+def assert_same(by_spec: dict, by_kernel: native.BlockResult) -> None:
+    for name in ("curves", "final_error", "final_output", "diverged", "iterations_reached"):
+        assert same_bits(by_spec[name], getattr(by_kernel, name)), name
+    assert same_bits(by_spec["first_below"], by_kernel.first_below)
+    for a, b in zip(by_spec["weights"], by_kernel.weights, strict=True):
+        assert same_bits(a, b), "weights"
+    if by_spec["biases"] is not None:
+        for a, b in zip(by_spec["biases"], by_kernel.biases, strict=True):
+            assert same_bits(a, b), "biases"
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, *args, **kwargs) -> tuple[TrainResult, TrainResult]:
-    monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
-    by_numpy = train(*args, **kwargs)
-    monkeypatch.setenv("NNSWEEP_KERNEL", "native")
-    by_kernel = train(*args, **kwargs)
-    return by_numpy, by_kernel
+# ---------------------------------------------------------------------------------------
+# exp
+# ---------------------------------------------------------------------------------------
 
 
-def test_exp_is_the_c_librarys_exp_bit_for_bit() -> None:
-    rng = np.random.default_rng(7)
-    special = [0.0, -0.0, 1e-300, -1e-300, 2.0**-54, -(2.0**-55), 511.99, 512.0, -512.0,
-               709.78, 709.79, -745.1, -745.2, 1023.0, 1e10, -1e10, np.inf, -np.inf, np.nan,
-               5e-324, -708.5, -720.0]  # fmt: skip
-    values = np.concatenate([
-        rng.uniform(-40, 40, 400_000),
-        rng.uniform(-750, 720, 400_000),
-        rng.standard_normal(400_000) * np.exp(rng.uniform(-60, 4, 400_000)),
-        rng.integers(0, 2**64, 400_000, dtype=np.uint64).view(np.float64),
-        special, np.zeros(2),
-    ])  # fmt: skip
-    # The C library's own exp, value by value (numpy's may be another routine: AVX-512F).
-    c_exp = ctypes.CDLL(ctypes.util.find_library("m")).exp
-    c_exp.argtypes, c_exp.restype = [ctypes.c_double], ctypes.c_double
-    with np.errstate(over="ignore", invalid="ignore"):
-        expected = np.frompyfunc(c_exp, 1, 1)(values).astype(np.float64)
-    assert _same(native.exp(values), expected)
+def exp_points(n: int) -> np.ndarray:
+    rng = np.random.default_rng(17)
+    edges = [0.0, -0.0, 1e-300, -1e-300, 5e-324, -5e-324, 2.0**-54, -(2.0**-55), 1.0, -1.0,
+             0.5 * np.log(2), 709.78, 709.7827128933840, 709.79, 710.0, 710.5, 711.0, 1e10,
+             -708.39, -708.4, -709.0, -744.44, -745.1, -745.13321910194122, -745.2, -746.0,
+             -746.5, -1e10, np.inf, -np.inf, np.nan, -np.nan, 1.7976931348623157e308,
+             -1.7976931348623157e308, 2.2250738585072014e-308]  # fmt: skip
+    # exact multiples of ln2 / 2 (ties in the reduction) and their neighbours
+    k = np.arange(-2200, 2100) * 0.5
+    ties = np.concatenate([k * np.log(2), np.nextafter(k * np.log(2), np.inf),
+                           np.nextafter(k * np.log(2), -np.inf)])  # fmt: skip
+    parts = [
+        np.array(edges),
+        ties,
+        rng.uniform(-40, 40, n // 4),
+        rng.uniform(-750, 720, n // 4),
+        rng.standard_normal(n // 4) * np.exp(rng.uniform(-60, 4, n // 4)),
+        rng.integers(0, 2**64, n // 4, dtype=np.uint64).view(np.float64),
+    ]
+    return np.concatenate(parts)
 
 
-@pytest.mark.parametrize(
-    ("inputs", "targets", "hidden", "lr", "n_seeds", "threshold"),
-    [
-        (EX2_INPUTS, EX2_TARGETS, (8, 16, 8), 1.0, 9, 0.01),
-        (EX2_INPUTS, EX2_TARGETS, (16, 8, 8), 1.0, 4, 0.05),
-        (EX2_INPUTS, EX2_TARGETS, (8, 8, 8), 0.3, 6, 0.01),
-        (EX2_INPUTS, EX2_TARGETS, (6,), 7.5, 5, 0.2),
-        (EX1_INPUTS, np.hstack([EX1_TARGETS, 1 - EX1_TARGETS]), (8,), 1.0, 7, 0.02),
-        (EX1_INPUTS, np.hstack([EX1_TARGETS, EX1_TARGETS]), (6, 10, 2, 4), 1e300, 3, 0.01),
-    ],
-)
-def test_kernel_equals_numpy_bit_for_bit(
-    monkeypatch: pytest.MonkeyPatch, inputs, targets, hidden, lr, n_seeds, threshold
-) -> None:
-    require_numpys_bits(native)
-    spec = TrainSpec(
-        hidden_layers=hidden, lr=lr, iterations=3000, log_every=250, error_threshold=threshold
-    )
-    seeds = list(range(3, 3 + n_seeds))
-    by_numpy, by_kernel = _both(
-        monkeypatch, inputs.astype(float), targets.astype(float), spec, seeds
-    )
-    _assert_identical(by_numpy, by_kernel)
-
-
-def test_a_non_finite_seed_stops_alone_as_in_numpy() -> None:
-    require_numpys_bits(native)
-    """A seed whose weights hold NaN or inf is recorded as numpy records it; others go on."""
-    spec = TrainSpec(hidden_layers=(8, 8), iterations=500, log_every=50)
-    units = layer_units(4, spec.hidden_layers, 2)
-    weights = init_weights(units, range(1, 8), "tutorial")
-    weights[1][2, 3, 4] = np.nan  # seed 3 diverges at iteration 0
-    weights[0][5, 0, 0] = np.inf  # seed 6: an infinite weight times a zero input gives NaN
-    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
+@pytest.mark.parametrize("path", paths())
+def test_exp_gives_the_spec_bits_on_ten_million_points(path: str) -> None:
+    values = exp_points(10_000_000)
+    assert values.size >= 10_000_000
     with np.errstate(all="ignore"):
-        by_numpy = _train_numpy(inputs, targets, spec, [w.copy() for w in weights], None, None)
-        by_kernel = _train_native(inputs, targets, spec, [w.copy() for w in weights], None)
-    assert by_numpy.diverged.tolist() == [False, False, True, False, False, True, False]
-    fields = ("curves", "final_error", "final_output", "diverged", "iterations_reached")
-    for field in (*fields, "first_below_threshold"):
-        assert _same(getattr(by_numpy, field), getattr(by_kernel, field)), field
-    assert by_numpy.reason == by_kernel.reason
-    for a, b in zip(by_numpy.weights, by_kernel.weights, strict=True):
-        assert _same(a, b)
+        expected = spec_exp(values)
+    assert same_bits(native.exp(values, path), expected)
 
 
-def test_the_probe_rejects_a_kernel_that_is_one_ulp_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    require_numpys_bits(native)
-    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=1000, log_every=100)
-    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
-    weights = init_weights(layer_units(4, spec.hidden_layers, 2), [1, 2, 3], "tutorial")
-    assert choose_kernel(inputs, targets, spec, weights) == "native"
-    honest = native.train_blocks
+def test_exp_edges_are_the_specs() -> None:
+    """The transcription itself: the edge behaviour the spec states."""
+    with np.errstate(all="ignore"):
+        got = spec_exp(np.array([np.nan, np.inf, -np.inf, 710.0, -0.0, -746.0, -744.5]))
+    assert np.isnan(got[0]) and got[1] == np.inf and got[2] == 0.0 and not np.signbit(got[2])
+    assert got[3] == np.inf and got[4] == 1.0 and got[5] == 0.0
+    assert got[6] == 5e-324  # a correctly scaled subnormal, not flushed
 
-    def one_ulp_off(*args, **kwargs):
-        outcome = honest(*args, **kwargs)
-        outcome.weights[0][0, 0, 0] = np.nextafter(outcome.weights[0][0, 0, 0], np.inf)
-        return outcome
 
-    monkeypatch.setattr(native, "train_blocks", one_ulp_off)
+@pytest.mark.parametrize("path", paths())
+def test_exp_is_within_one_ulp_of_the_true_value(path: str) -> None:
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 40
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(-700, 700, 3000), rng.uniform(-2, 2, 3000)])
+    got = native.exp(values, path)
+    worst = 0.0
+    for x, y in zip(values, got, strict=True):
+        true = Decimal(float(x)).exp()
+        ulp = np.spacing(float(true))
+        worst = max(worst, abs(float(Decimal(float(y)) - true)) / ulp)
+    assert worst < 1.5, worst  # "about 1 ulp": the accuracy of the spec, not of a path
+
+
+# ---------------------------------------------------------------------------------------
+# Training: every path, the spec's bits
+# ---------------------------------------------------------------------------------------
+
+
+def random_network(rng: np.random.Generator, index: int) -> dict:
+    """A random network nnsweep can train: odd widths, 1 output, many rows, bias, tanh, relu."""
+    n_in = int(rng.integers(1, 6))
+    n_out = 1 if index % 3 == 0 else int(rng.integers(1, 4))
+    hidden = tuple(int(w) for w in rng.integers(1, 12, size=int(rng.integers(1, 4))))
+    rows = int(rng.choice([1, 3, 8, 17, 64, 301])) if index % 5 else 320
+    kinds = [str(rng.choice(list(native.ACTIVATIONS))) for _ in range(len(hidden))]
+    kinds.append(str(rng.choice(["sigmoid", "sigmoid", "tanh", "relu"])))
+    inputs = rng.choice([0.0, 1.0, -0.5, 0.25, 2.0], size=(rows, n_in))
+    if index % 4 == 1:
+        inputs = rng.standard_normal((rows, n_in))
+    targets = rng.integers(0, 2, size=(rows, n_out)).astype(float)
+    n_seeds = int(rng.integers(3, 21))
+    units = layer_units(n_in, hidden, n_out)
+    weights = init_weights(units, range(100 * index, 100 * index + n_seeds), str(rng.choice(
+        ["tutorial", "xavier", "he"])))  # fmt: skip
+    biases = None
+    if index % 2:
+        biases = [rng.standard_normal((n_seeds, 1, b)) * 0.5 for b in units[1:]]
+    lr = float(rng.choice([1.0, 0.5, 0.1, 3.0]))
+    if index % 6 == 5:  # relu at a huge rate: overflow to inf, then NaN, for some seeds
+        kinds, lr = ["relu"] * len(kinds), 1e150
+    iterations = 60 if rows < 100 else 12
+    points = np.array(sorted(set(range(0, iterations, 7)) | {iterations - 2, iterations - 1}))
+    return {
+        "inputs": inputs, "targets": targets, "weights": weights, "biases": biases,
+        "kinds": kinds, "lr": lr, "iterations": iterations, "points": points,
+        "threshold": 0.3,
+    }  # fmt: skip
+
+
+NETWORKS = 24
+
+
+def run_kernel(path: str, net: dict) -> native.BlockResult:
+    return native.train_blocks(
+        path, net["inputs"], net["targets"], [w.copy() for w in net["weights"]],
+        None if net["biases"] is None else [b.copy() for b in net["biases"]], net["kinds"],
+        net["lr"], net["iterations"], net["points"], net["threshold"],
+    )  # fmt: skip
+
+
+def run_spec(net: dict) -> dict:
+    with np.errstate(all="ignore"):
+        return spec_train(
+            net["inputs"], net["targets"], net["weights"], net["biases"], net["kinds"],
+            net["lr"], net["iterations"], net["points"], net["threshold"],
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def networks() -> list[tuple[dict, dict]]:
+    rng = np.random.default_rng(2026)
+    nets = [random_network(rng, index) for index in range(NETWORKS)]
+    return [(net, run_spec(net)) for net in nets]
+
+
+def test_the_random_networks_cover_what_nnsweep_trains(networks) -> None:
+    nets = [net for net, _ in networks]
+    assert sum(net["weights"][0].shape[0] for net in nets) >= 200
+    widths = [w.shape[2] for net in nets for w in net["weights"][:-1]]
+    assert any(w % 2 for w in widths)
+    assert any(net["targets"].shape[1] == 1 for net in nets)
+    assert any(net["inputs"].shape[0] >= 300 for net in nets)
+    assert any(net["biases"] is not None for net in nets)
+    kinds = {kind for net in nets for kind in net["kinds"]}
+    assert kinds == {"sigmoid", "tanh", "relu"}
+    assert any(net["lr"] != 1.0 for net in nets)
+    assert any(spec["diverged"].any() for _, spec in networks)
+
+
+@pytest.mark.parametrize("path", paths())
+def test_every_path_trains_the_specs_bits(path: str, networks) -> None:
+    for index, (net, by_spec) in enumerate(networks):
+        try:
+            assert_same(by_spec, run_kernel(path, net))
+        except AssertionError as error:
+            raise AssertionError(f"network {index}: {error}") from error
+
+
+@pytest.mark.parametrize("path", paths())
+def test_tutorial_networks_many_iterations(path: str) -> None:
+    """4-8-16-8-2 on Example 2, sigmoid, no biases: the shipped sweeps' networks."""
+    units = layer_units(4, (8, 16, 8), 2)
+    net = {
+        "inputs": EX2_INPUTS.astype(float), "targets": EX2_TARGETS.astype(float),
+        "weights": init_weights(units, range(1, 12), "tutorial"), "biases": None,
+        "kinds": ["sigmoid"] * 4, "lr": 1.0, "iterations": 600,
+        "points": np.arange(0, 600, 50), "threshold": 0.05,
+    }  # fmt: skip
+    assert_same(run_spec(net), run_kernel(path, net))
+
+
+@pytest.mark.parametrize("path", paths())
+def test_a_diverging_seed_stops_alone(path: str) -> None:
+    """NaN and inf flow as the spec says; the stopped seed is recorded, the others go on."""
+    units = layer_units(4, (8, 8), 2)
+    weights = init_weights(units, range(1, 11), "tutorial")
+    weights[1][2, 3, 4] = np.nan  # seed 3 stops at iteration 0
+    weights[0][5, 0, 0] = np.inf  # seed 6: inf times a zero input is NaN
+    weights[2][8, 0, 0] = 1e308  # seed 9: huge but finite
+    net = {
+        "inputs": EX2_INPUTS.astype(float), "targets": EX2_TARGETS.astype(float),
+        "weights": weights, "biases": None, "kinds": ["sigmoid", "relu", "relu"], "lr": 0.5,
+        "iterations": 40, "points": np.arange(40), "threshold": 0.01,
+    }  # fmt: skip
+    by_spec = run_spec(net)
+    assert by_spec["diverged"][[2, 5]].all() and not by_spec["diverged"].all()
+    assert_same(by_spec, run_kernel(path, net))
+
+
+@pytest.mark.parametrize("path", paths())
+def test_evaluate_is_the_specs_forward_pass(path: str, networks) -> None:
+    for net, _ in networks[:8]:
+        margins, outputs = native.evaluate(
+            path, net["inputs"], net["targets"], net["weights"], net["biases"], net["kinds"]
+        )
+        W = [np.moveaxis(w, 0, -1) for w in net["weights"]]
+        B = None if net["biases"] is None else [np.moveaxis(b[:, 0], 0, -1) for b in net["biases"]]
+        with np.errstate(all="ignore"):
+            output = spec_forward(net["inputs"], W, B, net["kinds"])[-1]
+            expected = spec_margin(net["targets"][:, :, None] - output)
+        assert same_bits(margins, expected)
+        assert same_bits(outputs, np.moveaxis(output, -1, 0))
+
+
+# ---------------------------------------------------------------------------------------
+# Choosing a path
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_c_compiler_means_a_built_kernel() -> None:
+    """CI's guard: where a compiler exists, ``make`` sets NNSWEEP_REQUIRE_NATIVE=1."""
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert REQUIRED or native.built(), "a C compiler exists but the kernel is not built"
+    if REQUIRED:
+        assert native.built() and "scalar" in native.available_paths()
+
+
+def test_nnsweep_kernel_forces_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
+    assert native.choose_path(3, ["sigmoid"] * 3) == ("numpy", "")
+    for path in native.available_paths():
+        monkeypatch.setenv("NNSWEEP_KERNEL", path)
+        assert native.choose_path(3, ["sigmoid"] * 3) == (path, "")
     monkeypatch.setenv("NNSWEEP_KERNEL", "auto")
-    assert choose_kernel(inputs, targets, spec, weights) == "numpy"
-    monkeypatch.setenv("NNSWEEP_KERNEL", "native")
-    with pytest.raises(native.KernelUnavailableError, match="does not reproduce"):
-        choose_kernel(inputs, targets, spec, weights)
+    best = native.available_paths()[0] if native.available_paths() else "numpy"
+    assert native.choose_path(3, ["sigmoid"] * 3)[0] == best
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"activation": "tanh"}, "only does sigmoid"),
-        ({"bias": True}, "no biases"),
-        ({"hidden_layers": (8, 200)}, "at most 128"),
-        ({"hidden_layers": (8, 1, 4)}, "2 or more units"),
-        ({"hidden_layers": (8, 5, 4)}, "an even number"),
-    ],
-)
-def test_networks_the_kernel_does_not_cover_go_to_numpy(
-    monkeypatch: pytest.MonkeyPatch, change: dict, reason: str
-) -> None:
-    spec = dataclasses.replace(TrainSpec(hidden_layers=(8,), iterations=50, log_every=10), **change)
-    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
-    monkeypatch.setenv("NNSWEEP_KERNEL", "auto")
-    assert train(inputs, targets, spec, [1, 2]).kernel == "numpy"
-    monkeypatch.setenv("NNSWEEP_KERNEL", "native")
-    with pytest.raises(native.KernelUnavailableError, match=reason):
-        train(inputs, targets, spec, [1, 2])
+def test_an_unknown_or_missing_path_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNSWEEP_KERNEL", "avx1024")
+    with pytest.raises(ConfigError, match="NNSWEEP_KERNEL=avx1024: unknown"):
+        native.check_environment()
+    missing = [p for p in native.PATHS if p not in native.available_paths()]
+    if missing:
+        monkeypatch.setenv("NNSWEEP_KERNEL", missing[0])
+        with pytest.raises(ConfigError, match=f"NNSWEEP_KERNEL={missing[0]}: ") as error:
+            native.check_environment()
+        assert "\n" not in str(error.value)
+        with pytest.raises(native.KernelUnavailableError):
+            native.choose_path(2, ["sigmoid"] * 2)
+
+
+def test_layouts_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    layers = [rng.standard_normal((5, a, b)) for a, b in itertools.pairwise([3, 7, 1])]
+    flat = native._to_lanes(layers, np.arange(5))
+    back = native._from_lanes(flat, [(3, 7), (7, 1)], 5)
+    assert all(np.array_equal(a, b) for a, b in zip(layers, back, strict=True))
