@@ -111,35 +111,15 @@ static inline uint64_t double_to_bits(double d)
     return bits;
 }
 
-static inline double scalar_exp(double x)
+/* 2^n1 and 2^n2 (n1 = floor(n / 2), n2 = n - n1) from t = 1.5 * 2^52 + n: t's low bits are
+ * n (|n| < 1100); adding 2048 makes the halving an exact floor of a non-negative integer. */
+static inline void scalar_scales(double t, double *s1, double *s2)
 {
-    if (x != x)
-        return x;
-    if (x > EXP_HI)
-        x = EXP_HI;
-    if (x < EXP_LO)
-        x = EXP_LO;
-    double t = x * EXP_INV_LN2;
-    t = t + EXP_SHIFT;
-    const double n = t - EXP_SHIFT;
-    const double hi = n * EXP_LN2_HI;
-    double r = x - hi;
-    const double lo = n * EXP_LN2_LO;
-    r = r - lo;
-    double p = EXP_C[13];
-    for (int k = 12; k >= 0; k--) {
-        p = p * r;
-        p = p + EXP_C[k];
-    }
-    /* n as an integer, from t's low bits (t = 2^52 * 1.5 + n exactly, |n| < 1100) */
-    const int64_t ni = (int64_t)(double_to_bits(t) - double_to_bits(EXP_SHIFT));
-    /* floor(n / 2) + 1023 and (n - floor(n / 2)) + 1023, on non-negative integers */
-    const int64_t e1 = (ni + 2048) / 2 - 1;
-    const int64_t e2 = ni + 2046 - e1;
-    const double s1 = bits_to_double((uint64_t)e1 << EXP_BIAS_SHIFT);
-    const double s2 = bits_to_double((uint64_t)e2 << EXP_BIAS_SHIFT);
-    const double scaled = p * s1;
-    return scaled * s2;
+    const int64_t n = (int64_t)(double_to_bits(t) - double_to_bits(EXP_SHIFT));
+    const int64_t e1 = (n + 2048) / 2 - 1; /* n1 + 1023 */
+    const int64_t e2 = n + 2046 - e1;      /* n2 + 1023 */
+    *s1 = bits_to_double((uint64_t)e1 << EXP_BIAS_SHIFT);
+    *s2 = bits_to_double((uint64_t)e2 << EXP_BIAS_SHIFT);
 }
 
 #define V double
@@ -160,9 +140,13 @@ static inline double scalar_exp(double x)
 #define V_RELU(z) ((z) <= 0.0 ? 0.0 : (z))
 #define V_STEP(a) ((a) > 0.0 ? 1.0 : 0.0)
 #define V_TO_LANES(out, v) ((out)[0] = (v))
-#define v_exp_scalar scalar_exp
+#define EXPW 4
+#define V_MIN(v, c) ((v) > (c) ? (c) : (v))
+#define V_MAX(v, c) ((v) < (c) ? (c) : (v))
+#define V_NAN_ZERO(x) ((x) != (x) ? 0.0 : (x))
+#define V_NAN_KEEP(r, x) ((x) != (x) ? (x) : (r))
+#define V_SCALES(t, s1, s2) scalar_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
-#undef v_exp_scalar
 #undef V
 #undef NL
 #undef TI
@@ -181,6 +165,12 @@ static inline double scalar_exp(double x)
 #undef V_RELU
 #undef V_STEP
 #undef V_TO_LANES
+#undef EXPW
+#undef V_MIN
+#undef V_MAX
+#undef V_NAN_ZERO
+#undef V_NAN_KEEP
+#undef V_SCALES
 
 /* ------------------------------------------------------------------------------------ */
 /* x86-64 paths: AVX2 and AVX-512F, compiled for their instruction sets function by      */
@@ -194,30 +184,26 @@ static inline double scalar_exp(double x)
 /* ---- AVX2: 4 seeds per vector ---- */
 #define AVX2_TARGET __attribute__((target("avx2")))
 
-AVX2_TARGET static inline __m256d avx2_exp(__m256d x)
+AVX2_TARGET static inline __m256d avx2_nan_zero(__m256d x)
 {
-    const __m256d nan = _mm256_cmp_pd(x, x, _CMP_UNORD_Q);
-    __m256d v = _mm256_andnot_pd(nan, x); /* NaN lanes compute on 0.0 */
-    v = _mm256_min_pd(v, _mm256_set1_pd(EXP_HI));
-    v = _mm256_max_pd(v, _mm256_set1_pd(EXP_LO));
-    __m256d t = _mm256_mul_pd(v, _mm256_set1_pd(EXP_INV_LN2));
-    t = _mm256_add_pd(t, _mm256_set1_pd(EXP_SHIFT));
-    const __m256d n = _mm256_sub_pd(t, _mm256_set1_pd(EXP_SHIFT));
-    __m256d r = _mm256_sub_pd(v, _mm256_mul_pd(n, _mm256_set1_pd(EXP_LN2_HI)));
-    r = _mm256_sub_pd(r, _mm256_mul_pd(n, _mm256_set1_pd(EXP_LN2_LO)));
-    __m256d p = _mm256_set1_pd(EXP_C[13]);
-    for (int k = 12; k >= 0; k--)
-        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(EXP_C[k]));
-    const __m256i ni = _mm256_sub_epi64(_mm256_castpd_si256(t),
-                                        _mm256_castpd_si256(_mm256_set1_pd(EXP_SHIFT)));
+    return _mm256_andnot_pd(_mm256_cmp_pd(x, x, _CMP_UNORD_Q), x);
+}
+
+AVX2_TARGET static inline __m256d avx2_nan_keep(__m256d r, __m256d x)
+{
+    return _mm256_blendv_pd(r, x, _mm256_cmp_pd(x, x, _CMP_UNORD_Q));
+}
+
+AVX2_TARGET static inline void avx2_scales(__m256d t, __m256d *s1, __m256d *s2)
+{
+    const __m256i n = _mm256_sub_epi64(_mm256_castpd_si256(t),
+                                       _mm256_castpd_si256(_mm256_set1_pd(EXP_SHIFT)));
     const __m256i e1 = _mm256_sub_epi64(
-        _mm256_srli_epi64(_mm256_add_epi64(ni, _mm256_set1_epi64x(2048)), 1),
+        _mm256_srli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(2048)), 1),
         _mm256_set1_epi64x(1));
-    const __m256i e2 = _mm256_sub_epi64(_mm256_add_epi64(ni, _mm256_set1_epi64x(2046)), e1);
-    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(e1, EXP_BIAS_SHIFT));
-    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(e2, EXP_BIAS_SHIFT));
-    const __m256d result = _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
-    return _mm256_blendv_pd(result, x, nan);
+    const __m256i e2 = _mm256_sub_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(2046)), e1);
+    *s1 = _mm256_castsi256_pd(_mm256_slli_epi64(e1, EXP_BIAS_SHIFT));
+    *s2 = _mm256_castsi256_pd(_mm256_slli_epi64(e2, EXP_BIAS_SHIFT));
 }
 
 #define V __m256d
@@ -242,9 +228,13 @@ AVX2_TARGET static inline __m256d avx2_exp(__m256d x)
 #define V_STEP(a)                                                                             \
     _mm256_and_pd(_mm256_cmp_pd((a), _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0))
 #define V_TO_LANES(out, v) _mm256_storeu_pd((out), (v))
-#define v_exp_avx2 avx2_exp
+#define EXPW 4
+#define V_MIN _mm256_min_pd
+#define V_MAX _mm256_max_pd
+#define V_NAN_ZERO avx2_nan_zero
+#define V_NAN_KEEP avx2_nan_keep
+#define V_SCALES(t, s1, s2) avx2_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
-#undef v_exp_avx2
 #undef V
 #undef NL
 #undef TI
@@ -263,35 +253,37 @@ AVX2_TARGET static inline __m256d avx2_exp(__m256d x)
 #undef V_RELU
 #undef V_STEP
 #undef V_TO_LANES
+#undef EXPW
+#undef V_MIN
+#undef V_MAX
+#undef V_NAN_ZERO
+#undef V_NAN_KEEP
+#undef V_SCALES
 
 /* ---- AVX-512F: 8 seeds per vector (AVX-512F instructions only) ---- */
 #define AVX512_TARGET __attribute__((target("avx512f")))
 #define SIGN512 _mm512_set1_epi64((long long)0x8000000000000000ull)
 
-AVX512_TARGET static inline __m512d avx512_exp(__m512d x)
+AVX512_TARGET static inline __m512d avx512_nan_zero(__m512d x)
 {
-    const __mmask8 nan = _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q);
-    __m512d v = _mm512_mask_mov_pd(x, nan, _mm512_setzero_pd()); /* NaN lanes compute on 0 */
-    v = _mm512_min_pd(v, _mm512_set1_pd(EXP_HI));
-    v = _mm512_max_pd(v, _mm512_set1_pd(EXP_LO));
-    __m512d t = _mm512_mul_pd(v, _mm512_set1_pd(EXP_INV_LN2));
-    t = _mm512_add_pd(t, _mm512_set1_pd(EXP_SHIFT));
-    const __m512d n = _mm512_sub_pd(t, _mm512_set1_pd(EXP_SHIFT));
-    __m512d r = _mm512_sub_pd(v, _mm512_mul_pd(n, _mm512_set1_pd(EXP_LN2_HI)));
-    r = _mm512_sub_pd(r, _mm512_mul_pd(n, _mm512_set1_pd(EXP_LN2_LO)));
-    __m512d p = _mm512_set1_pd(EXP_C[13]);
-    for (int k = 12; k >= 0; k--)
-        p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(EXP_C[k]));
-    const __m512i ni = _mm512_sub_epi64(_mm512_castpd_si512(t),
-                                        _mm512_castpd_si512(_mm512_set1_pd(EXP_SHIFT)));
+    return _mm512_mask_mov_pd(x, _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), _mm512_setzero_pd());
+}
+
+AVX512_TARGET static inline __m512d avx512_nan_keep(__m512d r, __m512d x)
+{
+    return _mm512_mask_mov_pd(r, _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+AVX512_TARGET static inline void avx512_scales(__m512d t, __m512d *s1, __m512d *s2)
+{
+    const __m512i n = _mm512_sub_epi64(_mm512_castpd_si512(t),
+                                       _mm512_castpd_si512(_mm512_set1_pd(EXP_SHIFT)));
     const __m512i e1 = _mm512_sub_epi64(
-        _mm512_srli_epi64(_mm512_add_epi64(ni, _mm512_set1_epi64(2048)), 1),
+        _mm512_srli_epi64(_mm512_add_epi64(n, _mm512_set1_epi64(2048)), 1),
         _mm512_set1_epi64(1));
-    const __m512i e2 = _mm512_sub_epi64(_mm512_add_epi64(ni, _mm512_set1_epi64(2046)), e1);
-    const __m512d s1 = _mm512_castsi512_pd(_mm512_slli_epi64(e1, EXP_BIAS_SHIFT));
-    const __m512d s2 = _mm512_castsi512_pd(_mm512_slli_epi64(e2, EXP_BIAS_SHIFT));
-    const __m512d result = _mm512_mul_pd(_mm512_mul_pd(p, s1), s2);
-    return _mm512_mask_mov_pd(result, nan, x);
+    const __m512i e2 = _mm512_sub_epi64(_mm512_add_epi64(n, _mm512_set1_epi64(2046)), e1);
+    *s1 = _mm512_castsi512_pd(_mm512_slli_epi64(e1, EXP_BIAS_SHIFT));
+    *s2 = _mm512_castsi512_pd(_mm512_slli_epi64(e2, EXP_BIAS_SHIFT));
 }
 
 #define V __m512d
@@ -318,7 +310,12 @@ AVX512_TARGET static inline __m512d avx512_exp(__m512d x)
     _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), _mm512_setzero_pd(), _CMP_GT_OQ),           \
                         _mm512_set1_pd(1.0))
 #define V_TO_LANES(out, v) _mm512_storeu_pd((out), (v))
-#define v_exp_avx512 avx512_exp
+#define EXPW 8
+#define V_MIN _mm512_min_pd
+#define V_MAX _mm512_max_pd
+#define V_NAN_ZERO avx512_nan_zero
+#define V_NAN_KEEP avx512_nan_keep
+#define V_SCALES(t, s1, s2) avx512_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
 
 /* The IEEE default for the duration of a call: round to nearest, no FTZ, no DAZ. */

@@ -1,6 +1,7 @@
 /*
  * One path of the kernel (scalar, AVX2 or AVX-512F): included once per path by _kernel.c,
- * after it has defined the vector type V, its lane count NL, the register tile TI x TJ,
+ * after it has defined the vector type V, its lane count NL, the register tile TI x TJ, the
+ * number of vectors EXPW that exp interleaves,
  * TARGET (the function attribute that enables the instruction set), FN(name) (the path's
  * suffix) and the operations:
  *   V_ZERO, V_SET1(d), V_ADD, V_SUB, V_MUL, V_DIV   one IEEE operation per lane
@@ -8,27 +9,84 @@
  *   V_COPYSIGN(q, z)                                q's magnitude, z's sign bit
  *   V_RELU(z)                                       z unless z <= 0, else +0.0 (NaN passes)
  *   V_STEP(a)                                       1.0 where a > 0, else 0.0
- *   v_exp(V)                                        the spec's exp, lane by lane
+ *   V_MIN(v, c), V_MAX(v, c)                        the clamps of exp (v is no NaN)
+ *   V_NAN_ZERO(x), V_NAN_KEEP(r, x)                 0.0 / x in the lanes where x is NaN
+ *   V_SCALES(t, s1, s2)                             2^n1 and 2^n2 from t = SHIFT + n
  *   V_TO_LANES(double *out, V v)                    the NL doubles of v
  * Every formula below is the spec's (docs: ARITHMETIC.md, "portable"), in its order: no
  * operation is fused, reordered or skipped, whatever the values.
  */
 
-/* ---- activations: z -> a in place, and the slope s taken at the output a ---- */
+/* ---- exp: EXPW vectors at a time, each step across all of them, so that the long
+ * dependency chains (13 Horner steps) of independent vectors overlap in the pipeline ---- */
 
-TARGET static inline V FN(activate)(V z, int64_t kind)
+TARGET static inline void FN(exp_w)(V *x)
+{
+    V v[EXPW], t[EXPW], r[EXPW], p[EXPW];
+    for (int w = 0; w < EXPW; w++) {
+        v[w] = V_NAN_ZERO(x[w]); /* 1. a NaN lane computes on 0.0 */
+        v[w] = V_MIN(v[w], V_SET1(EXP_HI)); /* 2. clamp */
+        v[w] = V_MAX(v[w], V_SET1(EXP_LO));
+    }
+    for (int w = 0; w < EXPW; w++) { /* 3. n = round-half-even(x / ln2), t = SHIFT + n */
+        t[w] = V_MUL(v[w], V_SET1(EXP_INV_LN2));
+        t[w] = V_ADD(t[w], V_SET1(EXP_SHIFT));
+    }
+    for (int w = 0; w < EXPW; w++) { /* 4. r = (x - n * LN2_HI) - n * LN2_LO */
+        const V n = V_SUB(t[w], V_SET1(EXP_SHIFT));
+        r[w] = V_SUB(v[w], V_MUL(n, V_SET1(EXP_LN2_HI)));
+        r[w] = V_SUB(r[w], V_MUL(n, V_SET1(EXP_LN2_LO)));
+    }
+    for (int w = 0; w < EXPW; w++) /* 5. Horner from C[13] */
+        p[w] = V_SET1(EXP_C[13]);
+    for (int k = 12; k >= 0; k--)
+        for (int w = 0; w < EXPW; w++)
+            p[w] = V_ADD(V_MUL(p[w], r[w]), V_SET1(EXP_C[k]));
+    for (int w = 0; w < EXPW; w++) { /* 6. (p * 2^n1) * 2^n2; NaN lanes get their NaN */
+        V s1, s2;
+        V_SCALES(t[w], s1, s2);
+        x[w] = V_NAN_KEEP(V_MUL(V_MUL(p[w], s1), s2), x[w]);
+    }
+}
+
+/* ---- activations of EXPW vectors in place, and the slope s taken at the output a ---- */
+
+TARGET static inline void FN(activate_w)(V *z, int64_t kind)
 {
     const V one = V_SET1(1.0);
+    V e[EXPW];
     if (kind == ACT_SIGMOID) {
-        const V e = FN(v_exp)(V_NEG(z));
-        return V_DIV(one, V_ADD(one, e));
+        for (int w = 0; w < EXPW; w++)
+            e[w] = V_NEG(z[w]);
+        FN(exp_w)(e);
+        for (int w = 0; w < EXPW; w++)
+            z[w] = V_DIV(one, V_ADD(one, e[w]));
+    } else if (kind == ACT_TANH) {
+        for (int w = 0; w < EXPW; w++)
+            e[w] = V_MUL(V_SET1(-2.0), V_ABS(z[w]));
+        FN(exp_w)(e);
+        for (int w = 0; w < EXPW; w++)
+            z[w] = V_COPYSIGN(V_DIV(V_SUB(one, e[w]), V_ADD(one, e[w])), z[w]);
+    } else {
+        for (int w = 0; w < EXPW; w++)
+            z[w] = V_RELU(z[w]);
     }
-    if (kind == ACT_TANH) {
-        const V e = FN(v_exp)(V_MUL(V_SET1(-2.0), V_ABS(z)));
-        const V q = V_DIV(V_SUB(one, e), V_ADD(one, e));
-        return V_COPYSIGN(q, z);
+}
+
+/* z[0..n) = activation(z), EXPW vectors at a time (a short tail through a padded copy) */
+TARGET static void FN(activate)(V *z, int64_t n, int64_t kind)
+{
+    int64_t e = 0;
+    for (; e + EXPW <= n; e += EXPW)
+        FN(activate_w)(z + e, kind);
+    if (e < n) {
+        V pad[EXPW];
+        for (int w = 0; w < EXPW; w++)
+            pad[w] = e + w < n ? z[e + w] : V_ZERO;
+        FN(activate_w)(pad, kind);
+        for (int w = 0; e + w < n; w++)
+            z[e + w] = pad[w];
     }
-    return V_RELU(z);
 }
 
 TARGET static inline V FN(slope)(V a, int64_t kind)
@@ -41,23 +99,19 @@ TARGET static inline V FN(slope)(V a, int64_t kind)
     return V_STEP(a);
 }
 
-/* y[i] = exp(x[i]) for n values, NL at a time (the tail padded with zeros). For tests. */
+/* y[i] = exp(x[i]) for n values (for tests), through the same exp_w. */
 TARGET static void FN(exp_array)(const double *x, double *y, int64_t n)
 {
-    int64_t i = 0;
-    for (; i + NL <= n; i += NL) {
-        V v;
-        memcpy(&v, x + i, sizeof v);
-        v = FN(v_exp)(v);
-        memcpy(y + i, &v, sizeof v);
-    }
-    if (i < n) {
-        double lanes[NL] = {0};
-        memcpy(lanes, x + i, (size_t)(n - i) * sizeof(double));
-        V v;
-        memcpy(&v, lanes, sizeof v);
-        V_TO_LANES(lanes, FN(v_exp)(v));
-        memcpy(y + i, lanes, (size_t)(n - i) * sizeof(double));
+    const int64_t chunk = NL * EXPW;
+    for (int64_t i = 0; i < n; i += chunk) {
+        double lanes[NL * EXPW] = {0};
+        const int64_t m = n - i < chunk ? n - i : chunk;
+        memcpy(lanes, x + i, (size_t)m * sizeof(double));
+        V v[EXPW];
+        memcpy(v, lanes, sizeof v);
+        FN(exp_w)(v);
+        memcpy(lanes, v, sizeof v);
+        memcpy(y + i, lanes, (size_t)m * sizeof(double));
     }
 }
 
@@ -231,8 +285,7 @@ TARGET static void FN(forward)(struct FN(work) *work, const struct nn_net *net)
                 for (int64_t j = 0; j < b; j++)
                     out[r * b + j] = V_ADD(out[r * b + j], bias[j]);
         }
-        for (int64_t e = 0; e < rows * b; e++)
-            out[e] = FN(activate)(out[e], kind);
+        FN(activate)(out, rows * b, kind);
     }
 }
 
