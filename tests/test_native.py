@@ -104,7 +104,6 @@ def spec_train(inputs, targets, weights, biases, kinds, lr, iterations, points, 
     W = [np.ascontiguousarray(np.moveaxis(w, 0, -1)) for w in weights]
     B = None if biases is None else [np.moveaxis(b[:, 0, :], 0, -1).copy() for b in biases]
     S = weights[0].shape[0]
-    n_out = targets.shape[1]
     out = {
         "curves": np.full((S, len(points)), np.nan),
         "final_error": np.full(S, np.nan),
@@ -151,7 +150,8 @@ def spec_train(inputs, targets, weights, biases, kinds, lr, iterations, points, 
             out["final_output"][active] = np.moveaxis(output, -1, 0)[active]
         for k in range(len(W) - 1, 0, -1):
             # e[r, i] = sum_j delta[r, j] * W[i, j], j ascending
-            e = spec_sum(np.moveaxis(deltas[k], 1, 0)[:, :, None, :] * np.moveaxis(W[k], 1, 0)[:, None])
+            terms = np.moveaxis(deltas[k], 1, 0)[:, :, None, :] * np.moveaxis(W[k], 1, 0)[:, None]
+            e = spec_sum(terms)
             deltas[k - 1] = e * spec_slope(outputs[k - 1], kinds[k - 1])
         layer_inputs = [np.broadcast_to(inputs[:, :, None], (*inputs.shape, S)), *outputs[:-1]]
         for k in range(len(W)):

@@ -18,7 +18,6 @@ import pandas as pd
 
 from nnsweep import schema, store
 from nnsweep.config import RunConfig, cell_settings, train_key_fields
-from nnsweep.train import native
 from nnsweep.train.data import Dataset, load_dataset
 from nnsweep.train.loop import (
     ARITHMETIC_VERSION,
@@ -28,7 +27,6 @@ from nnsweep.train.loop import (
     TrainResult,
     train,
 )
-from nnsweep.train.model import layer_units
 from nnsweep.train.shapes import shape_columns, weight_count
 
 # Bump when what a cache entry holds changes; old entries are then simply not found.
@@ -74,13 +72,9 @@ def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
     """What the bits of a seed depend on besides its settings: the floating-point stack and
     whether the native kernel or numpy does the arithmetic (the probe holds them equal, but
     a cache shared between machines must not take that on trust)."""
-    spec = run.train
-    units = layer_units(dataset.inputs.shape[1], spec.hidden_layers, dataset.targets.shape[1])
-    why_not = native.supports(
-        units, dataset.inputs.shape[0], spec.activation, spec.output_activation, spec.bias
-    )
-    kernel = "numpy" if native.mode() == "numpy" or why_not else "native"
-    return {**_floating_point_stack(), "kernel": kernel}
+    # The native kernel computes the portable arithmetic only: this host arithmetic is
+    # always numpy's own.
+    return {**_floating_point_stack(), "kernel": "numpy"}
 
 
 def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
