@@ -25,6 +25,7 @@ FAILURE = "failure.json"  # written instead of results when a job's code failed
 SUMMARY = "summary.csv"  # per-cell median, IQR and counts of a sweep
 MULTIRUN = "multirun.yaml"  # Hydra writes it into every sweep folder it starts
 OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.sweep.ownership)
+AUTO_RECORD = "auto.json"  # an n_seeds=auto sweep's plan, rule and every round
 
 # --------------------------------------------------------------------------------------
 # Columns

@@ -17,7 +17,7 @@ import pytest
 from nnsweep import schema, store
 from nnsweep.config import RunConfig, cell_settings, to_run_config
 from nnsweep.stats.sequential import Plan
-from nnsweep.sweep.auto import AUTO_FILE, RoundJob, run_auto_sweep
+from nnsweep.sweep.auto import RoundJob, run_auto_sweep
 from nnsweep.sweep.job import run_cell
 
 
@@ -76,7 +76,9 @@ def test_rounds_stop_when_every_pair_is_decided(tiny_cells, tmp_path) -> None:
     record = run_auto_sweep(plan, len(cells), 1, sweep_dir, fake_launcher(cells, sweep_dir, log))
     rounds = record["rounds"]
     assert record["stop"] in {"decided", "max_seeds"}
-    assert json.loads((sweep_dir / AUTO_FILE).read_text()) == json.loads(json.dumps(record))
+    assert json.loads((sweep_dir / schema.AUTO_RECORD).read_text()) == json.loads(
+        json.dumps(record)
+    )
     # Round 1 gives every cell seed_block seeds, seeds 1..12.
     assert [(job.cell, job.seed, job.n_seeds) for job in log[0]] == [
         (0, 1, 12),

@@ -484,7 +484,7 @@ def test_an_unreadable_csv_is_a_one_line_error(
 
 
 def test_notes_are_text_in_report_md() -> None:
-    from nnsweep.report.sweep_report import Section, render_markdown
+    from nnsweep.report.render import Section, render_markdown
 
     markdown = render_markdown("t", [Section("About", paragraphs=("<script>x()</script> & $a$",))])
     assert "<script>" not in markdown and "&lt;script&gt;x()&lt;/script&gt; &amp; $a$" in markdown

@@ -13,10 +13,10 @@ import pandas as pd
 
 from nnsweep import store
 from nnsweep.report import plots
-from nnsweep.sweep.auto import read_auto
+from nnsweep.report.render import Section, save_figure
 
 ROUNDS_CSV = "auto_rounds.csv"
-FIGURE = "figures/auto_intervals.png"
+FIGURE = "auto_intervals"  # figures/auto_intervals.png
 ROUND_COLUMNS = [
     "round", "alpha", "a", "b", "n_a", "n_b", "estimate", "ci_low", "ci_high", "p_holm",
     "p_equivalence_holm", "decision", "decided_look", "decided_now", "seeds_needed",
@@ -77,12 +77,9 @@ def pair_sentence(final: Any, decided_at: Any | None, plan: dict[str, Any]) -> s
     )
 
 
-def auto_section(sweep_dir: Path) -> Any | None:
-    """The report's section (a ``report.Section``), or None for an ordinary sweep."""
-    # report imports this module while it builds its sections, so its classes are complete.
-    from nnsweep.report.sweep_report import Figure, Section
-
-    record = read_auto(sweep_dir)
+def auto_section(sweep_dir: Path) -> Section | None:
+    """The report's section, or None for an ordinary sweep."""
+    record = store.read_auto(sweep_dir)
     if record is None:
         return None
     table = rounds_table(record)
@@ -112,11 +109,6 @@ def auto_section(sweep_dir: Path) -> Any | None:
         or "-"
         for rnd in record["rounds"]
     ]
-    figure = plots.auto_intervals(table, tuple(plan["margin"]))
-    relative = FIGURE
-    (sweep_dir / relative).parent.mkdir(exist_ok=True)
-    store.atomic_write(sweep_dir / relative, lambda p: figure.savefig(p, dpi=110, format="png"))
-    plots.plt.close(figure)
     low, high = plan["margin"]
     return Section(
         "Seeds chosen by the data (n_seeds=auto)",
@@ -139,11 +131,13 @@ def auto_section(sweep_dir: Path) -> Any | None:
         ),
         table=seeds,
         figures=(
-            Figure(
-                relative,
+            save_figure(
+                sweep_dir,
+                FIGURE,
                 "Each pair's P(A<B) with its interval at the round's alpha, round by round; "
                 "the dashed lines are the decision boundaries (0.5, and the equivalence "
                 "margin), the filled marker the round that decided.",
+                plots.auto_intervals(table, tuple(plan["margin"])),
             ),
         ),
     )

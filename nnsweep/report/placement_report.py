@@ -24,16 +24,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure as PlotFigure
 
 from nnsweep import schema, store
 from nnsweep.report import plots_many
-from nnsweep.report.sweep_report import Figure, Section, render_html, render_markdown
+from nnsweep.report.render import Figure, Section, render_html, render_markdown, save_figure
 from nnsweep.stats import grouping, placement
 
-# report._figure: (sweep_dir, name, caption, matplotlib figure) -> saved Figure
-Saver = Callable[[Path, str, str, plt.Figure], Figure]
+# render.save_figure: (folder, name, caption, matplotlib figure) -> saved Figure
+Saver = Callable[[Path, str, str, PlotFigure], Figure]
 
 TITLE = "nnsweep placement study: where should the neurons go?"
 
@@ -107,15 +107,6 @@ OVER_COLUMNS = {
     "rho_ci_high": "95% CI high",
     "effect": "front-loading",
 }
-
-
-def _save(study_dir: Path, name: str, caption: str, figure: plt.Figure) -> Figure:
-    relative = f"figures/{name}.png"
-    path = study_dir / relative
-    path.parent.mkdir(exist_ok=True)
-    store.atomic_write(path, lambda p: figure.savefig(p, dpi=110, format="png"))
-    plt.close(figure)
-    return Figure(relative, caption)
 
 
 def placement_figures(
@@ -256,7 +247,7 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
             table=_parts_table(study_dir, runs),
         )
     )
-    figures = placement_figures(study_dir, runs, trends[trends["verdict"]], over, _save)
+    figures = placement_figures(study_dir, runs, trends[trends["verdict"]], over, save_figure)
     sections.append(Section("Figures", figures=tuple(figures)))
     markdown = render_markdown(TITLE, sections)
     store.atomic_write(study_dir / "report.md", lambda p: p.write_text(markdown))

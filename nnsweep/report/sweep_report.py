@@ -10,136 +10,31 @@ never trains, and writes into the sweep directory:
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
 
 from nnsweep import schema, store
 from nnsweep.config import parse_margin
-from nnsweep.report import plots
+from nnsweep.report import placement_report, plots
+from nnsweep.report.auto_report import auto_section
+from nnsweep.report.render import (
+    Figure,
+    Section,
+    format_number,
+    render_html,
+    render_markdown,
+    save_figure,
+)
 from nnsweep.stats import analysis
 
-FIGURES = "figures"
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
 COLLAPSE_ROWS = 12  # a pairwise table longer than this folds under <details>
 SEED_ROWS_SHOWN = 50  # a per-seed table longer than this folds under <details>
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A saved PNG and what it shows."""
-
-    file: str  # path relative to the sweep directory
-    caption: str  # one sentence under the image
-
-
-@dataclass(frozen=True)
-class Section:
-    """A titled block: paragraphs, bullets, code, a table, figures, then links."""
-
-    title: str
-    paragraphs: tuple[str, ...] = ()
-    table: pd.DataFrame | None = None
-    bullets: tuple[str, ...] = ()
-    figures: tuple[Figure, ...] = ()
-    code: str | None = None  # shown as a code block (the Reproduce commands)
-    collapse: str | None = None  # when set, the table folds under <details> with this summary
-    table_id: str | None = None  # a sortable, filterable table (the per-seed one)
-    highlight: tuple[bool, ...] = ()  # per table row: highlighted (seed 1)
-    links: tuple[tuple[str, str], ...] = ()  # (label, relative path)
-
-
-# --------------------------------------------------------------------------------------
-# Number formatting
-# --------------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return "-"
-        if np.isinf(value):
-            return "never" if value > 0 else "-inf"
-        return f"{value:.4g}"
-    return str(value)
-
-
-# Display columns with a fixed meaning, and their one format; other numeric columns get
-# a format chosen from their values (``_auto_format``).
-PERCENT_COLUMNS = (
-    "solved", "solved CI low", "solved CI high", "solved 95% CI low", "solved 95% CI high",
-    "failure rate", "A solved", "B solved", "unstable", "unstable at the end", "accuracy",
-    "held-out accuracy", "median training accuracy", "median held-out accuracy",
-)  # fmt: skip
-PROBABILITY_COLUMNS = ("P(A<B)",)
-ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
-
-
-def _is_p_value(name: str) -> bool:
-    return name.startswith(("p (", "p_", "solve-rate p")) or name == "p"
-
-
-def _auto_format(values: np.ndarray) -> Callable[[float], str]:
-    """One format for a float column: fixed decimals giving the smallest value 3 significant
-    digits (at most 4 on the typical value); scientific when values go below 1e-5."""
-    finite = np.abs(values[np.isfinite(values) & (values != 0)])
-    if finite.size == 0:
-        return lambda v: f"{v:.4g}"
-    if np.all(values[np.isfinite(values)] == np.round(values[np.isfinite(values)])):
-        return lambda v: f"{v:,.0f}"
-    low, typical = finite.min(), np.median(finite)
-    if low < 1e-5 or finite.max() >= 1e6:
-        return lambda v: f"{v:.2e}"
-    decimals = int(max(0, min(2 - np.floor(np.log10(low)), 3 - np.floor(np.log10(typical)))))
-    return lambda v: f"{v:,.{decimals}f}"
-
-
-def _column_texts(name: str, column: pd.Series) -> list[str]:
-    """Every value of one column in that column's single format."""
-    if (
-        pd.api.types.is_bool_dtype(column)
-        or column.map(lambda v: isinstance(v, bool | np.bool_)).all()
-    ):
-        return ["yes" if bool(v) else "no" for v in column]
-    if not _is_numeric(column):
-        return [_number(v) for v in column]  # text: as written
-    values = column.to_numpy(dtype=float)
-    if name in PERCENT_COLUMNS:
-        fmt: Callable[[float], str] = lambda v: f"{v:.0%}"  # noqa: E731
-    elif name in PROBABILITY_COLUMNS:
-        fmt = lambda v: f"{v:.3f}"  # noqa: E731
-    elif _is_p_value(name):
-        fmt = lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}"  # noqa: E731
-    else:
-        fmt = _auto_format(values)
-    never = "never" if any(word in name for word in ITERATION_WORDS) else "inf"
-    return [
-        "-" if np.isnan(v) else (never if v > 0 else "-inf") if np.isinf(v) else fmt(v)
-        for v in values
-    ]
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-
-
-def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {name: _column_texts(str(name), frame[name]) for name in frame.columns}, dtype=str
-    )
 
 
 # --------------------------------------------------------------------------------------
@@ -303,7 +198,7 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for column in schema.CELL_COLUMNS:
         values = runs[column].dropna().unique().tolist()
-        rows.append({"setting": column, "value": ", ".join(_number(v) for v in values)})
+        rows.append({"setting": column, "value": ", ".join(format_number(v) for v in values)})
     if len(seeds):
         rows.append(
             {
@@ -319,20 +214,6 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------
-
-
-def _save(figure: plt.Figure, sweep_dir: Path, name: str) -> str:
-    relative = f"{FIGURES}/{name}.png"
-    path = sweep_dir / relative
-    path.parent.mkdir(exist_ok=True)
-    store.atomic_write(path, lambda p: figure.savefig(p, dpi=110, format="png"))
-    plt.close(figure)
-    return relative
-
-
-def _figure(sweep_dir: Path, name: str, caption: str, figure: plt.Figure) -> Figure:
-    """Save ``figure`` as figures/<name>.png and describe it."""
-    return Figure(_save(figure, sweep_dir, name), caption)
 
 
 # P(A<B) inside this is "practically equivalent"; a sweep may set its own
@@ -434,7 +315,7 @@ def _figures(
     made = []
     if not curves.empty:
         labelled = curves.merge(runs[["job", "seed", "cell", "solved"]], on=["job", "seed"])
-        made.append(_figure(
+        made.append(save_figure(
             sweep_dir, "learning_curves",
             "Error margin against iteration (log after the first logged point): "
             + ("the median over seeds per cell, the band is the interquartile range"
@@ -445,13 +326,13 @@ def _figures(
             + ("; the dashed line is the error threshold." if threshold else "."),
             plots.learning_curves(labelled, order, styles, threshold, split_solved=solving),
         ))  # fmt: skip
-    made.append(_figure(
+    made.append(save_figure(
         sweep_dir, "performance_profile",
         "Performance profile: for each final error margin, the share of a cell's seeds ending "
         "at or below it. A late step is stuck seeds; the height before it, the success rate.",
         plots.performance_profile(runs, order, styles, threshold=threshold),
     ))  # fmt: skip
-    made.append(_figure(
+    made.append(save_figure(
         sweep_dir, "final_errors",
         "Every seed's final error margin, cells best first; boxes show quartiles"
         + ("; hollow dots are seeds that did not solve the task" if stuck else "")
@@ -460,7 +341,7 @@ def _figures(
     ))  # fmt: skip
     effects, trimmed = forest_rows(pair_effects(pairs, runs, "final_error"), order)
     if len(effects):
-        made.append(_figure(
+        made.append(save_figure(
             sweep_dir, "pairwise",
             "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
             "row per pair; the shaded band is the equivalence margin." + trimmed,
@@ -468,7 +349,7 @@ def _figures(
         ))  # fmt: skip
     if holdout is not None:
         holdout_cells, holdout_pairs = holdout
-        made.append(_figure(
+        made.append(save_figure(
             sweep_dir, "holdout_errors",
             "Every seed's error on the held-out rows, cells best first on it; the star is seed 1.",
             plots.final_errors(
@@ -480,7 +361,7 @@ def _figures(
             pair_effects(holdout_pairs, runs, "holdout_error"), holdout_cells["cell"].tolist()
         )
         if len(holdout_effects):
-            made.append(_figure(
+            made.append(save_figure(
                 sweep_dir, "pairwise_holdout",
                 "P(A<B) on the held-out error, with its 95% CI, one row per pair." + trimmed,
                 plots.forest(holdout_effects, margin,
@@ -488,14 +369,12 @@ def _figures(
             ))  # fmt: skip
     axes = analysis.varying_columns(runs)
     if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
-        made.append(_figure(
+        made.append(save_figure(
             sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
             plots.heatmap(cells, axes[1], axes[0]),
         ))  # fmt: skip
-    from nnsweep.report import placement_report  # it builds on this module's Section and Figure
-
     colours = {cell: style.colour for cell, style in styles.items()}
-    made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, _figure)
+    made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, save_figure)
     return made
 
 
@@ -589,7 +468,7 @@ def _sections(
     margin: tuple[float, float] = EQUIVALENCE_MARGIN,
 ) -> list[Section]:
     config = _sweep_config(sweep_dir)
-    threshold = ", ".join(_number(v) for v in runs["error_threshold"].dropna().unique())
+    threshold = ", ".join(format_number(v) for v in runs["error_threshold"].dropna().unique())
     all_pairs = pairs if holdout is None else pd.concat([pairs, holdout[1]], ignore_index=True)
     verdict = analysis.verdict_paragraphs(cells, pairs, "final_error", robustness)
     seed1 = analysis.seed1_note(cells, pairs) if len(pairs) else None
@@ -655,8 +534,6 @@ def _sections(
     if holdout is not None:
         verdict_at = next(i for i, section in enumerate(sections) if section.title == "Verdict")
         sections.insert(verdict_at + 1, _holdout_section(*holdout))
-    from nnsweep.report.auto_report import auto_section  # n_seeds=auto sweeps only
-
     auto = auto_section(sweep_dir)
     if auto is not None:  # right after the verdict: its decisions are the ones to quote
         sections.insert(1 + next(i for i, s in enumerate(sections) if s.title == "Verdict"), auto)
@@ -891,220 +768,6 @@ def _files_section(sweep_dir: Path) -> Section:
     )
 
 
-# --------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    cells = _formatted(frame)
-
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
-
-    rows = [line(list(map(str, cells.columns))), "|" + "---|" * len(cells.columns)]
-    rows += [line(list(row)) for row in cells.itertuples(index=False)]
-    return "\n".join(rows)
-
-
-def render_markdown(title: str, sections: list[Section]) -> str:
-    parts = [f"# {title}", ""]
-    for section in sections:
-        parts += [f"## {section.title}", ""]
-        # Text is text: a note holding "<script>" must not become HTML where report.md is
-        # rendered (a Markdown renderer shows "&lt;" as "<").
-        parts += [html.escape(p, quote=False) + "\n" for p in section.paragraphs]
-        parts += [f"- {html.escape(b, quote=False)}" for b in section.bullets]
-        parts += [""] if section.bullets else []
-        if section.code:
-            parts += ["```sh", section.code, "```", ""]
-        if section.table is not None and not section.table.empty:
-            table = _markdown_table(section.table)
-            if section.collapse:  # GitHub renders a Markdown table inside <details>
-                table = f"<details><summary>{html.escape(section.collapse)}</summary>\n\n{table}"
-                table += "\n\n</details>"
-            parts += [table, ""]
-        for figure in section.figures:
-            parts += [f"[![{figure.caption}]({figure.file})]({figure.file})", ""]
-            parts += [f"*{figure.caption}*", ""]
-        parts += [f"- [{label}]({target})" for label, target in section.links]
-        parts += [""] if section.links else []
-    return "\n".join(parts)
-
-
-def _inline(text: str) -> str:
-    """Escape, then turn `code` spans into <code>."""
-    pieces = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
-
-
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
-       color: #222; line-height: 1.45; }
-.wrap { overflow-x: auto; max-width: 100%; margin: 0.5rem 0 1.5rem; }
-table { border-collapse: collapse; font-size: 0.88rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top;
-         white-space: nowrap; }
-th { background: #f3f3f3; white-space: normal; vertical-align: bottom; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.prose { white-space: normal; min-width: 22rem; }
-tr.seed1 td { background: #fff3c4; font-weight: 600; }
-table.sortable th { cursor: pointer; user-select: none; }
-table.sortable th::after { content: " \\2195"; color: #999; font-size: 0.8em; }
-.sw { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em;
-      border: 1px solid #0003; vertical-align: -0.05em; }
-figure { margin: 1rem 0 2rem; } img { max-width: 100%; height: auto; }
-figcaption { color: #555; }
-code { background: #f3f3f3; padding: 0 0.2rem; }
-pre code { background: none; padding: 0; }
-pre { background: #f6f6f6; border: 1px solid #ddd; padding: 0.6rem 0.8rem; overflow-x: auto; }
-details > summary { cursor: pointer; margin: 0.5rem 0; font-weight: 600; }
-input.filter { font: inherit; padding: 0.2rem 0.4rem; width: min(28rem, 100%); margin: 0.3rem 0; }
-"""
-
-# Sort on a heading click (numbers by data-v, text by its letters), filter rows by words.
-# Inline and dependency-free, so the page stays one self-contained file.
-SCRIPT = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var body = table.tBodies[0];
-  table.querySelectorAll("th").forEach(function (th, col) {
-    th.addEventListener("click", function () {
-      var up = th.dataset.dir !== "asc";
-      th.dataset.dir = up ? "asc" : "desc";
-      var key = function (row) {
-        var cell = row.cells[col];
-        if (cell.dataset.v === undefined) return cell.textContent;
-        var v = parseFloat(cell.dataset.v);
-        return isNaN(v) ? Infinity : v;
-      };
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        var d = typeof x === "number" ? (x < y ? -1 : x > y ? 1 : 0)
-                                      : x.localeCompare(y, undefined, {numeric: true});
-        return up ? d : -d;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-document.querySelectorAll("input.filter").forEach(function (input) {
-  var body = document.getElementById(input.dataset.table).tBodies[0];
-  input.addEventListener("input", function () {
-    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
-    Array.prototype.forEach.call(body.rows, function (row) {
-      var text = row.textContent.toLowerCase();
-      row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
-    });
-  });
-});
-"""
-
-SWATCH_COLUMNS = ("cell", "A", "B")  # columns naming a cell get its colour's swatch
-PROSE_COLUMNS = ("verdict", "sentence")  # sentences may wrap
-
-
-def _html_table(
-    frame: pd.DataFrame,
-    styles: dict[str, plots.CellStyle],
-    table_id: str | None = None,
-    highlight: tuple[bool, ...] = (),
-) -> str:
-    """A table with numbers right-aligned in one format per column, cell names unbroken
-    and swatched in their figure colour; sortable (raw values in data-v) when it has an id."""
-    texts = _formatted(frame)
-    numeric = [_is_numeric(frame[name]) for name in frame.columns]
-    head = "".join(
-        f"<th{' class=num' if is_number else ''}>{html.escape(str(name))}</th>"
-        for name, is_number in zip(frame.columns, numeric, strict=True)
-    )
-    rows = []
-    for index in range(len(frame)):
-        cells = []
-        for column, (name, is_number) in enumerate(zip(frame.columns, numeric, strict=True)):
-            text = html.escape(texts.iat[index, column])
-            raw = frame.iat[index, column]
-            if is_number:
-                value = float(pd.to_numeric(raw, errors="coerce"))
-                sort_key = f' data-v="{value!r}"' if table_id else ""
-                cells.append(f'<td class="num"{sort_key}>{text}</td>')
-            elif name in SWATCH_COLUMNS and raw in styles:
-                swatch = f'<span class="sw" style="background:{styles[raw].colour}"></span>'
-                cells.append(f'<td data-colour="{styles[raw].colour}">{swatch}{text}</td>')
-            elif name in PROSE_COLUMNS:
-                cells.append(f'<td class="prose">{text}</td>')
-            else:
-                cells.append(f"<td>{text}</td>")
-        marked = ' class="seed1"' if index < len(highlight) and highlight[index] else ""
-        rows.append(f"<tr{marked}>{''.join(cells)}</tr>")
-    attributes = f' id="{table_id}" class="sortable"' if table_id else ""
-    table = (
-        f"<table{attributes}><thead><tr>{head}</tr></thead>"
-        f"<tbody>\n{chr(10).join(rows)}\n</tbody></table>"
-    )
-    search = (
-        f'<input class="filter" type="search" data-table="{table_id}" '
-        f'placeholder="Filter rows, e.g. 8-16-8 no" aria-label="filter rows">'
-        if table_id
-        else ""
-    )
-    return f'{search}<div class="wrap">{table}</div>'
-
-
-def render_html(
-    title: str,
-    sections: list[Section],
-    sweep_dir: Path,
-    styles: dict[str, plots.CellStyle] | None = None,
-) -> str:
-    styles = styles or {}
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts += [f"<p>{_inline(p)}</p>" for p in section.paragraphs]
-        if section.bullets:
-            parts.append(
-                "<ul>" + "".join(f"<li>{_inline(b)}</li>" for b in section.bullets) + "</ul>"
-            )
-        if section.code:
-            parts.append(f"<pre><code>{html.escape(section.code)}</code></pre>")
-        if section.table is not None and not section.table.empty:
-            table = _html_table(section.table, styles, section.table_id, section.highlight)
-            if section.collapse:
-                table = (
-                    f"<details><summary>{html.escape(section.collapse)}</summary>{table}</details>"
-                )
-            parts.append(table)
-        for figure in section.figures:
-            data = base64.b64encode((sweep_dir / figure.file).read_bytes()).decode("ascii")
-            target = html.escape(figure.file)
-            parts.append(
-                f'<figure><a href="{target}"><img alt="{html.escape(figure.caption)}" '
-                f'src="data:image/png;base64,{data}"></a>'
-                f"<figcaption>{html.escape(figure.caption)} "
-                f'(<a href="{target}">{html.escape(Path(figure.file).name)}</a>)'
-                "</figcaption></figure>"
-            )
-        if section.links:
-            parts.append(
-                "<ul>"
-                + "".join(
-                    f'<li><a href="{html.escape(target)}">{html.escape(label)}</a></li>'
-                    for label, target in section.links
-                )
-                + "</ul>"
-            )
-    parts.append(f"<script>{SCRIPT}</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
 def write_report(sweep_dir: Path) -> Path:
     """Analyse the stored tables of ``sweep_dir`` and write the report; returns report.html."""
     runs = pd.read_parquet(sweep_dir / schema.RUNS)
@@ -1146,14 +809,13 @@ def write_report(sweep_dir: Path) -> Path:
         sweep_dir, runs, cells, pairs, failures, figures, holdout, robustness, margin
     )
     # Many cells: groups instead of pair lists; shape budgets: the placement section.
-    from nnsweep.report import placement_report
-
     sections = placement_report.readable_sections(
-        sections, sweep_dir, runs, curves, cells, pairs, _figure, holdout
+        sections, sweep_dir, runs, curves, cells, pairs, save_figure, holdout
     )
     title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
     store.write_text(sweep_dir / "report.md", markdown)
-    page = render_html(title, sections, sweep_dir, styles)
+    colours = {cell: style.colour for cell, style in styles.items()}
+    page = render_html(title, sections, sweep_dir, colours)
     store.write_text(sweep_dir / "report.html", page)
     return sweep_dir / "report.html"

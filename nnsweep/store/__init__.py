@@ -52,6 +52,7 @@ from nnsweep.store.tables import (
     gather,
     job_dirs,
     owner_run_id,
+    read_auto,
     read_job,
     summarise,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "owner_run_id",
     "parquet_bytes",
     "provenance",
+    "read_auto",
     "read_job",
     "read_json",
     "read_npz",

@@ -16,6 +16,7 @@ import pandas as pd
 
 from nnsweep.errors import DamagedFileError, SweepFolderError
 from nnsweep.schema import (
+    AUTO_RECORD,
     CELL_COLUMNS,
     CURVES,
     FAILURE,
@@ -66,6 +67,12 @@ def check_sweep_dir(sweep_dir: Path, tables_only: bool = False) -> None:
         raise SweepFolderError(
             f"{sweep_dir}: is not a sweep folder (no {MULTIRUN} and no job folders 0/, 1/, ...)"
         )
+
+
+def read_auto(sweep_dir: Path) -> dict[str, Any] | None:
+    """The auto record of a sweep folder (``n_seeds=auto``), or None for an ordinary sweep."""
+    path = sweep_dir / AUTO_RECORD
+    return read_json(path) if path.exists() else None
 
 
 def owner_run_id(sweep_dir: Path) -> str | None:

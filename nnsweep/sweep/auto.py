@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import store
+from nnsweep import schema, store
 from nnsweep.errors import ConfigError
 from nnsweep.stats import analysis
 from nnsweep.stats.sequential import (
@@ -43,7 +43,6 @@ from nnsweep.stats.sequential import (
 )
 
 AUTO = "auto"  # the value of n_seeds that asks for an auto sweep
-AUTO_FILE = "auto.json"  # the plan, the rule and every round of an auto sweep
 
 
 @dataclass(frozen=True)
@@ -193,12 +192,12 @@ def run_auto_sweep(
             }
         )
         record = _record(plan, rounds, "running")
-        store.write_json(sweep_dir / AUTO_FILE, record)
+        store.write_json(sweep_dir / schema.AUTO_RECORD, record)
     else:
         if not decisions.open.any():
             stop = "decided"
     record = _record(plan, rounds, stop)
-    store.write_json(sweep_dir / AUTO_FILE, record)
+    store.write_json(sweep_dir / schema.AUTO_RECORD, record)
     return record
 
 
@@ -216,14 +215,6 @@ def _record(plan: Plan, rounds: list[dict[str, Any]], stop: str) -> dict[str, An
         "stop": stop,  # "decided" | "max_seeds" | "running" (killed before the end)
         "rounds": rounds,
     }
-
-
-def read_auto(sweep_dir: Path) -> dict[str, Any] | None:
-    """The auto record of a sweep folder, or None for an ordinary sweep."""
-    import json
-
-    path = sweep_dir / AUTO_FILE
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 # --------------------------------------------------------------------------------------
