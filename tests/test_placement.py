@@ -1,36 +1,86 @@
-"""The placement statistics, checked against direct scipy/numpy computations."""
+"""The placement statistics: a synthetic two-part table whose descriptor effects are known,
+the fits against direct scipy/numpy computations, and cell identity from the settings."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import cell_settings
-from scipy import stats
+from scipy import optimize, special, stats
 
+from nnsweep import config, schema
+from nnsweep.report import placement_words
 from nnsweep.stats import placement
+from nnsweep.stats.placement import Direction
 from nnsweep.train import shapes
 
 FAMILY = shapes.budget_shapes(shapes.parse_budget("budget(total=32, depth=3, step=4)"))
 
+SOLVE_SLOPE = 1.5  # log odds of solving per unit log(middle width)
+QUALITY_SLOPE = -0.5  # log error of the solved per unit log(last width)
+
+
+def two_part(
+    n_seeds: int = 60,
+    seed: int = 3,
+    solve_slope: float = SOLVE_SLOPE,
+    quality_slope: float = QUALITY_SLOPE,
+    dataset: str = "synthetic",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and curves of the 21-shape family with known parts: a seed solves with
+    logit(p) = 0.8 + solve_slope * (log w2 - mean); a solved seed's log error is
+    log(0.002) + quality_slope * (log w3 - mean) + N(0, 0.3); a stuck seed ends near 0.1.
+    Front-loading has no effect of its own. The curves hold the final error at the end and,
+    earlier, an error whose trend with front-loading is reversed."""
+    rng = np.random.default_rng(seed)
+    widths = np.log(np.array(FAMILY, dtype=float))
+    mean_w2, mean_w3 = widths[:, 1].mean(), widths[:, 2].mean()
+    runs, curves = [], []
+    for job, shape in enumerate(FAMILY):
+        columns = shapes.shape_columns(shape, 4, 2)
+        log_w2, log_w3 = np.log(shape[1]), np.log(shape[2])
+        p_solve = special.expit(0.8 + solve_slope * (log_w2 - mean_w2))
+        for s in range(1, n_seeds + 1):
+            solved = bool(rng.random() < p_solve)
+            if solved:
+                log_error = np.log(0.002) + quality_slope * (log_w3 - mean_w3)
+                final = float(np.exp(log_error + rng.normal(0, 0.3)))
+            else:
+                final = float(np.exp(np.log(0.1) + rng.normal(0, 0.1)))
+            early = float(np.exp(np.log(0.05) - 1.5 * columns["front_loading"]))
+            runs.append(
+                {
+                    **cell_settings(dataset=dataset, layers=shapes.layers_text(shape)),
+                    **columns,
+                    "job": job,
+                    "seed": s,
+                    "status": "ok",
+                    "final_error": final,
+                    "solved": solved,
+                    "diverged": False,
+                    "first_below_threshold": 100 if solved else -1,
+                }
+            )
+            for iteration in range(0, 1000, 100):
+                error = early if iteration < 500 else final
+                curves.append({"job": job, "seed": s, "iteration": iteration, "error": error})
+            curves.append({"job": job, "seed": s, "iteration": 999, "error": final})
+    return pd.DataFrame(runs), pd.DataFrame(curves)
+
 
 def synthetic(effect: float, n_seeds: int = 30, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs and curves of the 21-shape family: log error = effect * front-loading + noise.
-
-    The curves hold the final error at 100% and, before that, errors whose trend with
-    front-loading is reversed (so the trend over training changes sign).
-    """
+    """A table whose log error rises with front-loading by ``effect`` per unit (80% of seeds
+    solve, whatever the shape); its curves hold the reversed trend before iteration 500."""
     rng = np.random.default_rng(seed)
     runs, curves = [], []
     for job, shape in enumerate(FAMILY):
         columns = shapes.shape_columns(shape, 4, 2)
         for s in range(1, n_seeds + 1):
-            final = float(
-                np.exp(np.log(0.002) + effect * columns["front_loading"] + rng.normal(0, 0.4))
-            )
-            early = float(
-                np.exp(np.log(0.05) - effect * columns["front_loading"] + rng.normal(0, 0.4))
-            )
+            noise = rng.normal(0, 0.4)
+            final = float(np.exp(np.log(0.002) + effect * columns["front_loading"] + noise))
             runs.append(
                 {
                     **cell_settings(dataset="synthetic", layers=shapes.layers_text(shape)),
@@ -44,6 +94,7 @@ def synthetic(effect: float, n_seeds: int = 30, seed: int = 3) -> tuple[pd.DataF
                     "first_below_threshold": 100,
                 }
             )
+            early = float(np.exp(np.log(0.05) - effect * columns["front_loading"] + noise))
             for iteration in range(0, 1000, 100):
                 error = early if iteration < 500 else final
                 curves.append({"job": job, "seed": s, "iteration": iteration, "error": error})
@@ -51,20 +102,89 @@ def synthetic(effect: float, n_seeds: int = 30, seed: int = 3) -> tuple[pd.DataF
     return pd.DataFrame(runs), pd.DataFrame(curves)
 
 
-def test_rho_is_scipys_spearman_of_the_cell_medians() -> None:
-    runs, _ = synthetic(effect=1.5)
-    trends = placement.placement_trends(runs)
-    assert len(trends) == 1
-    row = trends.iloc[0]
-    by_cell = runs.groupby("layers")
-    medians = by_cell["final_error"].median()
-    front = by_cell["front_loading"].first()
-    direct = stats.spearmanr(medians, front.loc[medians.index])
-    assert row["rho"] == pytest.approx(direct.statistic, abs=1e-12)
-    assert row["rho_p"] == pytest.approx(direct.pvalue, rel=1e-9)
-    assert row["rho_ci_low"] <= row["rho"] <= row["rho_ci_high"]
-    assert row["effect"] == "hurts"  # error grows with front-loading
-    assert row["n_shapes"] == 21 and row["n_seeds"] == 21 * 30
+@pytest.fixture(scope="module")
+def known() -> placement.BudgetResult:
+    runs, curves = two_part(n_seeds=100)
+    (result,) = placement.analyse(runs)
+    return placement.over_training(result, runs, curves)
+
+
+def test_the_model_recovers_known_descriptor_effects(known: placement.BudgetResult) -> None:
+    solve, quality = known.parts
+    assert (solve.part, quality.part) == ("solve", "quality")
+    # What matters is found, and stably so.
+    assert solve.best == "log_w2" and quality.best == "log_w3"
+    assert quality.best_stability > 0.95
+    # The known slopes lie inside the shape-level intervals, and the estimates near them.
+    for part, slope in ((solve, SOLVE_SLOPE), (quality, QUALITY_SLOPE)):
+        effect = part.best_effect
+        assert effect.low < slope * effect.span < effect.high
+        assert effect.estimate / effect.span == pytest.approx(slope, abs=0.35 * abs(slope))
+    assert solve.best_effect.direction is Direction.HELPS  # wider middle: solves more
+    assert quality.best_effect.direction is Direction.HELPS  # wider last: lower error
+    # Front-loading alone stands in for the last width (front = 0.5 + (w1 - w3) / 64), so
+    # it "hurts" the error; beside the last width its effect is undecided.
+    assert quality.front_alone.direction is Direction.HURTS
+    assert quality.front_adjusted.direction is Direction.UNDECIDED
+    assert quality.front_adjusted.low < 0 < quality.front_adjusted.high
+
+
+def test_shape_level_intervals_are_wider_than_seed_only_ones(known) -> None:
+    quality = known.parts[1]
+    effect = quality.front_alone
+    assert effect.high - effect.low > effect.seed_high - effect.seed_low
+
+
+def test_logistic_fit_is_the_maximum_of_firths_penalised_likelihood() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=12)
+    trials = np.full(12, 40.0)
+    successes = rng.binomial(40, special.expit(0.3 + 0.9 * x)).astype(float)
+    design = placement._design([x[None, :]])
+    ours = placement.logistic_fit(design, successes[None], trials[None])[0]
+
+    def negative(beta: np.ndarray) -> float:
+        eta = design[0] @ beta
+        prob = special.expit(eta)
+        loglik = np.sum(successes * eta - trials * np.log1p(np.exp(eta)))
+        info = design[0].T @ (design[0] * (trials * prob * (1 - prob))[:, None])
+        return -(loglik + 0.5 * np.linalg.slogdet(info)[1])
+
+    direct = optimize.minimize(negative, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(ours, direct, atol=1e-5)
+
+
+def test_logistic_fit_stays_finite_under_separation() -> None:
+    x = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+    successes = np.array([3.0, 5.0, 50.0, 50.0, 50.0])  # x = 1 always solves
+    design = placement._design([x[None, :]])
+    beta = placement.logistic_fit(design, successes[None], np.full((1, 5), 50.0))
+    assert np.isfinite(beta).all() and beta[0, 1] > 2
+
+
+def test_least_squares_on_shapes_is_the_per_seed_fit() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=6)
+    counts = np.array([3, 5, 8, 2, 6, 4])
+    y_seeds = [rng.normal(0.5 * xi, 1, size=c) for xi, c in zip(x, counts, strict=True)]
+    design = placement._design([x[None, :]])
+    means = np.array([y.mean() for y in y_seeds])
+    ours = placement.least_squares_fit(design, means[None], counts[None].astype(float))[0]
+    per_seed = np.column_stack([np.ones(counts.sum()), np.repeat(x - x.mean(), counts)])
+    direct = np.linalg.lstsq(per_seed, np.concatenate(y_seeds), rcond=None)[0]
+    np.testing.assert_allclose(ours, direct, rtol=1e-10)
+
+
+def test_bca_matches_scipys_on_one_sample() -> None:
+    rng = np.random.default_rng(4)
+    sample = rng.lognormal(0, 1, size=40)
+    draws = rng.choice(sample, size=(20000, 40)).mean(axis=1)
+    jackknife = np.array([np.delete(sample, i).mean() for i in range(40)])
+    ours = placement.bca_interval(sample.mean(), draws, jackknife)
+    theirs = stats.bootstrap(
+        (sample,), np.mean, n_resamples=20000, method="BCa", random_state=5
+    ).confidence_interval
+    assert ours == pytest.approx((theirs.low, theirs.high), rel=0.03)
 
 
 def test_bootstrap_rows_agree_with_scipy() -> None:
@@ -76,80 +196,83 @@ def test_bootstrap_rows_agree_with_scipy() -> None:
     np.testing.assert_allclose(ours, direct, rtol=1e-12)
 
 
-def test_regression_is_least_squares_on_log_error() -> None:
-    runs, _ = synthetic(effect=1.5)
-    row = placement.placement_trends(runs).iloc[0]
-    y = np.log(runs["final_error"])
-    # Without the covariate: scipy's simple regression.
-    assert row["slope_unadjusted"] == pytest.approx(
-        stats.linregress(runs["front_loading"], y).slope, rel=1e-9
-    )
-    # With log(weights) as covariate: numpy's least squares on the same design.
-    design = np.column_stack(
-        [np.ones(len(y)), runs["front_loading"], np.log(runs["weights_no_bias"])]
-    )
-    assert row["slope"] == pytest.approx(np.linalg.lstsq(design, y, rcond=None)[0][1], rel=1e-9)
-    assert row["slope_ci_low"] < 1.5 < row["slope_ci_high"]
-    assert row["front_range"] == pytest.approx(0.8125 - 0.1875)
+def test_rho_is_scipys_spearman_of_the_shape_medians(known) -> None:
+    runs, _ = two_part(n_seeds=100)
+    by_cell = runs.groupby("layers")
+    medians = by_cell["final_error"].median()
+    direct = stats.spearmanr(medians, by_cell["front_loading"].first().loc[medians.index])
+    assert known.trend.rho == pytest.approx(direct.statistic, abs=1e-12)
+    assert known.n_shapes == 21 and known.n_seeds == 2100
 
 
-def test_no_effect_is_no_detectable_difference_and_accuracy_reads_the_other_way() -> None:
-    runs, _ = synthetic(effect=0.0, seed=5)
-    row = placement.placement_trends(runs).iloc[0]
-    assert row["rho_ci_low"] < 0 < row["rho_ci_high"]
-    assert row["effect"] == "makes no detectable difference"
-    accuracy = placement.METRICS["accuracy"]
-    assert placement.direction(0.2, 0.6, accuracy) == "helps"
-    assert placement.direction(0.2, 0.6, placement.METRICS["final_error"]) == "hurts"
-    assert placement.direction(-0.6, -0.2, accuracy) == "hurts"
-
-
-def test_trend_over_training_is_scipys_spearman_at_each_point() -> None:
-    runs, curves = synthetic(effect=1.5)
-    over = placement.trend_over_training(runs, curves)
-    assert over["iteration"].tolist() == [100, 200, 500, 999]
+def test_trend_over_training_is_scipys_spearman_at_each_point(known) -> None:
+    runs, curves = two_part(n_seeds=100)
     labelled = curves.merge(runs[["job", "seed", "layers", "front_loading"]], on=["job", "seed"])
-    for row in over.itertuples():
-        at = labelled[labelled["iteration"] == row.iteration].groupby("layers")
+    assert [i for i, _ in known.over_training] == [100, 200, 500, 999]
+    for iteration, trend in known.over_training:
+        at = labelled[labelled["iteration"] == iteration].groupby("layers")
         direct = stats.spearmanr(at["error"].median(), at["front_loading"].first())
-        assert row.rho == pytest.approx(direct.statistic, abs=1e-12)
-    assert over["effect"].tolist() == ["helps", "helps", "hurts", "hurts"]
-    assert placement.holds_from(over) == ("hurts", 500)
-    sentence = placement.budget_sentence(placement.placement_trends(runs).iloc[0], over)
-    assert sentence.startswith(
-        "At a fixed budget of 32 neurons in 3 layers on synthetic, front-loading hurts the "
-        "median final error"
+        assert trend.rho == pytest.approx(direct.statistic, abs=1e-12)
+
+
+def test_a_trend_whose_sign_flips_over_training_is_fragile() -> None:
+    runs, curves = synthetic(effect=3.0)
+    (result,) = placement.analyse(runs)
+    result = placement.over_training(result, runs, curves)
+    # Early the error falls with front-loading, at the end it rises with it.
+    assert result.over_training[0][1].direction is Direction.HELPS
+    assert result.over_training[-1][1].direction is Direction.HURTS
+    assert result.trend.direction is Direction.HURTS and result.flips_over_training
+    assert "fragile: its direction changes over training" in placement_words.trend_sentence(result)
+
+
+def test_fragile_calls() -> None:
+    assert placement.is_fragile(0.04, 0.25)  # parity-4's old rho interval
+    assert not placement.is_fragile(0.52, 0.81)
+    assert not placement.is_fragile(-0.1, 0.3)  # undecided is not "fragile"
+
+
+def test_cancelling_parts_are_never_no_difference() -> None:
+    # Wider middle layers solve more often, and front-loaded shapes (wide first layers, so
+    # narrow last ones) end higher: the parts pull front-loading's median both ways.
+    runs, _ = two_part(n_seeds=60, seed=8)
+    (result,) = placement.analyse(runs)
+    assert "no detectable difference" not in " ".join(placement_words.budget_paragraphs(result))
+    # The undecided median with a solve part that helps and a quality part that hurts.
+    solve = _effect(Direction.HELPS)
+    quality = dataclasses.replace(solve, part="quality", direction=Direction.HURTS)
+    parts = (
+        dataclasses.replace(result.parts[0], front_alone=solve),
+        dataclasses.replace(result.parts[1], front_alone=quality),
     )
-    assert "from iteration 500 on" in sentence
-    assert "21 shapes x 30 seeds" in sentence
+    undecided = dataclasses.replace(result.trend, direction=Direction.UNDECIDED)
+    cancelled = dataclasses.replace(result, parts=parts, trend=undecided)
+    sentence = placement_words.trend_sentence(cancelled)
+    assert "not 'no difference'" in sentence and "opposite directions" in sentence
 
 
-def test_verdict_names_each_budget_and_where_it_depends() -> None:
-    hurt, curves = synthetic(effect=1.5)
-    flat, _ = synthetic(effect=0.0, seed=5)
-    flat = flat.assign(dataset="other", job=flat["job"] + 100)
-    runs = pd.concat([hurt, flat], ignore_index=True)
-    paragraphs, trends, _ = placement.placement_verdict(runs, curves)
-    assert len(trends) == 2
-    assert paragraphs[0].startswith("It depends on the task and the budget")
-    assert "hurts on synthetic at 32 neurons" in paragraphs[0]
-    assert "makes no detectable difference on other at 32 neurons" in paragraphs[0]
-    assert placement.placement_verdict(runs.drop(columns="front_loading"), curves)[0] == []
+def _effect(direction: Direction) -> placement.Effect:
+    return placement.Effect("solve", "front_loading", ("front_loading",), 0.6, 1.0, 0.5, 1.5,
+                            0.6, 1.4, direction, False)  # fmt: skip
 
 
-def test_the_summary_names_a_reliability_effect_the_median_does_not_show() -> None:
-    trends = pd.DataFrame(
-        {
-            "dataset": ["tutorial_ex2", "tutorial_ex2"],
-            "total_neurons": [32, 24],
-            "metric": ["final_error", "final_error"],
-            "effect": ["hurts", "makes no detectable difference"],
-            "solve_ci_low": [-0.2, 0.44],
-            "solve_ci_high": [0.3, 0.85],
-        }
-    )
-    sentence = placement.summary_sentence(trends)
-    assert "makes no detectable difference on tutorial_ex2 at 24 neurons" in sentence
-    assert sentence.endswith(
-        "On how often seeds solve the task, front-loading helps on tutorial_ex2 at 24 neurons."
-    )
+def test_a_number_changing_setting_never_merges_cells(monkeypatch) -> None:
+    runs, _ = two_part(n_seeds=20)
+    # Every declared setting that changes the numbers splits the budget (or, for layers,
+    # the cells) when it takes two values.
+    for f in config.NUMBER_SETTINGS:
+        if f.name == "layers":
+            continue
+        other = runs.copy()
+        other[f.name] = other[f.name].map(
+            lambda v: v * 2 if not isinstance(v, str | bool) else f"{v}x"
+        )
+        both = pd.concat([runs, other], ignore_index=True)
+        assert len(placement.budgets(both)) == 2, f.name
+    # A setting declared tomorrow (here: momentum) is in the identity without being listed.
+    monkeypatch.setattr(schema, "CELL_COLUMNS", [*schema.CELL_COLUMNS, "momentum"])
+    mixed = pd.concat([runs.assign(momentum=0.0), runs.assign(momentum=0.9)], ignore_index=True)
+    groups = placement.budgets(mixed)
+    assert len(groups) == 2
+    assert all(len(placement.cells(rows)) == 21 for _, rows in groups)
+    assert all(len(cell) == 20 for _, rows in groups for cell in placement.cells(rows))

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from test_placement import synthetic
+from test_placement import synthetic, two_part
 
 from nnsweep import schema, store
 from nnsweep.report import placement_report, plots_many
@@ -57,9 +57,10 @@ def test_ranked_dots_puts_the_best_on_top_with_its_letters() -> None:
 
 
 def _study(tmp_path: Path) -> Path:
+    """Two parts: a two-part table with known descriptors, and a flat one-part table."""
     study = tmp_path / "study"
-    for name, effect, seed in (("first", 1.5, 3), ("second", 0.0, 5)):
-        runs, curves = synthetic(effect=effect, seed=seed)
+    tables = (("first", two_part(n_seeds=30)), ("second", synthetic(effect=0.0, seed=5)))
+    for name, (runs, curves) in tables:
         runs = runs.assign(
             dataset=f"task_{name}", n_weights=runs["weights_no_bias"], wall_seconds=0.01
         )
@@ -73,14 +74,21 @@ def test_combined_report_answers_per_task(tmp_path: Path) -> None:
     study = _study(tmp_path)
     assert placement_report.main([str(study)]) == 0
     markdown = (study / "report.md").read_text()
-    answer = markdown.split("## Answer")[1].split("##")[0]
-    assert "It depends on the task and the budget" in answer
-    assert "on task_first, front-loading hurts the median final error" in answer
-    assert "on task_second, front-loading makes no detectable difference" in answer
+    answer = markdown.split("## Answer")[1].split("\n## ")[0]
+    assert answer.strip().startswith("What explains a shape's training best: task_first at 32")
+    first = answer.split("**task_first")[1].split("**task_second")[0]
+    assert "the error of the solved: the last layer's width" in answer
+    assert "On the final error of the seeds that solved (a description of the runs that " in first
+    assert "the last layer's width helps (x0." in first
+    assert "Front-loading alone" in first and "beside the last layer's width it" in first
+    assert "no detectable difference" not in markdown
     trends = pd.read_csv(study / "placement_trends.csv")
     assert sorted(trends["dataset"]) == ["task_first", "task_second"]
-    for name in ("placement_final_error", "placement_over_training"):
+    descriptors = pd.read_csv(study / "placement_descriptors.csv")
+    assert set(descriptors["part"]) == {"solve", "quality"}
+    for name in ("placement_final_error", "placement_descriptors", "placement_over_training"):
         assert (study / "figures" / f"{name}.png").exists()
+    assert "## What each descriptor explains" in markdown
     assert "data:image/png;base64" in (study / "report.html").read_text()
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure as PlotFigure
 
 from nnsweep import schema, store
-from nnsweep.report import plots_many
+from nnsweep.report import placement_words, plots_many
 from nnsweep.report.render import Figure, Section, render_html, render_markdown, save_figure
 from nnsweep.stats import grouping, placement
 
@@ -68,16 +68,22 @@ def verdict_metric(rows: pd.DataFrame) -> str:
     return "final_error"
 
 
-def study_trends(runs: pd.DataFrame) -> pd.DataFrame:
-    """placement_trends per part: the verdict's metric, plus the training error where the
-    verdict reads another one (marked ``verdict = False``)."""
-    tables = []
-    for _part, rows in runs.groupby("part", sort=True):
+def study_results(
+    runs: pd.DataFrame, curves: pd.DataFrame | None
+) -> tuple[list[placement.BudgetResult], list[placement.BudgetResult]]:
+    """Per part (sweep) of a study: the budgets judged on the verdict's metric (with the
+    trend over training when curves are stored), and, where that metric is not the training
+    error, the training error's budgets too."""
+    verdicts, secondary = [], []
+    for _part, rows in runs.groupby("part", sort=True) if "part" in runs else [(None, runs)]:
         chosen = verdict_metric(rows)
-        for metric in dict.fromkeys((chosen, "final_error")):
-            table = placement.placement_trends(rows, metric)
-            tables.append(table.assign(verdict=metric == chosen))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        for result in placement.analyse(rows, chosen):
+            if curves is not None and len(curves):
+                result = placement.over_training(result, rows, curves)
+            verdicts.append(result)
+        if chosen != "final_error":
+            secondary.extend(placement.analyse(rows, "final_error"))
+    return verdicts, secondary
 
 
 TREND_COLUMNS = {
@@ -86,15 +92,28 @@ TREND_COLUMNS = {
     "n_shapes": "shapes",
     "n_seeds": "seeds",
     "metric": "metric",
-    "rho": "ρ (front-loading, per-cell statistic)",  # noqa: RUF001
-    "rho_ci_low": "95% CI low",
-    "rho_ci_high": "95% CI high",
-    "effect": "front-loading",
-    "solve_rho": "ρ with solve rate",  # noqa: RUF001
-    "slope": "slope per unit front-loading",
-    "slope_ci_low": "slope CI low",
-    "slope_ci_high": "slope CI high",
-    "slope_unadjusted": "slope, weights not adjusted",
+    "rho": "ρ (front-loading, typical seed)",  # noqa: RUF001
+    "rho_ci_low": "CI low (shapes+seeds, BCa)",
+    "rho_ci_high": "CI high",
+    "rho_seed_ci_low": "CI low (seeds only)",
+    "rho_seed_ci_high": "CI high (seeds only)",
+    "rho_direction": "front-loading",
+    "rho_fragile": "fragile",
+}
+
+PART_COLUMNS = {
+    "best": "what matters",
+    "best_explained": "explained alone",
+    "best_stability": "best in % of resamples",
+    "best_effect": "effect over its range",
+    "best_ci_low": "CI low",
+    "best_ci_high": "CI high",
+    "front_explained": "front-loading explains",
+    "front_adjusted_effect": "front-loading beside it",
+    "front_adjusted_ci_low": "CI low ",
+    "front_adjusted_ci_high": "CI high ",
+    "front_adjusted_direction": "front-loading beside it: call",
+    "front_adjusted_fragile": "fragile",
 }
 
 OVER_COLUMNS = {
@@ -105,35 +124,65 @@ OVER_COLUMNS = {
     "rho": "ρ",  # noqa: RUF001
     "rho_ci_low": "95% CI low",
     "rho_ci_high": "95% CI high",
-    "effect": "front-loading",
+    "direction": "front-loading",
 }
+
+
+def part_table(trends: pd.DataFrame, part: str) -> pd.DataFrame:
+    """One part's columns of ``placement.trends_table``, renamed for a report (effects on
+    the log scale for the solve part (log odds) and the error (log ratio))."""
+    keep = {f"{part}_{k}": v for k, v in PART_COLUMNS.items() if f"{part}_{k}" in trends}
+    if not keep:
+        return pd.DataFrame()
+    shown = trends[[c for c in ("dataset", "total_neurons") if c in trends] + list(keep)]
+    return shown.rename(columns={"dataset": "task", "total_neurons": "neurons", **keep})
+
+
+def descriptor_pivot(results: list[placement.BudgetResult]) -> pd.DataFrame:
+    """Share of the between-shape variation each descriptor explains alone, per budget and
+    part (descriptors as columns)."""
+    table = placement.descriptors_table(results)
+    if table.empty:
+        return table
+    table["descriptor"] = [placement_words.descriptor_words(d, 3) for d in table["descriptor"]]
+    return (
+        table.pivot_table(
+            index=["dataset", "total_neurons", "part"], columns="descriptor", values="explained",
+            sort=False,
+        )
+        .reset_index()
+        .rename(columns={"dataset": "task", "total_neurons": "neurons"})
+    )  # fmt: skip
 
 
 def placement_figures(
     out_dir: Path,
     runs: pd.DataFrame,
-    trends: pd.DataFrame,
-    over: pd.DataFrame,
+    results: list[placement.BudgetResult],
     save: Saver,
     name: str = "placement",
 ) -> list[Figure]:
-    """Per metric, one panel per budget (statistic against front-loading); then the trend
-    over training."""
+    """Per metric, one panel per budget (statistic against front-loading); what each
+    descriptor explains; then the trend over training."""
     made = []
-    for metric_name, chosen in trends.groupby("metric", sort=False):
+    by_metric: dict[str, list[placement.BudgetResult]] = {}
+    for result in results:
+        by_metric.setdefault(result.metric.column, []).append(result)
+    for metric_name, chosen in by_metric.items():
         info = placement.METRICS[metric_name]
-        budgets = [
-            (
-                f"{trend['dataset']}, {int(trend['total_neurons'])} neurons",
-                runs[
-                    (runs["dataset"] == trend["dataset"])
-                    & (runs["total_neurons"] == trend["total_neurons"])
-                    & (runs["depth"] == trend["depth"])
-                ],
-                trend,
+        budgets = []
+        for result in chosen:
+            rows = runs
+            for column in ("dataset", "total_neurons", "depth"):
+                rows = rows[rows[column].astype(str) == str(result.settings[column])]
+            t = result.trend
+            fragile = " (fragile)" if t.fragile or result.flips_over_training else ""
+            title = (
+                f"{result.settings['dataset']}, {int(result.settings['total_neurons'])} neurons"
+                f"\nρ = {t.rho:.2f} [{t.low:.2f}, {t.high:.2f}] (shape-level BCa): "  # noqa: RUF001
+                f"{t.direction.value}{fragile}"
             )
-            for _, trend in chosen.iterrows()
-        ]
+            budgets.append((title, rows))
         made.append(
             save(out_dir, f"{name}_{metric_name}",
                  f"Each shape's {info.label} against its front-loading, one panel per neuron "
@@ -141,14 +190,59 @@ def placement_figures(
                  plots_many.placement_panels(
                      budgets, info.column, info.label, info.higher_is_better))
         )  # fmt: skip
+    table = placement.descriptors_table(results)
+    if len(table):
+        made.append(
+            save(out_dir, f"{name}_descriptors",
+                 "Share of the between-shape variation each descriptor explains alone, per "
+                 "budget and part (solve rate: binomial deviance; error of the seeds that "
+                 "solved, or the metric: weighted R²). The tallest bar is what matters.",
+                 plots_many.descriptor_bars(table))
+        )  # fmt: skip
+    over = placement.over_training_table(results)
     if len(over):
         made.append(
             save(out_dir, f"{name}_over_training",
-                 "Spearman's rho of front-loading with the cells' median training error at "
-                 "10%, 25%, 50% and 100% of training, per budget (band: 95% CI).",
+                 "Spearman's rho of front-loading with the shapes' median training error at "
+                 "10%, 25%, 50% and 100% of training, per budget (band: shape-level 95% BCa CI).",
                  plots_many.trend_over_training(over))
         )  # fmt: skip
     return made
+
+
+METHOD = (
+    "A budget is a task, a total number of hidden neurons and a depth, with every other "
+    "setting that changes a seed's numbers equal; inside it shapes differ only in where the "
+    "neurons sit. Front-loading is one minus the neuron-weighted mean layer position, scaled "
+    "to [0, 1] (24-4-4: 0.81, 8-16-8: 0.5, 4-4-24: 0.19). For three layers it is "
+    "0.5 + (w1 - w3)/(2T): it ignores the middle layer (4-24-4, 8-16-8 and 8-8-8 all score "
+    "0.5), so shapes are also described by each layer's width (log scale), the narrowest "
+    "layer's width and the weight count.",
+    "Two parts, the shape as the unit. How often seeds solve: a logistic regression of each "
+    "shape's solve count on one descriptor (Firth's bias reduction keeps it finite where a "
+    "descriptor separates always-solving shapes from the rest). The final error of the seeds "
+    "that solved: least squares of log(final error) on the descriptor. That second part "
+    "conditions on an outcome the shape changes (a shape that rescues hard initialisations "
+    "adds late, high-error solvers to it), so it describes the runs that worked and is not a "
+    "causal effect on quality. Noisy tasks that no seed 'solves' have one part: the metric "
+    "(held-out accuracy) of every seed.",
+    "What matters is the descriptor that explains the largest share of the between-shape "
+    "variation on its own (binomial deviance for the solve part, weighted R² otherwise); "
+    "'best in x% of resamples' says how stable that choice is. Front-loading is then fitted "
+    "beside it: if its effect vanishes, front-loading was standing in for that descriptor.",
+    f"Every interval is a 95% BCa interval from a two-stage bootstrap ({placement.RESAMPLES} "
+    "draws, fixed seed): shapes resampled with replacement, then seeds within each drawn "
+    "shape; the acceleration comes from the jackknife leaving one shape out. Resampling "
+    "shapes keeps a descriptor's misfit between shapes in the interval; the seeds-only "
+    "interval, which treats it as known, is shown beside ρ. A call is made when the interval "  # noqa: RUF001
+    "excludes no change; it is fragile when the interval's end nearest no change lies within "
+    f"{placement.FRAGILE_SHARE:.0%} of the interval's width from it, or when the trend's "
+    "direction changes over training.",
+    "ρ is Spearman's rank correlation over a budget's shapes between front-loading and the "  # noqa: RUF001
+    "shape's median final error (mean held-out accuracy on tasks with a held-out split): "
+    "the typical seed, which mixes both parts. Effects are quoted over a descriptor's range "
+    "in the budget: odds of solving as a ratio, errors as a ratio, accuracy as a difference.",
+)
 
 
 def _parts_table(study_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
@@ -172,56 +266,50 @@ def _parts_table(study_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
 def write_study_report(study_dir: Path, command: str | None = None) -> Path:
     """Analyse every part of ``study_dir`` and write the combined report."""
     runs, curves = load_study(study_dir)
-    trends = study_trends(runs)
-    over = placement.trend_over_training(runs, curves) if len(curves) else pd.DataFrame()
-    verdicts = trends[trends["verdict"]]
+    verdicts, secondary = study_results(runs, curves)
+    trends = placement.trends_table(verdicts)
+    over = placement.over_training_table(verdicts)
+    descriptors = placement.descriptors_table(verdicts)
     store.atomic_write(study_dir / "placement_trends.csv",
                        lambda p: trends.to_csv(p, index=False))  # fmt: skip
+    store.atomic_write(study_dir / "placement_descriptors.csv",
+                       lambda p: descriptors.to_csv(p, index=False))  # fmt: skip
     store.atomic_write(study_dir / "placement_over_training.csv",
                        lambda p: over.to_csv(p, index=False))  # fmt: skip
-    answer = [placement.budget_sentence(row, over) for _, row in verdicts.iterrows()]
-    summary = placement.summary_sentence(verdicts)
-    secondary = [placement.budget_sentence(row) for _, row in trends[~trends["verdict"]].iterrows()]
+    summary = placement_words.summary(verdicts)
+    answer = [line for result in verdicts for line in placement_words.budget_paragraphs(result)]
     sections = [
         Section("Answer", paragraphs=tuple(([summary] if summary else []) + answer)),
+        Section("How it was measured", paragraphs=METHOD),
+        Section("What each descriptor explains", table=descriptor_pivot(verdicts)),
         Section(
-            "How it was measured",
-            paragraphs=(
-                "A budget is a task, a total number of hidden neurons and a depth; inside it "
-                "shapes differ only in where the neurons sit. Front-loading is one minus the "
-                "neuron-weighted mean layer position, scaled to [0, 1] (24-4-4: 0.81, "
-                "8-16-8: 0.5, 4-4-24: 0.19).",
-                "ρ is Spearman's rank correlation over a budget's shapes between "  # noqa: RUF001
-                "front-loading and the shape's statistic (median final error; mean "
-                "held-out accuracy on tasks with a held-out split). Its 95% CI resamples "
-                f"seeds within shapes ({placement.RESAMPLES} percentile-bootstrap draws, "
-                "fixed seed); the shapes are the whole family, so they are not resampled. "
-                "Front-loading hurts or helps when the CI excludes 0.",
-                "The per-seed regression fits log(final error) (or the accuracy itself) on "
-                "front-loading and log(weight count) by least squares: at a fixed number of "
-                "neurons the shapes still differ in weights, so the weight count is held "
-                "fixed statistically. The factor quoted compares the least and the most "
-                "front-loaded shape of the budget at equal weight count, with the same "
-                "bootstrap CI; diverged seeds are left out of it.",
-                "Over training, ρ is recomputed from the stored curves (the training error "  # noqa: RUF001
-                "margin before the update at that iteration) at 10%, 25% and 50% of the "
-                "iterations, and from the final weights at 100%.",
-            ),
-        ),
-        Section(
-            "Trend per budget",
-            table=verdicts[[c for c in TREND_COLUMNS if c in verdicts]].rename(
-                columns=TREND_COLUMNS
-            ),
+            "The typical seed against front-loading",
+            table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
         ),
     ]
+    for part, title in (
+        ("solve", "How often seeds solve: what matters, and front-loading beside it"),
+        ("quality", "Error of the seeds that solved: what matters, and front-loading beside it"),
+        ("metric", "The metric of every seed: what matters, and front-loading beside it"),
+    ):
+        table = part_table(trends, part)
+        if len(table):
+            sections.append(
+                Section(
+                    title,
+                    paragraphs=(
+                        "Effects over the descriptor's range on the log scale (log odds of "
+                        "solving; log of the error ratio), or as an accuracy difference.",
+                    ),
+                    table=table,
+                )
+            )
     if secondary:
         sections.append(
             Section(
                 "The training error on tasks judged by held-out accuracy",
-                paragraphs=tuple(secondary),
-                table=trends[~trends["verdict"]][[c for c in TREND_COLUMNS if c in trends]].rename(
-                    columns=TREND_COLUMNS
+                paragraphs=tuple(
+                    line for r in secondary for line in placement_words.budget_paragraphs(r)
                 ),
             )
         )
@@ -247,7 +335,7 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
             table=_parts_table(study_dir, runs),
         )
     )
-    figures = placement_figures(study_dir, runs, trends[trends["verdict"]], over, save_figure)
+    figures = placement_figures(study_dir, runs, verdicts, save_figure)
     sections.append(Section("Figures", figures=tuple(figures)))
     markdown = render_markdown(TITLE, sections)
     store.atomic_write(study_dir / "report.md", lambda p: p.write_text(markdown))
@@ -304,22 +392,24 @@ def placement_section(
     sweep_dir: Path, runs: pd.DataFrame, curves: pd.DataFrame | None, save: Saver
 ) -> Section | None:
     """The placement verdict of one sweep, when it holds a budget of three shapes or more."""
-    metric = verdict_metric(runs)
-    paragraphs, trends, over = placement.placement_verdict(runs, curves, metric)
-    if not paragraphs:
+    results, _ = study_results(runs, curves)
+    if not results:
         return None
-    figures = placement_figures(sweep_dir, runs, trends, over, save)
+    summary = placement_words.summary(results)
+    paragraphs = [line for r in results for line in placement_words.budget_paragraphs(r)]
+    trends = placement.trends_table(results)
     return Section(
         "Where the neurons go (placement)",
         paragraphs=(
+            *([summary] if summary and len(results) > 1 else []),
             *paragraphs,
-            "Front-loading is one minus the neuron-weighted mean layer position, scaled to "
-            "[0, 1]. ρ: Spearman's rank correlation over a budget's shapes, CI from seeds "  # noqa: RUF001
-            "resampled within shapes; the per-seed regression adjusts for log(weight count). "
-            "See nnsweep/stats/placement.py.",
+            "Two parts with the shape as the unit (solve rate: logistic; error of the seeds "
+            "that solved: least squares on log error, a description of the runs that worked); "
+            "intervals: 95% BCa from resampling shapes and then seeds. See "
+            "nnsweep/stats/placement.py.",
         ),
         table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
-        figures=tuple(figures),
+        figures=tuple(placement_figures(sweep_dir, runs, results, save)),
     )
 
 

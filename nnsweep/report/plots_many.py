@@ -9,6 +9,8 @@ report's job. Companion of ``plots`` (which owns colours and the per-cell figure
   the squares only while they fit (12 cells or fewer) and a dot on the pairs told apart;
 * ``placement_panels``: per budget, each shape's statistic against its front-loading, labels
   on the points, colour by weight count;
+* ``descriptor_bars``: per budget and part, the share of the between-shape variation each
+  shape descriptor explains alone;
 * ``trend_over_training``: the rank correlation with its CI at each checked iteration.
 """
 
@@ -168,14 +170,14 @@ def _shape_statistics(runs: pd.DataFrame, column: str, higher_is_better: bool) -
 
 
 def placement_panels(
-    budgets: Sequence[tuple[str, pd.DataFrame, pd.Series]],
+    budgets: Sequence[tuple[str, pd.DataFrame]],
     column: str,
     label: str,
     higher_is_better: bool,
 ) -> Figure:
     """One panel per budget: each shape's statistic against its front-loading.
 
-    ``budgets`` holds (title, runs of that budget, its row of ``placement_trends``). The
+    ``budgets`` holds (title, runs of that budget). The
     statistic is the median (or, for accuracy, the mean) with the seeds' interquartile range
     as a bar; each point is labelled with its shape and coloured by its weight count.
     """
@@ -191,7 +193,7 @@ def placement_panels(
     weights = pd.concat([b[1]["n_weights"] for b in budgets])
     norm = plt.Normalize(weights.min(), weights.max())
     scatter = None
-    for ax, (title, runs, trend) in zip(flat, budgets, strict=False):
+    for ax, (title, runs) in zip(flat, budgets, strict=False):
         table = _shape_statistics(runs, column, higher_is_better)
         ax.vlines(table["front_loading"], table["low"], table["high"], color="#c8c8c8", lw=1)
         scatter = ax.scatter(
@@ -210,17 +212,62 @@ def placement_panels(
                         textcoords="offset points", fontsize=6.5, color="#333333")  # fmt: skip
         if not higher_is_better:
             _log_if_positive(ax, table[["statistic", "low", "high"]].to_numpy().ravel(), "y")
-        ax.set_title(
-            f"{title}\nρ = {trend['rho']:.2f} [{trend['rho_ci_low']:.2f}, "  # noqa: RUF001
-            f"{trend['rho_ci_high']:.2f}]: front-loading {trend['effect']}",
-            fontsize=9,
-        )
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("front-loading (0 = all neurons last, 1 = all first)")
         statistic = "mean" if higher_is_better else "median"
         ax.set_ylabel(f"{statistic} {label} (bar: seeds' IQR)")
         ax.grid(True, alpha=0.3)
     if scatter is not None:
         figure.colorbar(scatter, ax=flat[:count], label="weights (incl. biases if any)", shrink=0.7)
+    return figure
+
+
+DESCRIPTOR_LABELS = {
+    "front_loading": "front-loading",
+    "log_narrowest": "narrowest width",
+    "log_weights": "weight count",
+}
+
+
+def descriptor_bars(table: pd.DataFrame) -> Figure:
+    """One panel per budget: for each part, a bar per descriptor with the share of the
+    between-shape variation it explains alone (``placement.descriptors_table``); the best
+    descriptor's bar is outlined."""
+    keys = table[["dataset", "total_neurons"]].drop_duplicates()
+    count = len(keys)
+    columns = min(count, 2)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(6.4 * columns, 3.4 * rows), layout="constrained", squeeze=False
+    )
+    flat = list(axes.ravel())
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    colours = {"solve": "#0072B2", "quality": "#E69F00", "metric": "#009E73"}
+    names = {"solve": "solve rate", "quality": "error of the solved", "metric": "metric"}
+    for ax, key in zip(flat, keys.itertuples(index=False), strict=False):
+        mine = table[
+            (table["dataset"] == key.dataset) & (table["total_neurons"] == key.total_neurons)
+        ]
+        descriptors = list(dict.fromkeys(mine["descriptor"]))
+        parts = list(dict.fromkeys(mine["part"]))
+        width = 0.8 / len(parts)
+        for k, part in enumerate(parts):
+            rows_ = mine[mine["part"] == part].set_index("descriptor").reindex(descriptors)
+            x = np.arange(len(descriptors)) + (k - (len(parts) - 1) / 2) * width
+            ax.bar(x, rows_["explained"].clip(lower=0), width, color=colours.get(part, NEUTRAL),
+                   edgecolor=["black" if b else "none" for b in rows_["best"].fillna(False)],
+                   linewidth=1.5, label=names.get(part, part))  # fmt: skip
+        ax.set_xticks(np.arange(len(descriptors)))
+        ax.set_xticklabels(
+            [DESCRIPTOR_LABELS.get(d, d.replace("log_w", "width ")) for d in descriptors],
+            rotation=30, ha="right", fontsize=8,
+        )  # fmt: skip
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share explained alone")
+        ax.set_title(f"{key.dataset}, {key.total_neurons} neurons", fontsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize="small")
     return figure
 
 

@@ -1,62 +1,83 @@
-"""Where should the neurons go? Trend of a metric with front-loading at a fixed budget.
+"""Where should the neurons go? What about a shape explains how well it trains, at a fixed budget.
 
-Reads stored tables (``runs`` with the shape columns of ``nnsweep.train.shapes``, and ``curves``);
-never trains. A *budget* is one (dataset, total neurons, depth) with every other setting
-equal: within it, shapes differ only in where their neurons sit.
+Reads stored tables (``runs`` with the shape columns of ``nnsweep.train.shapes``, and
+``curves``); never trains; makes no sentences (``nnsweep.report.placement_report`` words the
+results). A *budget* is one (dataset, total neurons, depth) with every setting that changes a
+seed's numbers equal except the shape: its cells differ only in where the neurons sit.
 
 Choices, stated once:
 
-* The per-cell statistic is the median of an error (diverged seeds count as +inf, as in
-  ``analysis``) or the mean of an accuracy (a fraction of rows: its median is too coarse).
-* **Trend over cells**: Spearman's rho between the per-cell statistic and the front-loading
-  index (``shapes.front_loading``). Its 95% CI comes from resampling seeds within cells
-  (a percentile bootstrap, ``RESAMPLES`` draws, fixed seed): the shapes are the whole family,
-  not a sample of it, so only the seeds are resampled.
-* **Per-seed regression**: least squares of log(error) (or the accuracy itself) on
-  front-loading and log(weight count), with an intercept. The weight count is a covariate
-  because at a fixed number of neurons the shapes still differ in weights (176 to 312 for
-  the 21 shapes of 32 neurons on Example 2), and a larger network might simply train
-  differently. The front-loading slope is reported as the factor by which the error changes
-  from the least to the most front-loaded shape of the budget, with the same bootstrap CI.
-  Diverged seeds are left out of the regression (their count is reported).
-* **Words**: front-loading "hurts" or "helps" when rho's CI excludes 0, and otherwise
-  "makes no detectable difference". "Hurts" means the metric gets worse as neurons move
-  towards the input.
-* **Over training**: the same rho, from the stored curves (the training error margin), at
-  10%, 25%, 50% and 100% of the iterations; "holds from iteration X" names the earliest of
-  those points from which the word stays the one at the end.
+* **Identity.** A cell is named by every setting that changes a seed's numbers
+  (``schema.CELL_COLUMNS``, derived from the settings' declarations, plus the arithmetic and
+  the dataset's hash), so a new setting splits cells without being listed here; a budget is
+  the same minus the shape's own columns. Nothing groups by ``layers`` alone.
+* **Descriptors.** The front-loading index (``shapes.front_loading``) ignores the middle
+  layer (for three layers it is 0.5 + (w1 - w3) / (2T): 4-24-4 and 8-8-8 both score 0.5).
+  Shapes are therefore also described by each layer's width (log scale: going from 4 to 8
+  neurons is a bigger change than from 20 to 24), the narrowest layer's width and the weight
+  count. Each descriptor is fitted alone; the one explaining the largest share of the
+  between-shape variation "is what matters", and front-loading is then refitted beside it
+  to ask whether it still has an effect.
+* **Two parts (a hurdle model), the shape as the unit.** Part 1, how often seeds solve the
+  task: a binomial logistic regression of the shapes' solve counts on the descriptor. Part 2,
+  the error of the seeds that solved: least squares of log(final error) on the descriptor
+  (weighted by the seeds that solved, i.e. the per-seed fit with shape-level regressors).
+  Part 2 conditions on an outcome the shape itself changes (a shape that rescues hard
+  initialisations adds late, high-error solvers), so it describes the runs that worked and
+  is not a causal effect on quality. Tasks that are never "solved" (noisy data) have one
+  part: the metric (held-out accuracy) of every seed.
+* **Uncertainty at the shape level.** Every interval resamples shapes with replacement and
+  then seeds within each drawn shape (a two-stage bootstrap, ``RESAMPLES`` draws, fixed
+  seed), and is a BCa interval (bias from the draws, acceleration from the jackknife that
+  leaves out one shape at a time). The shapes here are a grid, not a random sample, but
+  resampling them keeps shape-level misfit of a descriptor in the interval instead of
+  treating it as known.
+* **Effects** are quoted over a descriptor's range in the budget: the solve part as the
+  odds ratio from its smallest to its largest value, the error part as the ratio of errors,
+  the accuracy as the difference. A descriptor *helps* or *hurts* when the interval
+  excludes "no change"; such a call is *fragile* when the interval's end nearest "no change"
+  lies within ``FRAGILE_SHARE`` of the interval's width from it, or when the trend's sign
+  changes over training.
+* **Trend of the typical seed**: Spearman's rho between front-loading and each shape's
+  median (or mean accuracy) over all seeds, with the same shape-level BCa interval. It
+  mixes the two parts, so where the parts disagree it is not read as "no difference".
+* **Over training**: the same rho from the stored curves (the training error margin) at
+  10%, 25%, 50% and 100% of the iterations.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
-from nnsweep.schema import SHAPE_COLUMNS
+from nnsweep import schema
 
-CONFIDENCE = 0.95  # level of every CI here
-RESAMPLES = 2000  # bootstrap draws (seeds resampled within cells)
+CONFIDENCE = 0.95  # level of every interval here
+RESAMPLES = 2000  # two-stage bootstrap draws (shapes, then seeds within shapes)
 BOOTSTRAP_SEED = 20261129  # fixed: a report regenerated from the same tables is identical
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # points of training at which the trend is re-measured
+FRAGILE_SHARE = 0.25  # a call whose near interval end is this close to "no change" is fragile
+MIN_SHAPES = 3  # a budget needs this many shapes for any trend
 
-# Settings that may differ inside a budget without making it another budget: the shape.
-_SHAPE_SETTINGS = ("layers", *SHAPE_COLUMNS)
-# The settings that together name a cell (kept here so old tables without them still work).
-_SETTINGS = (
-    "dataset",
-    "activation",
-    "output_activation",
-    "init",
-    "bias",
-    "lr",
-    "iterations",
-    "log_every",
-    "error_threshold",
-)
+# Columns that name a cell besides its settings: other arithmetic or other data, other numbers.
+_IDENTITY_EXTRA = ("arithmetic_version", "dataset_sha256")
+# Columns that describe the shape, so they differ between the cells of one budget.
+_SHAPE_SETTINGS = ("layers", *schema.SHAPE_COLUMNS)
+_BUDGET_EXTRA = ("total_neurons", "depth")
+
+
+class Direction(enum.Enum):
+    """Which way a descriptor moves a part, decided from its interval."""
+
+    HELPS = "helps"  # a larger descriptor makes the part better (more solved, lower error)
+    HURTS = "hurts"  # a larger descriptor makes the part worse
+    UNDECIDED = "undecided"  # the interval holds "no change"
+    NOT_APPLICABLE = "not applicable"  # the part cannot vary (e.g. no seed ever solves)
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ class Metric:
     """A per-seed column and how to read it."""
 
     column: str  # column of runs.parquet
-    label: str  # words for it in sentences
+    label: str  # words for it
     higher_is_better: bool  # accuracy: True; an error margin: False
 
 
@@ -76,390 +97,705 @@ METRICS = {
 }
 
 
-def budgets(runs: pd.DataFrame) -> list[tuple[tuple[str, ...], pd.DataFrame]]:
-    """The runs split by budget: every setting equal except the shape's.
+# --------------------------------------------------------------------------------------
+# Identity: which rows are one cell, which cells are one budget
+# --------------------------------------------------------------------------------------
 
-    Returns (key, rows) pairs, where key names the dataset, the total and the depth, and
-    the rows are the seeds of every shape of that budget (failed cells left out).
-    """
+
+def cell_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that name a cell: every number-changing setting (from ``config``)."""
+    return [c for c in (*schema.CELL_COLUMNS, *_IDENTITY_EXTRA) if c in runs]
+
+
+def budget_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that name a budget: a cell's, minus the shape's, plus total and depth."""
+    kept = [c for c in cell_columns(runs) if c not in _SHAPE_SETTINGS]
+    return kept + [c for c in _BUDGET_EXTRA if c in runs]
+
+
+def budgets(runs: pd.DataFrame) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    """The seeded runs split by budget, as (shared settings, rows) pairs."""
     seeded = runs[runs["status"] != "failed"]
-    keys = [c for c in (*_SETTINGS, "total_neurons", "depth") if c in seeded]
-    groups = []
+    keys = budget_columns(seeded)
+    out = []
     for values, rows in seeded.groupby(keys, sort=False, dropna=False):
-        groups.append((tuple(str(v) for v in values), rows))
-    return groups
+        out.append((dict(zip(keys, values if isinstance(values, tuple) else (values,),
+                             strict=True)), rows))  # fmt: skip
+    return out
 
 
-def _values(rows: pd.DataFrame, metric: Metric) -> pd.Series:
-    """The metric per seed; a diverged seed's error is +inf and its accuracy 0."""
-    worst = 0.0 if metric.higher_is_better else np.inf
-    return rows[metric.column].where(rows["status"] == "ok", worst).fillna(worst)
+def cells(rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """The rows of one budget split into cells by every identity column (not ``layers``)."""
+    return [g for _, g in rows.groupby(cell_columns(rows), sort=False, dropna=False)]
 
 
-def _statistic(values: np.ndarray, metric: Metric, axis: int = -1) -> np.ndarray:
-    return np.mean(values, axis=axis) if metric.higher_is_better else np.median(values, axis=axis)
+# --------------------------------------------------------------------------------------
+# Descriptors
+# --------------------------------------------------------------------------------------
 
 
-def _spearman_rows(statistics: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """Spearman's rho of each row of ``statistics`` (draws x cells) with ``front``."""
-    ranks = stats.rankdata(statistics, axis=1)
-    ranks = ranks - ranks.mean(axis=1, keepdims=True)
-    front_ranks = stats.rankdata(front)
-    front_ranks = front_ranks - front_ranks.mean()
-    spread = np.sqrt((ranks**2).sum(axis=1) * (front_ranks**2).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ranks @ front_ranks) / spread
+def layer_names(depth: int) -> list[str]:
+    """Descriptor keys for each layer's width: log_w1 ... log_wD."""
+    return [f"log_w{k + 1}" for k in range(depth)]
 
 
-def _draws(sizes: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
-    """Per cell, RESAMPLES x size indices into that cell's seeds."""
-    return [rng.integers(0, size, size=(RESAMPLES, size)) for size in sizes]
+def descriptors(
+    widths: np.ndarray, front: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Candidate descriptors per shape, those that vary over the shapes.
+
+    Parameters
+    ----------
+    widths : (n_shapes, depth) hidden layer widths
+    front : (n_shapes,) front-loading index
+    weights : (n_shapes,) weight count
+    """
+    logs = np.log(widths.astype(float))
+    table = {"front_loading": front.astype(float)}
+    for k, name in enumerate(layer_names(widths.shape[1])):
+        table[name] = logs[:, k]
+    table["log_narrowest"] = logs.min(axis=1)
+    table["log_weights"] = np.log(weights.astype(float))
+    return {k: v for k, v in table.items() if np.ptp(v) > 0}
 
 
-def _interval(draws: np.ndarray) -> tuple[float, float]:
-    finite = draws[np.isfinite(draws)]
-    if not len(finite):
+# --------------------------------------------------------------------------------------
+# Fits, batched over bootstrap draws (arrays with a leading batch axis)
+# --------------------------------------------------------------------------------------
+
+
+def _design(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """(..., n_shapes, 1 + k): an intercept and the descriptors, each centred."""
+    centred = [c - c.mean(axis=-1, keepdims=True) for c in columns]
+    return np.stack([np.ones_like(centred[0]), *centred], axis=-1)
+
+
+def logistic_fit(
+    design: np.ndarray, successes: np.ndarray, trials: np.ndarray, steps: int = 100
+) -> np.ndarray:
+    """Binomial logistic regression with Firth's bias reduction, batched.
+
+    Firth's penalty (Heinze and Schemper 2002) keeps the estimate finite where a descriptor
+    separates the shapes that always solve from the others (parity-4: every shape whose
+    narrowest layer has 8 neurons or more solved every seed), where plain maximum likelihood
+    runs off to infinity.
+
+    Parameters
+    ----------
+    design : (batch, n_shapes, p) regressors (first column the intercept)
+    successes, trials : (batch, n_shapes) solved and trained seeds per shape
+
+    Returns
+    -------
+    (batch, p) coefficients; NaN for a draw whose fit did not converge.
+    """
+    batch, _, p = design.shape
+    rate = (successes.sum(axis=1) + 0.5) / (trials.sum(axis=1) + 1)
+    beta = np.zeros((batch, p))
+    beta[:, 0] = np.log(rate / (1 - rate))
+    converged = np.zeros(batch, bool)
+    for _ in range(steps):
+        prob = special.expit(np.einsum("bsp,bp->bs", design, beta))
+        weight = trials * prob * (1 - prob)
+        information = np.einsum("bsp,bs,bsq->bpq", design, weight, design)
+        with np.errstate(all="ignore"):
+            inverse = np.linalg.pinv(information)
+            leverage = weight * np.einsum("bsp,bpq,bsq->bs", design, inverse, design)
+            score = np.einsum(
+                "bsp,bs->bp", design, successes - trials * prob + leverage * (0.5 - prob)
+            )
+            step = np.einsum("bpq,bq->bp", inverse, score)
+        step = np.clip(np.nan_to_num(step, nan=0.0), -5, 5)  # damped: no overshoot
+        beta = beta + np.where(converged[:, None], 0.0, step)
+        converged |= np.abs(step).max(axis=1) < 1e-9
+        if converged.all():
+            break
+    beta[~converged | ~np.isfinite(beta).all(axis=1)] = np.nan
+    return beta
+
+
+def least_squares_fit(design: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted least squares, batched: (batch, n_shapes, p), (batch, n_shapes) x2 -> (batch, p).
+
+    A shape with weight 0 (no seed solved) drops out; NaN where the fit is not determined.
+    """
+    y = np.where(weight > 0, y, 0.0)
+    gram = np.einsum("bsp,bs,bsq->bpq", design, weight, design)
+    moment = np.einsum("bsp,bs,bs->bp", design, weight, y)
+    out = np.full(moment.shape, np.nan)
+    p = design.shape[-1]
+    ok = np.linalg.matrix_rank(gram) == p
+    if ok.any():
+        out[ok] = np.linalg.solve(gram[ok], moment[ok][..., None])[..., 0]
+    return out
+
+
+def binomial_deviance(successes: np.ndarray, trials: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Deviance of fitted rates against the shapes' observed rates, summed over shapes."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = successes / trials
+        terms = special.xlogy(successes, observed / prob) + special.xlogy(
+            trials - successes, (1 - observed) / (1 - prob)
+        )
+    return 2 * np.nansum(terms, axis=-1)
+
+
+# --------------------------------------------------------------------------------------
+# BCa interval for a two-stage bootstrap
+# --------------------------------------------------------------------------------------
+
+
+def bca_interval(
+    estimate: float, draws: np.ndarray, jackknife: np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Bias-corrected and accelerated bootstrap interval (Efron 1987).
+
+    ``draws`` are the bootstrap replicates (non-finite ones ignored); ``jackknife`` the
+    leave-one-unit-out estimates (here: one shape out), which give the acceleration.
+    """
+    draws = draws[np.isfinite(draws)]
+    jackknife = jackknife[np.isfinite(jackknife)]
+    if len(draws) < 10 or not np.isfinite(estimate):
         return np.nan, np.nan
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
+    below = (np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws)
+    below = np.clip(below, 1 / (len(draws) + 1), len(draws) / (len(draws) + 1))
+    bias = special.ndtri(below)
+    spread = jackknife.mean() - jackknife
+    denominator = 6 * np.sum(spread**2) ** 1.5
+    accel = np.sum(spread**3) / denominator if denominator > 0 else 0.0
+    z = special.ndtri(np.array([(1 - confidence) / 2, (1 + confidence) / 2]))
+    levels = special.ndtr(bias + (bias + z) / (1 - accel * (bias + z)))
+    low, high = np.quantile(draws, levels)
     return float(low), float(high)
+
+
+# --------------------------------------------------------------------------------------
+# One budget, as arrays
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetData:
+    """The seeds of one budget, per shape, padded to the largest cell."""
+
+    settings: dict[str, object]  # what the shapes share
+    shapes: list[str]  # layers text per shape
+    widths: np.ndarray  # (n_shapes, depth)
+    front: np.ndarray  # (n_shapes,)
+    weights: np.ndarray  # (n_shapes,)
+    sizes: np.ndarray  # (n_shapes,) seeds per shape
+    solved: np.ndarray  # (n_shapes, n_max) bool, False in padding
+    log_error: np.ndarray  # (n_shapes, n_max) log(final error), NaN where not solved
+    value: np.ndarray  # (n_shapes, n_max) the metric, diverged = worst, NaN in padding
+    metric: Metric
+    solvable: bool  # some seed solved and some did not: the solve part can vary
+
+
+def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric) -> BudgetData:
+    """Arrays of one budget; the shape unit is a cell (every identity column)."""
+    groups = cells(rows)
+    n_max = max(len(g) for g in groups)
+    pad = np.full((len(groups), n_max), np.nan)
+    solved, log_error, value = np.zeros(pad.shape, bool), pad.copy(), pad.copy()
+    worst = 0.0 if metric.higher_is_better else np.inf
+    bias = bool(rows["bias"].iloc[0]) if "bias" in rows else False
+    weights_column = "weights_with_bias" if bias else "weights_no_bias"
+    for i, g in enumerate(groups):
+        ok = (g["status"] == "ok").to_numpy()
+        won = g["solved"].fillna(False).astype(bool).to_numpy() & ok
+        errors = g["final_error"].to_numpy(dtype=float)
+        solved[i, : len(g)] = won
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_error[i, : len(g)] = np.where(won & (errors > 0), np.log(errors), np.nan)
+        values = g[metric.column].to_numpy(dtype=float)
+        value[i, : len(g)] = np.where(ok & np.isfinite(values), values, worst)
+    widths = np.array([[int(w) for w in str(g["layers"].iloc[0]).split("-")] for g in groups])
+    any_solved = solved.any()
+    all_solved = all(solved[i, : len(g)].all() for i, g in enumerate(groups))
+    return BudgetData(
+        settings=settings,
+        shapes=[str(g["layers"].iloc[0]) for g in groups],
+        widths=widths,
+        front=np.array([float(g["front_loading"].iloc[0]) for g in groups]),
+        weights=np.array([float(g[weights_column].iloc[0]) for g in groups]),
+        sizes=np.array([len(g) for g in groups]),
+        solved=solved,
+        log_error=log_error,
+        value=value,
+        metric=metric,
+        solvable=bool(any_solved and not all_solved),
+    )
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Shape-level summaries of the observed data (row 0) and of every bootstrap draw."""
+
+    shape_index: np.ndarray  # (batch, n_slots) which shape fills each slot
+    trials: np.ndarray  # (batch, n_slots) seeds
+    successes: np.ndarray  # (batch, n_slots) seeds that solved
+    mean_log_error: np.ndarray  # (batch, n_slots) mean log error of the solved (NaN if none)
+    statistic: np.ndarray  # (batch, n_slots) the typical seed: median (or mean accuracy)
+    mean_value: np.ndarray  # (batch, n_slots) mean of the metric over all seeds
+
+
+def _summaries(data: BudgetData, shape_index: np.ndarray, seed_index: np.ndarray) -> Draws:
+    """Per-slot summaries given which shape and which of its seeds each slot holds."""
+    sizes = data.sizes[shape_index]
+    inside = np.arange(seed_index.shape[-1]) < sizes[..., None]
+    solved = data.solved[shape_index[..., None], seed_index] & inside
+    log_error = np.where(solved, data.log_error[shape_index[..., None], seed_index], 0.0)
+    value = np.where(inside, data.value[shape_index[..., None], seed_index], np.nan)
+    successes = solved.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_log = np.where(successes > 0, log_error.sum(axis=-1) / successes, np.nan)
+        # an error is averaged on the log scale (its spread is multiplicative); a diverged
+        # seed (inf) has no log and is left out of the mean, as it is of ``quality``
+        shown = (
+            value if data.metric.higher_is_better else np.log(np.where(value > 0, value, np.nan))
+        )
+        mean_value = np.nanmean(np.where(np.isinf(shown), np.nan, shown), axis=-1)
+    typical = np.nanmean(value, axis=-1) if data.metric.higher_is_better else _nanmedian(value)
+    return Draws(shape_index, sizes, successes, mean_log, typical, mean_value)
+
+
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN padding (inf, a diverged seed, counts)."""
+    ordered = np.sort(np.where(np.isnan(values), np.inf, values), axis=-1)
+    counts = (~np.isnan(values)).sum(axis=-1)
+    low = np.take_along_axis(ordered, ((counts - 1) // 2)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, (counts // 2)[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        return np.where(low == high, low, (low + high) / 2)
+
+
+def observed(data: BudgetData) -> Draws:
+    """The data itself, as one 'draw' (every shape once, every seed once)."""
+    n = len(data.sizes)
+    seeds = np.broadcast_to(np.arange(data.solved.shape[1]), (1, n, data.solved.shape[1]))
+    seeds = np.minimum(seeds, data.sizes[:, None] - 1)
+    return _summaries(data, np.arange(n)[None, :], seeds)
+
+
+def two_stage(data: BudgetData, rng: np.random.Generator, resamples: int = RESAMPLES) -> Draws:
+    """Shapes resampled with replacement, then seeds within each drawn shape."""
+    n = len(data.sizes)
+    shape_index = rng.integers(0, n, size=(resamples, n))
+    uniform = rng.random((resamples, n, data.solved.shape[1]))
+    seed_index = (uniform * data.sizes[shape_index][..., None]).astype(int)
+    return _summaries(data, shape_index, seed_index)
+
+
+def seeds_only(data: BudgetData, rng: np.random.Generator, resamples: int = RESAMPLES) -> Draws:
+    """Seeds resampled within shapes, the shapes held fixed (the old, narrower interval)."""
+    n = len(data.sizes)
+    shape_index = np.broadcast_to(np.arange(n), (resamples, n))
+    uniform = rng.random((resamples, n, data.solved.shape[1]))
+    seed_index = (uniform * data.sizes[shape_index][..., None]).astype(int)
+    return _summaries(data, shape_index, seed_index)
+
+
+def leave_one_shape_out(draws: Draws) -> Draws:
+    """Row 0 of ``draws`` (the observed data) with one shape left out per row."""
+    n = draws.trials.shape[1]
+    keep = np.array([[j for j in range(n) if j != i] for i in range(n)])
+
+    def cut(a: np.ndarray) -> np.ndarray:
+        return a[0][keep]
+
+    return Draws(*(cut(getattr(draws, f)) for f in Draws.__dataclass_fields__))
+
+
+# --------------------------------------------------------------------------------------
+# Parts
+# --------------------------------------------------------------------------------------
+
+PARTS = {
+    "solve": "how often seeds solve the task",
+    "quality": "the final error of the seeds that solved",
+    "metric": "the metric of every seed",
+}
+
+
+def _part_fit(part: str, columns: list[np.ndarray], draws: Draws) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (batch, p) and explained share (batch,) of one part's model."""
+    design = _design(columns)
+    if part == "solve":
+        coef = logistic_fit(design, draws.successes.astype(float), draws.trials.astype(float))
+        prob = special.expit(np.einsum("bsp,bp->bs", design, coef))
+        rate = draws.successes.sum(axis=1, keepdims=True) / draws.trials.sum(axis=1, keepdims=True)
+        null = binomial_deviance(draws.successes, draws.trials, np.broadcast_to(rate, prob.shape))
+        deviance = binomial_deviance(draws.successes, draws.trials, prob)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return coef, 1 - deviance / null
+    if part == "quality":
+        y, weight = draws.mean_log_error, draws.successes.astype(float)
+    else:
+        y, weight = draws.mean_value, draws.trials.astype(float)
+    coef = least_squares_fit(design, y, weight)
+    y = np.where(weight > 0, y, 0.0)
+    fitted = np.einsum("bsp,bp->bs", design, coef)
+    centre = (weight * y).sum(axis=1, keepdims=True) / weight.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = 1 - (weight * (y - fitted) ** 2).sum(axis=1) / (weight * (y - centre) ** 2).sum(
+            axis=1
+        )
+    return coef, share
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One descriptor's effect on one part, in a model, over the descriptor's range."""
+
+    part: str  # key of PARTS
+    descriptor: str  # key of ``descriptors``
+    model: tuple[str, ...]  # every descriptor in the model
+    span: float  # the descriptor's range over the budget's shapes
+    estimate: float  # coefficient x span: log odds (solve), log error (quality), metric units
+    low: float  # BCa interval, shapes and seeds resampled
+    high: float
+    seed_low: float  # the interval with only seeds resampled (shapes held fixed)
+    seed_high: float
+    direction: Direction
+    fragile: bool
+
+
+def _direction(part: str, low: float, high: float, metric: Metric) -> Direction:
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high:
+        return Direction.UNDECIDED
+    rising = low > 0
+    better_when_rising = part == "solve" or (part == "metric" and metric.higher_is_better)
+    return Direction.HELPS if rising == better_when_rising else Direction.HURTS
+
+
+def is_fragile(low: float, high: float) -> bool:
+    """A decided interval whose end nearest 0 is within FRAGILE_SHARE of its width from 0."""
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high:
+        return False
+    near = min(abs(low), abs(high))
+    return bool(near < FRAGILE_SHARE * (high - low))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the two-part model for one budget."""
+
+    part: str  # key of PARTS
+    explained: dict[str, float]  # descriptor -> share of the between-shape variation, alone
+    best: str  # the descriptor that explains most
+    best_stability: float  # share of bootstrap draws in which ``best`` also explains most
+    best_effect: Effect  # the best descriptor alone
+    front_alone: Effect | None  # front-loading alone (None when every shape has the same)
+    front_adjusted: Effect | None  # front-loading beside ``best`` (None when best is front)
+    best_adjusted: Effect | None  # ``best`` beside front-loading
+    all_widths_explained: float  # share explained by every layer's width together
+
+
+def _effect(
+    part: str,
+    model: tuple[str, ...],
+    which: int,
+    table: dict[str, np.ndarray],
+    fits: tuple[Draws, Draws, Draws],
+    metric: Metric,
+) -> Effect:
+    point, boot, seeds = fits
+    columns = [table[d] for d in model]
+    span = float(np.ptp(table[model[which]]))
+    estimate = (
+        _part_fit(part, [c[point.shape_index] for c in columns], point)[0][0, which + 1] * span
+    )
+    draws = _part_fit(part, [c[boot.shape_index] for c in columns], boot)[0][:, which + 1] * span
+    jack = leave_one_shape_out(point)
+    jackknife = _part_fit(part, [c[jack.shape_index] for c in columns], jack)[0][:, which + 1]
+    low, high = bca_interval(estimate, draws, jackknife * span)
+    seed_draws = _part_fit(part, [c[seeds.shape_index] for c in columns], seeds)[0]
+    seed_low, seed_high = bca_interval(estimate, seed_draws[:, which + 1] * span, jackknife * span)
+    return Effect(
+        part=part,
+        descriptor=model[which],
+        model=model,
+        span=span,
+        estimate=float(estimate),
+        low=low,
+        high=high,
+        seed_low=seed_low,
+        seed_high=seed_high,
+        direction=_direction(part, low, high, metric),
+        fragile=is_fragile(low, high),
+    )
+
+
+def fit_part(part: str, data: BudgetData, fits: tuple[Draws, Draws, Draws]) -> Part:
+    """Which descriptor explains the part, its effect, and front-loading's beside it."""
+    table = descriptors(data.widths, data.front, data.weights)
+    point, boot, _ = fits
+    names = list(table)
+    explained = {
+        d: float(_part_fit(part, [table[d][point.shape_index]], point)[1][0]) for d in names
+    }
+    best = max(
+        names, key=lambda d: (np.nan_to_num(explained[d], nan=-np.inf), d == "front_loading")
+    )
+    boot_shares = np.column_stack(
+        [_part_fit(part, [table[d][boot.shape_index]], boot)[1] for d in names]
+    )
+    winners = np.argmax(np.nan_to_num(boot_shares, nan=-np.inf), axis=1)
+    stability = float(np.mean(winners == names.index(best)))
+    widths = [d for d in names if d.startswith("log_w")]
+    together = (
+        float(_part_fit(part, [table[d][point.shape_index] for d in widths], point)[1][0])
+        if widths
+        else np.nan
+    )
+    metric = data.metric
+    front = "front_loading" in table
+    both = (best, "front_loading")
+    return Part(
+        part=part,
+        explained=explained,
+        best=best,
+        best_stability=stability,
+        best_effect=_effect(part, (best,), 0, table, fits, metric),
+        front_alone=_effect(part, ("front_loading",), 0, table, fits, metric) if front else None,
+        front_adjusted=(
+            _effect(part, both, 1, table, fits, metric)
+            if front and best != "front_loading"
+            else None
+        ),
+        best_adjusted=(
+            _effect(part, both, 0, table, fits, metric)
+            if front and best != "front_loading"
+            else None
+        ),
+        all_widths_explained=together,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The typical seed's trend with front-loading (Spearman), shape-level BCa
+# --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Trend:
-    """Spearman's rho over cells with its bootstrap CI."""
+    """Spearman's rho over shapes with its shape-level BCa interval."""
 
     rho: float
-    ci_low: float
-    ci_high: float
-    p_value: float  # scipy's test of rho = 0 over the cells' statistics (for reference)
+    low: float
+    high: float
+    seed_low: float  # the interval with only seeds resampled
+    seed_high: float
+    p_value: float  # scipy's test of rho = 0 over the shapes' statistics (for reference)
+    direction: Direction
+    fragile: bool
 
 
-def cell_trend(
-    cell_values: Sequence[np.ndarray],
-    front: np.ndarray,
-    metric: Metric,
-    rng: np.random.Generator,
-) -> Trend:
-    """rho between each cell's statistic and its front-loading, CI from seeds resampled."""
-    observed = np.array([_statistic(v, metric) for v in cell_values])
-    result = stats.spearmanr(observed, front)
-    resampled = np.column_stack(
-        [
-            _statistic(values[indices], metric, axis=1)
-            for values, indices in zip(
-                cell_values, _draws([len(v) for v in cell_values], rng), strict=True
-            )
-        ]
+def _spearman_rows(statistics: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row of ``statistics`` with the matching row of ``front``."""
+    front = np.broadcast_to(front, statistics.shape)
+    ranks = stats.rankdata(statistics, axis=1)
+    ranks = ranks - ranks.mean(axis=1, keepdims=True)
+    front_ranks = stats.rankdata(front, axis=1)
+    front_ranks = front_ranks - front_ranks.mean(axis=1, keepdims=True)
+    spread = np.sqrt((ranks**2).sum(axis=1) * (front_ranks**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ranks * front_ranks).sum(axis=1) / spread
+
+
+def trend(front: np.ndarray, fits: tuple[Draws, Draws, Draws], metric: Metric) -> Trend:
+    """rho between front-loading and the shapes' typical seed, with shape-level BCa."""
+    point, boot, seeds = fits
+    rho = float(_spearman_rows(point.statistic, front[point.shape_index])[0])
+    jack = leave_one_shape_out(point)
+    jackknife = _spearman_rows(jack.statistic, front[jack.shape_index])
+    low, high = bca_interval(
+        rho, _spearman_rows(boot.statistic, front[boot.shape_index]), jackknife
     )
-    low, high = _interval(_spearman_rows(resampled, front))
-    return Trend(float(result.statistic), low, high, float(result.pvalue))
+    seed_low, seed_high = bca_interval(
+        rho, _spearman_rows(seeds.statistic, front[seeds.shape_index]), jackknife
+    )
+    p_value = float(stats.spearmanr(point.statistic[0], front).pvalue)
+    part = "metric"
+    direction = _direction(part, low, high, metric)
+    return Trend(rho, low, high, seed_low, seed_high, p_value, direction, is_fragile(low, high))
 
 
-def _fit(y: np.ndarray, design: np.ndarray) -> np.ndarray:
-    return np.linalg.lstsq(design, y, rcond=None)[0]
+# --------------------------------------------------------------------------------------
+# Per budget, and over training
+# --------------------------------------------------------------------------------------
 
 
-def seed_regression(
-    rows: pd.DataFrame, metric: Metric, weights_column: str, rng: np.random.Generator
-) -> dict[str, float]:
-    """Least squares of log(error) (or accuracy) on front-loading and log(weights), per seed.
+@dataclass(frozen=True)
+class BudgetResult:
+    """Everything placement says about one budget (data, not words)."""
 
-    Returns the front-loading slope with its bootstrap CI (seeds resampled within cells),
-    the slope without the weight covariate, the front-loading range of the budget, and how
-    many diverged seeds were left out.
-    """
-    ok = rows[rows["status"] == "ok"]
-    values = ok[metric.column].to_numpy(dtype=float)
-    keep = np.isfinite(values) & ((values > 0) | metric.higher_is_better)
-    ok, values = ok[keep], values[keep]
-    y = values if metric.higher_is_better else np.log(values)
-    front = ok["front_loading"].to_numpy(dtype=float)
-    log_weights = np.log(ok[weights_column].to_numpy(dtype=float))
-    design = np.column_stack([np.ones(len(y)), front, log_weights - log_weights.mean()])
-    if np.ptp(log_weights) == 0:
-        design = design[:, :2]  # every shape has the same weight count: nothing to adjust
-    slope = _fit(y, design)[1]
-    unadjusted = _fit(y, design[:, :2])[1]
-    cells = ok.groupby("layers", sort=False).indices
-    positions = list(cells.values())
-    draws = _draws([len(p) for p in positions], rng)
-    boot = np.empty(RESAMPLES)
-    for draw in range(RESAMPLES):
-        chosen = np.concatenate([p[d[draw]] for p, d in zip(positions, draws, strict=True)])
-        boot[draw] = _fit(y[chosen], design[chosen])[1]
-    low, high = _interval(boot)
+    settings: dict[str, object]
+    n_shapes: int
+    n_seeds: int
+    metric: Metric
+    trend: Trend  # the typical seed against front-loading
+    parts: tuple[Part, ...]  # solve and quality, or the one metric part
+    over_training: tuple[tuple[int, Trend], ...] = field(default=())  # (iteration, trend)
+
+    @property
+    def flips_over_training(self) -> bool:
+        """Whether the trend's decided direction changes between the checked iterations."""
+        words = {t.direction for _, t in self.over_training} - {Direction.UNDECIDED}
+        return len(words) > 1
+
+
+def analyse_budget(settings: dict[str, object], rows: pd.DataFrame, metric: Metric) -> BudgetResult:
+    """The two-part model and the trend for one budget (fixed bootstrap seed)."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    data = budget_data(settings, rows, metric)
+    fits = (observed(data), two_stage(data, rng), seeds_only(data, rng))
+    if data.metric.higher_is_better or not data.solvable:
+        parts = (fit_part("metric", data, fits),)
+    else:
+        parts = (fit_part("solve", data, fits), fit_part("quality", data, fits))
+    return BudgetResult(
+        settings=settings,
+        n_shapes=len(data.sizes),
+        n_seeds=int(data.sizes.sum()),
+        metric=metric,
+        trend=trend(data.front, fits, metric),
+        parts=parts,
+    )
+
+
+def analyse(runs: pd.DataFrame, metric_name: str = "final_error") -> list[BudgetResult]:
+    """Every budget with at least MIN_SHAPES shapes of depth 2 or more."""
+    if "front_loading" not in runs:
+        return []
+    metric = METRICS[metric_name]
+    out = []
+    for settings, rows in budgets(runs):
+        rows = rows[rows["front_loading"].notna()]
+        if rows.empty or len(cells(rows)) < MIN_SHAPES or rows[metric.column].notna().sum() == 0:
+            continue
+        out.append(analyse_budget(settings, rows, metric))
+    return out
+
+
+def over_training(
+    result: BudgetResult,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    fractions: Sequence[float] = FRACTIONS,
+) -> BudgetResult:
+    """``result`` with the trend of the median training error margin at each fraction."""
+    margin = Metric("error", "training error margin", False)
+    rows = runs[runs["status"] != "failed"]
+    for column, value in result.settings.items():
+        rows = rows[rows[column].astype(str) == str(value)]
+    rows = rows[rows["front_loading"].notna()]
+    mine = curves.loc[
+        curves["job"].isin(rows["job"].unique()), ["job", "seed", "iteration", "error"]
+    ]
+    if mine.empty:
+        return result
+    logged = np.sort(mine["iteration"].unique())
+    iterations = int(rows["iterations"].iloc[0]) if "iterations" in rows else int(logged.max())
+    labelled = mine.merge(rows.drop(columns=["error"], errors="ignore"), on=["job", "seed"])
+    points = []
+    for fraction in fractions:
+        target = fraction * iterations
+        at = logged[logged <= target].max() if (logged <= target).any() else logged.min()
+        point = labelled[labelled["iteration"] == at].copy()
+        point["error"] = point["error"].where(np.isfinite(point["error"]), np.inf).fillna(np.inf)
+        data = budget_data(result.settings, point, margin)
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        fits = (observed(data), two_stage(data, rng), seeds_only(data, rng))
+        points.append((int(at), trend(data.front, fits, margin)))
+    return BudgetResult(**{**result.__dict__, "over_training": tuple(points)})
+
+
+# --------------------------------------------------------------------------------------
+# Tables (for CSV files and report tables)
+# --------------------------------------------------------------------------------------
+
+
+def _settings_columns(result: BudgetResult) -> dict[str, object]:
     return {
-        "slope": float(slope),
-        "slope_ci_low": low,
-        "slope_ci_high": high,
-        "slope_unadjusted": float(unadjusted),
-        "front_range": float(np.ptp(front)) if len(front) else np.nan,
-        "n_left_out": int(len(rows) - len(ok)),
-        "weights_adjusted": design.shape[1] == 3,
+        k: result.settings[k] for k in ("dataset", "total_neurons", "depth") if k in result.settings
     }
 
 
-def direction(trend_low: float, trend_high: float, metric: Metric) -> str:
-    """'hurts', 'helps' or 'makes no detectable difference', from rho's CI."""
-    if not (np.isfinite(trend_low) and np.isfinite(trend_high)) or trend_low <= 0 <= trend_high:
-        return "makes no detectable difference"
-    rising = trend_low > 0  # the statistic grows with front-loading
-    return "helps" if rising == metric.higher_is_better else "hurts"
+def trends_table(results: Sequence[BudgetResult]) -> pd.DataFrame:
+    """One row per budget: the typical seed's rho with both intervals, and each part's
+    best descriptor with its effect and front-loading's effect beside it."""
+    rows = []
+    for r in results:
+        row = {
+            **_settings_columns(r),
+            "n_shapes": r.n_shapes,
+            "n_seeds": r.n_seeds,
+            "metric": r.metric.column,
+            "rho": r.trend.rho,
+            "rho_ci_low": r.trend.low,
+            "rho_ci_high": r.trend.high,
+            "rho_seed_ci_low": r.trend.seed_low,
+            "rho_seed_ci_high": r.trend.seed_high,
+            "rho_direction": r.trend.direction.value,
+            "rho_fragile": r.trend.fragile or r.flips_over_training,
+        }
+        for p in r.parts:
+            row[f"{p.part}_best"] = p.best
+            row[f"{p.part}_best_explained"] = p.explained[p.best]
+            row[f"{p.part}_best_stability"] = p.best_stability
+            row[f"{p.part}_front_explained"] = p.explained.get("front_loading", np.nan)
+            row[f"{p.part}_widths_explained"] = p.all_widths_explained
+            for name, effect in (
+                ("best", p.best_effect),
+                ("front", p.front_alone),
+                ("front_adjusted", p.front_adjusted),
+            ):
+                if effect is None:
+                    continue
+                row[f"{p.part}_{name}_effect"] = effect.estimate
+                row[f"{p.part}_{name}_ci_low"] = effect.low
+                row[f"{p.part}_{name}_ci_high"] = effect.high
+                row[f"{p.part}_{name}_direction"] = effect.direction.value
+                row[f"{p.part}_{name}_fragile"] = effect.fragile
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _cell_arrays(rows: pd.DataFrame, values: pd.Series) -> tuple[list[np.ndarray], np.ndarray]:
-    groups = values.groupby(rows["layers"], sort=False)
-    cell_values = [g.to_numpy(dtype=float) for _, g in groups]
-    front = rows.groupby("layers", sort=False)["front_loading"].first().to_numpy(dtype=float)
-    return cell_values, front
+def descriptors_table(results: Sequence[BudgetResult]) -> pd.DataFrame:
+    """One row per budget, part and descriptor: the share of the between-shape variation it
+    explains alone (binomial deviance for the solve part, weighted R^2 otherwise)."""
+    rows = []
+    for r in results:
+        for p in r.parts:
+            for name, share in p.explained.items():
+                rows.append(
+                    {
+                        **_settings_columns(r),
+                        "part": p.part,
+                        "descriptor": name,
+                        "explained": share,
+                        "best": name == p.best,
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
-def placement_trends(runs: pd.DataFrame, metric_name: str = "final_error") -> pd.DataFrame:
-    """One row per budget with at least three shapes: rho, its CI, the regression, words.
-
-    Columns: dataset, total_neurons, depth, n_shapes, n_seeds, metric, rho, rho_ci_low,
-    rho_ci_high, rho_p, effect (hurts/helps/...), solve_rho, solve_ci_low, solve_ci_high
-    (the solve rate against front-loading; NaN when the rate does not vary), slope,
-    slope_ci_low, slope_ci_high, slope_unadjusted, front_range, n_left_out,
-    weights_adjusted, and the other settings of the budget.
-    """
-    metric = METRICS[metric_name]
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    rows_out = []
-    for _key, rows in budgets(runs):
-        rows = rows[rows["front_loading"].notna()]
-        if rows["layers"].nunique() < 3 or rows[metric.column].notna().sum() == 0:
-            continue
-        cell_values, front = _cell_arrays(rows, _values(rows, metric))
-        trend = cell_trend(cell_values, front, metric, rng)
-        solved, _ = _cell_arrays(rows, rows["solved"].astype(float))
-        rates = np.array([s.mean() for s in solved])
-        solve = (
-            cell_trend(solved, front, METRICS["accuracy"], rng)
-            if np.ptp(rates) > 0
-            else Trend(np.nan, np.nan, np.nan, np.nan)
-        )
-        bias = bool(rows["bias"].iloc[0]) if "bias" in rows else False
-        regression = seed_regression(
-            rows, metric, "weights_with_bias" if bias else "weights_no_bias", rng
-        )
-        first = rows.iloc[0]
-        rows_out.append(
-            {
-                **{c: first[c] for c in (*_SETTINGS, "total_neurons", "depth") if c in rows},
-                "n_shapes": len(cell_values),
-                "n_seeds": len(rows),
-                "metric": metric.column,
-                "rho": trend.rho,
-                "rho_ci_low": trend.ci_low,
-                "rho_ci_high": trend.ci_high,
-                "rho_p": trend.p_value,
-                "effect": direction(trend.ci_low, trend.ci_high, metric),
-                "solve_rho": solve.rho,
-                "solve_ci_low": solve.ci_low,
-                "solve_ci_high": solve.ci_high,
-                **regression,
-            }
-        )
-    return pd.DataFrame(rows_out)
-
-
-def trend_over_training(
-    runs: pd.DataFrame, curves: pd.DataFrame, fractions: Sequence[float] = FRACTIONS
-) -> pd.DataFrame:
-    """rho of the per-cell median training error margin with front-loading, per budget, at
-    each fraction of the iterations (the logged iteration nearest below it).
-
-    Columns: dataset, total_neurons, depth, fraction, iteration, rho, rho_ci_low,
-    rho_ci_high, effect.
-    """
-    metric = Metric("error", "training error margin", False)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    labelled = curves[["job", "seed", "iteration", "error"]].merge(
-        runs[["job", "seed", "layers", "status", "front_loading"]], on=["job", "seed"]
-    )
-    out = []
-    for _key, rows in budgets(runs):
-        rows = rows[rows["front_loading"].notna()]
-        if rows["layers"].nunique() < 3:
-            continue
-        mine = labelled[labelled["job"].isin(rows["job"].unique())]
-        if mine.empty:
-            continue
-        logged = np.sort(mine["iteration"].unique())
-        iterations = int(rows["iterations"].iloc[0])
-        first = rows.iloc[0]
-        for fraction in fractions:
-            target = fraction * iterations
-            at = logged[logged <= target].max() if (logged <= target).any() else logged.min()
-            point = mine[mine["iteration"] == at]
-            errors = point["error"].where(np.isfinite(point["error"]), np.inf).fillna(np.inf)
-            cell_values, front = _cell_arrays(
-                point.reset_index(drop=True), errors.reset_index(drop=True)
-            )
-            trend = cell_trend(cell_values, front, metric, rng)
-            out.append(
+def over_training_table(results: Sequence[BudgetResult]) -> pd.DataFrame:
+    """One row per budget and checked iteration: rho of the median training error."""
+    rows = []
+    for r in results:
+        iterations = float(r.settings.get("iterations", np.nan))
+        for iteration, t in r.over_training:
+            rows.append(
                 {
-                    **{c: first[c] for c in ("dataset", "total_neurons", "depth") if c in rows},
-                    "fraction": fraction,
-                    "iteration": int(at),
-                    "rho": trend.rho,
-                    "rho_ci_low": trend.ci_low,
-                    "rho_ci_high": trend.ci_high,
-                    "effect": direction(trend.ci_low, trend.ci_high, metric),
+                    **_settings_columns(r),
+                    "fraction": iteration / iterations if iterations else np.nan,
+                    "iteration": iteration,
+                    "rho": t.rho,
+                    "rho_ci_low": t.low,
+                    "rho_ci_high": t.high,
+                    "direction": t.direction.value,
                 }
             )
-    return pd.DataFrame(out)
-
-
-def holds_from(over_training: pd.DataFrame) -> tuple[str, int | None]:
-    """The final word, and the earliest iteration from which every later point agrees."""
-    ordered = over_training.sort_values("fraction")
-    final = ordered["effect"].iloc[-1]
-    since = None
-    for row in reversed(list(ordered.itertuples())):
-        if row.effect != final:
-            break
-        since = int(row.iteration)
-    return final, since
-
-
-def _ci(low: float, high: float) -> str:
-    return f"[{low:.2f}, {high:.2f}]"
-
-
-def _seeds(trend: pd.Series) -> str:
-    shapes, seeds = int(trend["n_shapes"]), int(trend["n_seeds"])
-    if seeds % shapes == 0:
-        return f"{shapes} shapes x {seeds // shapes} seeds"
-    return f"{shapes} shapes, {seeds} seeds in all"
-
-
-def budget_sentence(trend: pd.Series, over_training: pd.DataFrame | None = None) -> str:
-    """The answer for one budget, in words: the typical seed (rho of the per-cell statistic),
-    how often seeds solve the task, all seeds at equal weight count, and over training.
-
-    E.g. "At a fixed budget of 32 neurons in 3 layers on tutorial_ex2, front-loading hurts
-    the median final error (rho = 0.78, 95% CI [0.52, 0.81], 21 shapes x 50 seeds) ..."."""
-    metric = METRICS[trend["metric"]]
-    statistic = "mean" if metric.higher_is_better else "median"
-    text = (
-        f"At a fixed budget of {int(trend['total_neurons'])} neurons in {int(trend['depth'])} "
-        f"layers on {trend['dataset']}, front-loading {trend['effect']} "
-        f"{'to' if trend['effect'].startswith('makes') else ''} the {statistic} {metric.label} "
-        f"(ρ = {trend['rho']:.2f}, 95% CI {_ci(trend['rho_ci_low'], trend['rho_ci_high'])}, "  # noqa: RUF001
-        f"{_seeds(trend)})"
-    ).replace("  ", " ")
-    solve_known = bool(np.isfinite(trend.get("solve_rho", np.nan)))
-    if solve_known:
-        solve_effect = direction(trend["solve_ci_low"], trend["solve_ci_high"], METRICS["accuracy"])
-        joint = "and" if solve_effect == trend["effect"] else "but"
-        text += (
-            f" {joint} {solve_effect}{' to' if solve_effect.startswith('makes') else ''} how "
-            f"often seeds solve the task (ρ = {trend['solve_rho']:.2f}, "  # noqa: RUF001
-            f"CI {_ci(trend['solve_ci_low'], trend['solve_ci_high'])})"
-        )
-    adjusted = "at equal weight count" if trend["weights_adjusted"] else "(equal weight counts)"
-    span = trend["front_range"]
-    if metric.higher_is_better:
-        shift = trend["slope"] * span
-        change = f"a {metric.label} {abs(shift):.3f} {'higher' if shift >= 0 else 'lower'} than"
-        bounds = [trend["slope_ci_low"] * span, trend["slope_ci_high"] * span]
-        interval = f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
-    else:
-        change = f"{np.exp(trend['slope'] * span):.2f} times the {metric.label} of"
-        bounds = np.exp([trend["slope_ci_low"] * span, trend["slope_ci_high"] * span])
-        interval = f"{bounds[0]:.2f} to {bounds[1]:.2f}"
-    text += (
-        f". Over all seeds, {adjusted}, the most front-loaded shape ends with {change} "
-        f"the least (95% CI {interval}{', stuck seeds included' if solve_known else ''})"
-    )
-    if over_training is not None and len(over_training):
-        over_training = over_training[
-            (over_training["dataset"] == trend["dataset"])
-            & (over_training["total_neurons"] == trend["total_neurons"])
-            & (over_training["depth"] == trend["depth"])
-        ]
-    if over_training is not None and len(over_training):
-        final, since = holds_from(over_training)
-        points = ", ".join(
-            f"{row.iteration:,}: {row.rho:+.2f}" for row in over_training.itertuples()
-        )
-        if since == int(over_training["iteration"].min()):
-            if final == "makes no detectable difference":
-                text += ". On the training error no trend is detectable at any point checked"
-            else:
-                text += ". On the training error the trend holds at every point checked"
-        else:
-            text += f". On the training error front-loading {final} from iteration {since:,} on"
-        text += f" (ρ at {points})"  # noqa: RUF001
-    return text + "."
-
-
-def summary_sentence(trends: pd.DataFrame) -> str | None:
-    """Where the answer depends on the task or the budget, in one sentence."""
-    if len(trends) < 2:
-        return None
-    words = trends["effect"].unique()
-    if len(words) == 1:
-        text = (
-            f"The answer is the same on every task and budget checked: front-loading "
-            f"{words[0]} ({len(trends)} budgets over {trends['dataset'].nunique()} task(s))."
-        )
-    else:
-        parts = []
-        for word in words:
-            chosen = trends[trends["effect"] == word]
-            where = [
-                f"{r.dataset} at {int(r.total_neurons)} neurons ({METRICS[r.metric].label})"
-                for r in chosen.itertuples()
-            ]
-            parts.append(f"{word} on {_listed(where)}")
-        text = "It depends on the task and the budget: front-loading " + "; ".join(parts) + "."
-    return text + _reliability_clause(trends)
-
-
-def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _reliability_clause(trends: pd.DataFrame) -> str:
-    """The solve-rate side of the answer, which the headline metric does not show: a budget
-    whose median shows no trend may still fail less (or more) often when front-loaded."""
-    if "solve_ci_low" not in trends:
-        return ""
-    known = trends.dropna(subset=["solve_ci_low", "solve_ci_high"])
-    clauses = []
-    for word, chosen in (
-        ("helps", known[known["solve_ci_low"] > 0]),
-        ("hurts", known[known["solve_ci_high"] < 0]),
-    ):
-        if len(chosen):
-            where = [f"{r.dataset} at {int(r.total_neurons)} neurons" for r in chosen.itertuples()]
-            clauses.append(f"{word} on {_listed(where)}")
-    if not clauses:
-        return ""
-    return " On how often seeds solve the task, front-loading " + "; ".join(clauses) + "."
-
-
-def placement_verdict(
-    runs: pd.DataFrame, curves: pd.DataFrame | None, metric_name: str = "final_error"
-) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-    """The placement paragraphs of a report, with the two tables they come from.
-
-    Empty when no budget has three shapes or more (or the shape columns are missing).
-    """
-    if "front_loading" not in runs or runs["front_loading"].notna().sum() == 0:
-        return [], pd.DataFrame(), pd.DataFrame()
-    trends = placement_trends(runs, metric_name)
-    if trends.empty:
-        return [], trends, pd.DataFrame()
-    over = (
-        trend_over_training(runs, curves)
-        if curves is not None and not curves.empty
-        else pd.DataFrame()
-    )
-    paragraphs = [budget_sentence(row, over if len(over) else None) for _, row in trends.iterrows()]
-    summary = summary_sentence(trends)
-    return ([summary] if summary else []) + paragraphs, trends, over
+    return pd.DataFrame(rows)
