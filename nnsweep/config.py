@@ -281,6 +281,13 @@ class NNSweepConf:
                              check=partial(_integer, minimum=2))  # fmt: skip
     seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round",
                               check=partial(_integer, minimum=2))  # fmt: skip
+    # A sweep over lr: the first tune_seeds seeds of every cell choose each shape's lr (nested).
+    tune_seeds: int = setting(
+        0,
+        "sweeps over lr: the first tune_seeds seeds of each cell choose each shape's lr, the "
+        "other seeds judge the shapes at it (0: no tuning); changes no number",
+        check=partial(_integer, minimum=0),
+    )
     name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/",
                         check=_folder_name)  # fmt: skip
     results_dir: str = setting("results", "root of all output (relative: to where you run)")

@@ -502,7 +502,7 @@ def readable_sections(
       robustness sentence listing pairs is cut to a count.
     * The cell table gains the compact letters ('group') and seed 1's order among cells.
     * A sweep with a budget of three or more shapes gets the placement section after the
-      verdict.
+      verdict; a sweep that tunes lr per shape (``tune_seeds``) its tuned verdict before it.
     """
     from dataclasses import replace
 
@@ -522,12 +522,23 @@ def readable_sections(
                     section = replace(section, table=_insert_columns(section.table, letters))
         elif section.title == "Cells" and extras is not None and section.table is not None:
             section = replace(section, table=_insert_columns(section.table, extras))
+        if section.title == "Verdict":
+            out.extend(_tuned(sweep_dir, runs))
         out.append(section)
         if section.title == "Verdict":
             placed = placement_section(sweep_dir, runs, curves, save)
             if placed is not None:
                 out.append(placed)
     return out
+
+
+def _tuned(sweep_dir: Path, runs: pd.DataFrame) -> list[Section]:
+    """A sweep with tune_seeds > 0 over lr: its tuned verdict, before the all-cells one."""
+    from nnsweep.report import sweep_report, tuning_report
+
+    config = sweep_report._sweep_config(sweep_dir)
+    tune_seeds = int(config.get("tune_seeds") or 0)
+    return tuning_report.tuning_sections(runs, tune_seeds, sweep_report._margin(sweep_dir))
 
 
 def main(arguments: Sequence[str] | None = None) -> int:
