@@ -251,8 +251,15 @@ def summary(results: Sequence[BudgetResult]) -> str | None:
             if p.best == "front_loading":
                 beside.append(f"is itself what matters for {short[p.part]} ({where})")
             elif effect.direction in (Direction.HELPS, Direction.HURTS):
+                alone = p.front_alone.direction if p.front_alone is not None else None
+                if alone is effect.direction:
+                    how = "still "
+                elif alone in (Direction.HELPS, Direction.HURTS):
+                    how = f"reversed (alone it {alone.value}): "
+                else:
+                    how = "(alone undecided) "
                 beside.append(
-                    f"still {effect.direction.value} {short[p.part]} ({where}"
+                    f"{how}{effect.direction.value} {short[p.part]} ({where}"
                     f"{', fragile' if effect.fragile else ''})"
                 )
         matters.append(f"{where} neurons, {'; '.join(clauses)}")
