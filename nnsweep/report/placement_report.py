@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure as PlotFigure
 
 from nnsweep import schema, store
-from nnsweep.report import placement_words, plots_many
+from nnsweep.report import placement_words, plots_many, tuning_report
 from nnsweep.report.render import Figure, Section, render_html, render_markdown, save_figure
 from nnsweep.stats import grouping, placement
 
@@ -534,11 +534,7 @@ def readable_sections(
 
 def _tuned(sweep_dir: Path, runs: pd.DataFrame) -> list[Section]:
     """A sweep with tune_seeds > 0 over lr: its tuned verdict, before the all-cells one."""
-    from nnsweep.report import sweep_report, tuning_report
-
-    config = sweep_report._sweep_config(sweep_dir)
-    tune_seeds = int(config.get("tune_seeds") or 0)
-    return tuning_report.tuning_sections(runs, tune_seeds, sweep_report._margin(sweep_dir))
+    return tuning_report.sweep_tuning_sections(sweep_dir, runs)
 
 
 def main(arguments: Sequence[str] | None = None) -> int:

@@ -8,11 +8,14 @@ the tuned lr beside the verdict at the tutorial's lr = 1, both on the evaluation
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from nnsweep.report.sweep_report import Section
+from nnsweep.config import parse_margin
+from nnsweep.report.render import Section
 from nnsweep.stats import analysis, tuning
 
 TITLE = "Each shape at its own learning rate (nested tuning)"
@@ -183,3 +186,18 @@ def tuning_sections(
     if table is not None and len(table):
         sections.append(Section("Tuned lr against lr = 1, pair by pair", table=table))
     return sections
+
+
+def sweep_tuning_sections(sweep_dir: Path, runs: pd.DataFrame) -> list[Section]:
+    """``tuning_sections`` with tune_seeds and the equivalence margin from the sweep's
+    ``multirun.yaml`` (none when it is missing or does not tune)."""
+    path = sweep_dir / "multirun.yaml"
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {} if path.exists() else {}
+    except yaml.YAMLError:
+        config = {}
+    tune_seeds = int(config.get("tune_seeds") or 0)
+    margin = config.get("equivalence_margin")
+    return tuning_sections(
+        runs, tune_seeds, analysis.MARGIN if margin is None else parse_margin(margin)
+    )
