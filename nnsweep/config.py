@@ -32,6 +32,7 @@ from typing import Any, Optional
 from nnsweep.errors import ConfigError
 from nnsweep.train.data import DatasetSpec
 from nnsweep.train.model import ACTIVATIONS, INITIALISERS
+from nnsweep.train.portable import ARITHMETICS
 
 # OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
 # only inside the functions that talk to it, so the trainer never loads it.
@@ -268,6 +269,13 @@ class NNSweepConf:
         check=_positive_float,
         numbers=True,
     )
+    arithmetic: str = setting(
+        "portable",
+        "portable: the same bits on every CPU (docs/arithmetic.md) | numpy: the tutorial's "
+        "np.dot and np.exp on this host's BLAS and libm",
+        check=partial(_choice, table=ARITHMETICS),
+        numbers=True,
+    )
     seed: int = setting(1, "first seed; seed s draws weights as np.random.seed(s) would",
                         check=partial(_integer, minimum=0))  # fmt: skip
     # Any, not int: a sweep may say "auto" (OmegaConf has no int-or-"auto" type).
@@ -347,6 +355,7 @@ class TrainSpec:
     iterations: int = 100_000  # full-batch iterations
     log_every: int = 10_000  # error-margin logging interval
     error_threshold: float = 0.01  # margin below which a seed counts as converged
+    arithmetic: str = "portable"  # portable (the same bits everywhere) or numpy (the host's)
 
 
 @dataclass(frozen=True)

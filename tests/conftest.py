@@ -102,6 +102,7 @@ def cell_settings(**changes: Any) -> dict[str, Any]:
         "iterations": 1000,
         "log_every": 100,
         "error_threshold": 0.01,
+        "arithmetic": "portable",
     }
     return {**settings, **changes}
 
@@ -139,5 +140,26 @@ def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "native":
         require_numpys_bits(native)
     # "native" makes any fallback to numpy an error, so the kernel really is what ran.
+    monkeypatch.setenv("NNSWEEP_KERNEL", request.param)
+    return request.param
+
+
+# Who may do the portable arithmetic: the numpy implementation, and each native kernel path.
+PORTABLE_PATHS = ("numpy", "scalar", "avx2", "avx512")
+
+
+@pytest.fixture(params=PORTABLE_PATHS)
+def portable_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once per path of the portable arithmetic (``NNSWEEP_KERNEL`` forces it).
+
+    A kernel path is skipped where this build or CPU lacks it (``native.available_paths``);
+    every path must give the numpy implementation's bits.
+    """
+    from nnsweep.train import native
+
+    if request.param != "numpy":
+        available = getattr(native, "available_paths", tuple)()
+        if request.param not in available:
+            pytest.skip(f"the native kernel's {request.param} path is not available here")
     monkeypatch.setenv("NNSWEEP_KERNEL", request.param)
     return request.param

@@ -4,6 +4,7 @@ environment variables. Rules are tested in-process; a few real CLI runs check wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -286,7 +287,8 @@ def test_a_garbled_failure_file_is_a_failed_row_not_a_traceback(tmp_path: Path) 
 def test_the_cache_key_changes_with_numpy_blas_and_kernel(
     cell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_config = cell("layers=8-8")
+    """Under arithmetic=numpy the bits depend on the host: its stack is in the key."""
+    run_config = cell("layers=8-8", "arithmetic=numpy")
     dataset = load_dataset(run_config.dataset)
 
     def key() -> str:
@@ -301,6 +303,35 @@ def test_the_cache_key_changes_with_numpy_blas_and_kernel(
         assert key() != here, field
     monkeypatch.setattr(run, "_floating_point_stack", lambda: stack)
     assert key() == here
+
+
+def test_a_portable_cache_key_holds_no_host_and_no_kernel_path(
+    cell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bits on every machine and path: one key, shared by all of them."""
+    run_config = cell("layers=8-8")
+    assert run_config.train.arithmetic == "portable"
+    dataset = load_dataset(run_config.dataset)
+
+    def key() -> str:
+        return store.cache_key(run.seed_cache_fields(run_config, dataset, 1))
+
+    fields = run.seed_cache_fields(run_config, dataset, 1)
+    assert fields["arithmetic_identity"] == {"arithmetic": "portable", "version": 1}
+    assert fields["arithmetic"] == "portable"
+    here = key()
+    monkeypatch.setattr(run, "_floating_point_stack", lambda: {"numpy": "0.0", "blas": []})
+    monkeypatch.setattr(run.platform, "node", lambda: "another-host")
+    for path in ("numpy", "auto", *native.available_paths()):
+        monkeypatch.setenv("NNSWEEP_KERNEL", path)
+        assert key() == here, path
+    host = dataclasses.replace(run_config.train, arithmetic="numpy")
+    assert (
+        store.cache_key(
+            run.seed_cache_fields(dataclasses.replace(run_config, train=host), dataset, 1)
+        )
+        != here
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -86,7 +86,9 @@ def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(
     if kernel == "native" and inputs.shape[1] % 2:
         pytest.skip("the kernel needs an even input width (tests/test_native.py)")
     iterations, log_every = 600, 100
-    spec = TrainSpec(hidden_layers=hidden, iterations=iterations, log_every=log_every)
+    spec = TrainSpec(
+        hidden_layers=hidden, iterations=iterations, log_every=log_every, arithmetic="numpy"
+    )
     seeds = [1, 2, 5]
     result = train(inputs.astype(float), targets.astype(float), spec, seeds)
     assert result.kernel == kernel
@@ -116,7 +118,8 @@ def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(
 
 
 def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(kernel: str) -> None:
-    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=300, log_every=50)
+    # The portable arithmetic's twin of this test is in test_portable.py.
+    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=300, log_every=50, arithmetic="numpy")
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     batch = train(inputs, targets, spec, list(range(1, 101)))
     assert batch.kernel == kernel
@@ -154,8 +157,10 @@ def test_reordering_the_delta_product_is_not_what_we_compute() -> None:
     assert not np.array_equal(err * (out * (1 - out)), (err * out) * (1 - out))
 
 
-def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged() -> None:
+@pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
+def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged(arithmetic: str) -> None:
     spec = TrainSpec(
+        arithmetic=arithmetic,
         hidden_layers=(8, 8),
         activation="tanh",
         output_activation="relu",
@@ -187,12 +192,13 @@ def test_curves_end_with_the_final_weights() -> None:
     assert training_points(1, 5).tolist() == [0]
 
 
-def test_end_change_flags_a_seed_that_oscillates() -> None:
+@pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
+def test_end_change_flags_a_seed_that_oscillates(arithmetic: str) -> None:
     """On noisy data a too-large learning rate makes seeds flip between states every update."""
     rng = np.random.RandomState(0)
     inputs = rng.normal(size=(60, 2))
     targets = (inputs[:, :1] + 0.8 * rng.normal(size=(60, 1)) > 0).astype(float)
-    spec = TrainSpec(hidden_layers=(8,), activation="tanh", iterations=1000)
+    spec = TrainSpec(hidden_layers=(8,), activation="tanh", iterations=1000, arithmetic=arithmetic)
     calm = train(inputs, targets, dataclasses.replace(spec, lr=0.05), [1, 2, 3, 4])
     wild = train(inputs, targets, dataclasses.replace(spec, lr=1.0), [1, 2, 3, 4])
     assert (calm.end_change < UNSTABLE_CHANGE).all(), calm.end_change

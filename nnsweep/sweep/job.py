@@ -18,6 +18,7 @@ import pandas as pd
 
 from nnsweep import schema, store
 from nnsweep.config import RunConfig, cell_settings, train_key_fields
+from nnsweep.train import portable
 from nnsweep.train.data import Dataset, load_dataset
 from nnsweep.train.loop import (
     ARITHMETIC_VERSION,
@@ -25,6 +26,7 @@ from nnsweep.train.loop import (
     TRAINED_COLUMNS,
     UNSTABLE_CHANGE,
     TrainResult,
+    arithmetic_label,
     train,
 )
 from nnsweep.train.shapes import shape_columns, weight_count
@@ -69,11 +71,15 @@ def _floating_point_stack() -> dict[str, Any]:
 
 
 def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
-    """What the bits of a seed depend on besides its settings: the floating-point stack and
-    whether the native kernel or numpy does the arithmetic (the probe holds them equal, but
-    a cache shared between machines must not take that on trust)."""
-    # The native kernel computes the portable arithmetic only: this host arithmetic is
-    # always numpy's own.
+    """What the bits of a seed depend on besides its settings.
+
+    ``portable``: its name and version only. Every path and every machine computes the
+    same bits, so the entry is shared by every host, kernel path and folder.
+    ``numpy``: the host's floating-point stack (BLAS, libm, numpy), which numpy's own
+    arithmetic always does (the native kernel computes the portable arithmetic only).
+    """
+    if run.train.arithmetic == portable.NAME:
+        return {"arithmetic": portable.NAME, "version": portable.VERSION}
     return {**_floating_point_stack(), "kernel": "numpy"}
 
 
@@ -281,7 +287,9 @@ def run_cell(
             "checksums": checksums,
             "cache_keys": keys,
             "trained_seeds": missing,
-            # numpy or the native kernel; the numbers are the same either way.
+            # The arithmetic's name and version, and who computed it (numpy, or a native
+            # kernel path): the numbers are the same whoever computed them.
+            "arithmetic": arithmetic_label(run.train),
             "kernel": result.kernel if missing else None,
             "seed_origins": store.group_origins(
                 {seed: str(entries[seed].get("origin", "")) for seed in run.seeds}

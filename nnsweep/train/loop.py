@@ -5,7 +5,6 @@ Knows numpy and the frozen ``TrainSpec``; nothing of Hydra, files or plots.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,13 +13,22 @@ import numpy as np
 
 from nnsweep.config import TrainSpec
 from nnsweep.schema import SEED_COLUMNS
-from nnsweep.train import native
+from nnsweep.train import native, portable
 from nnsweep.train.model import StackedNetwork, init_weights, layer_units
+from nnsweep.train.portable import PortableNetwork
 
 # Bump whenever a change could alter any trained number: it is part of every cache key.
 # 2: final_error and final_output are those of the final weights (one forward pass after
 # training); curves end at ``iterations``; end_change and accuracies are recorded.
-ARITHMETIC_VERSION = 2
+# 3: the arithmetic setting: portable (portable.VERSION, the default) or numpy (the host's).
+ARITHMETIC_VERSION = 3
+
+# The stacked networks of each arithmetic (``TrainSpec.arithmetic``): the loop below drives
+# either through the same methods, so both share one recorder of per-seed outcomes.
+NETWORKS: dict[str, type[StackedNetwork] | type[PortableNetwork]] = {
+    "portable": PortableNetwork,
+    "numpy": StackedNetwork,
+}
 
 # How many updates before the end the trainer keeps the error of, to measure instability.
 LOOK_BACK = 2
@@ -61,7 +69,9 @@ class TrainResult:
     wall_seconds : float
         Wall time of the whole stacked computation.
     kernel : str
-        ``"native"`` or ``"numpy"``: which code did the arithmetic (the bits are the same).
+        Which code did the arithmetic (the bits are the same whichever): ``"numpy"`` (the
+        stacked numpy loop of ``spec.arithmetic``) or a native kernel path of the portable
+        arithmetic (``"scalar"``, ``"avx2"``, ``"avx512"``).
     reason, final_error, holdout_error, diverged, accuracy, holdout_accuracy, end_change, \
     iterations_reached, first_below_threshold : one value per seed
         The ``TRAINED_COLUMNS`` of ``SEED_COLUMNS``, where each is documented (``reason`` is
@@ -134,13 +144,17 @@ class _Recorder:
         self.first_below_threshold = np.full(n_seeds, -1, dtype=np.int64)
         self.reason = [""] * n_seeds
 
-    def finish(self, rows: np.ndarray, net: StackedNetwork, positions: np.ndarray) -> None:
+    def finish(self, rows: np.ndarray, net: Network, positions: np.ndarray) -> None:
         """Store the weights of the seeds at ``positions`` (rows ``rows`` of ``net``)."""
-        for k, weight in enumerate(net.weights):
+        for k, weight in enumerate(net.seed_weights()):
             self.weights[k][positions] = weight[rows]
-        if net.biases is not None and self.biases is not None:
-            for k, bias in enumerate(net.biases):
+        biases = net.seed_biases()
+        if biases is not None and self.biases is not None:
+            for k, bias in enumerate(biases):
                 self.biases[k][positions] = bias[rows]
+
+
+Network = StackedNetwork | PortableNetwork
 
 
 def train(
@@ -158,6 +172,8 @@ def train(
     inputs : ndarray, shape (n_samples, n_inputs)
     targets : ndarray, shape (n_samples, n_outputs)
     spec : TrainSpec
+        ``spec.arithmetic`` says how every number is computed: ``portable`` (the same bits
+        on every machine, docs/arithmetic.md) or ``numpy`` (the tutorial's np.dot/np.exp).
     seeds : sequence of int
         Seed ``s`` draws its weights as ``np.random.seed(s)`` would.
     progress : callable, optional
@@ -166,8 +182,9 @@ def train(
         Held-out rows, never trained on; the final weights are scored on them.
 
     A seed whose error margin becomes non-finite is recorded as diverged and removed from
-    the batch; the others go on, their numbers unchanged. The native kernel does the work
-    where it is known to give numpy's bits (``choose_kernel``); numpy does it elsewhere.
+    the batch; the others go on, their numbers unchanged. Who computes (``choose_path``)
+    never changes the numbers: a native kernel path is used only where it gives the numpy
+    implementation's bits.
     """
     started = time.perf_counter()
     units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
@@ -175,12 +192,14 @@ def train(
     biases = None
     if spec.bias:
         biases = [np.zeros((len(seeds), 1, b)) for b in units[1:]]
-    kernel = choose_kernel(inputs, targets, spec, weights)
+    kernel = choose_path(spec, len(units) - 1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        if kernel == "native":
-            record = _train_native(inputs, targets, spec, weights, progress)
+        if kernel == "numpy":
+            record = train_stacked(inputs, targets, spec, weights, biases, progress)
         else:
-            record = _train_numpy(inputs, targets, spec, weights, biases, progress)
+            record = _train_portable_kernel(
+                kernel, inputs, targets, spec, weights, biases, progress
+            )
     if progress is not None:
         progress(spec.iterations)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -207,6 +226,13 @@ def train(
     )
 
 
+def arithmetic_label(spec: TrainSpec) -> str:
+    """The arithmetic's name and version, as provenance and reports show it."""
+    if spec.arithmetic == "portable":
+        return f"{portable.NAME} v{portable.VERSION}"
+    return f"{spec.arithmetic} (this host's numpy, BLAS and libm)"
+
+
 def _score_final_weights(
     inputs: np.ndarray,
     targets: np.ndarray,
@@ -216,16 +242,17 @@ def _score_final_weights(
 ) -> dict[str, np.ndarray]:
     """Measure the trained networks: one forward pass of the final weights, in numpy.
 
-    Both kernels end here, so the numbers are the same whichever trained. The margin of
+    Every path ends here, so the numbers are the same whichever trained. The margin of
     the final weights closes each curve; the margins recorded one and two updates before
     the end give ``end_change``.
     """
     n_seeds = record.weights[0].shape[0]
-    scorer = StackedNetwork(
+    network = NETWORKS[spec.arithmetic]
+    scorer = network(
         inputs, targets, record.weights, record.biases, spec.activation, spec.output_activation
     )
     final_error = scorer.evaluate().copy()
-    final_output = scorer.outputs[-1].copy()
+    final_output = np.array(scorer.seed_outputs())
     stopped = record.diverged
     # A diverged seed keeps the non-finite margin (and output) that stopped it.
     final_error[stopped] = record.final_error[stopped]
@@ -238,12 +265,12 @@ def _score_final_weights(
     holdout_error = np.full(n_seeds, np.nan)
     holdout_accuracy = np.full(n_seeds, np.nan)
     if holdout is not None and len(holdout[0]):
-        held = StackedNetwork(
+        held = network(
             holdout[0], holdout[1], record.weights, record.biases,
             spec.activation, spec.output_activation,
         )  # fmt: skip
         holdout_error = held.evaluate().copy()
-        holdout_accuracy = accuracy(held.outputs[-1], held.targets)
+        holdout_accuracy = accuracy(held.seed_outputs(), held.targets)
     return {
         "curves": curves,
         "final_error": final_error,
@@ -255,63 +282,55 @@ def _score_final_weights(
     }
 
 
-def choose_kernel(
-    inputs: np.ndarray, targets: np.ndarray, spec: TrainSpec, weights: list[np.ndarray]
-) -> str:
-    """``"native"`` when the kernel supports this network and a probe matches numpy exactly.
+def choose_path(spec: TrainSpec, n_layers: int) -> str:
+    """Who does the arithmetic for this cell: ``"numpy"`` or a native kernel path.
 
-    The probe trains up to 4 of the seeds for a few iterations both ways, on the cell's own
-    data, and compares every curve point, output and weight bit for bit. It guards against
-    a machine whose numpy, BLAS or libm rounds differently from the ones the kernel mirrors.
+    ``arithmetic=portable``: the kernel path ``native.choose_path`` picks (``"avx512"``,
+    ``"avx2"`` or ``"scalar"``, as ``NNSWEEP_KERNEL`` allows and the CPU offers), else
+    ``"numpy"``, the numpy implementation (``portable.PortableNetwork``). Every path gives
+    the same bits, so the choice changes only the speed.
+    ``arithmetic=numpy``: always ``"numpy"``; the kernel computes the portable arithmetic only.
+
+    Raises
+    ------
+    native.KernelUnavailableError
+        When ``NNSWEEP_KERNEL`` forces a kernel path that cannot train this cell here.
     """
-    wanted = native.mode()
-    if wanted == "numpy" or not hasattr(native, "reproduces_numpy"):
+    if spec.arithmetic == "numpy":
         return "numpy"
-    units = [weights[0].shape[1], *(w.shape[2] for w in weights)]
-    why_not = native.supports(
-        units, inputs.shape[0], spec.activation, spec.output_activation, spec.bias
-    )
-    if not why_not and not _probe_matches(inputs, targets, spec, weights):
-        why_not = "the native kernel does not reproduce numpy's numbers on this machine"
-    if why_not and wanted == "native":
-        raise native.KernelUnavailableError(why_not)
-    return "numpy" if why_not else "native"
+    activations = [spec.activation] * (n_layers - 1) + [spec.output_activation]
+    path, _why_numpy = native.choose_path(n_layers, activations)
+    return path
 
 
-def _probe_matches(
-    inputs: np.ndarray, targets: np.ndarray, spec: TrainSpec, weights: list[np.ndarray]
-) -> bool:
-    iterations = min(spec.iterations, native.PROBE_ITERATIONS)
-    probe_spec = dataclasses.replace(spec, iterations=iterations, log_every=1)
-
-    def sample() -> list[np.ndarray]:
-        # Fresh copies: the numpy loop trains its weights in place.
-        return [np.array(w[: native.LANES]) for w in weights]
-
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        by_numpy = _train_numpy(inputs, targets, probe_spec, sample(), None, None)
-        by_kernel = _train_native(inputs, targets, probe_spec, sample(), None)
-    pairs = [
-        (by_numpy.curves, by_kernel.curves),
-        (by_numpy.final_output, by_kernel.final_output),
-        *zip(by_numpy.weights, by_kernel.weights, strict=True),
-    ]
-    return all(np.array_equal(a, b, equal_nan=True) for a, b in pairs)
-
-
-def _train_native(
+def _train_portable_kernel(
+    path: str,
     inputs: np.ndarray,
     targets: np.ndarray,
     spec: TrainSpec,
     weights: list[np.ndarray],
+    biases: list[np.ndarray] | None,
     progress: Callable[[int], None] | None,
 ) -> _Recorder:
-    """The native kernel's run, in the recorder that the numpy loop fills."""
-    record = _Recorder(spec, weights, None, targets.shape)
+    """A native kernel path's run of the portable arithmetic, in the numpy loop's recorder.
+
+    ``native.train_blocks(path, ...)`` is the twin of ``train_stacked``: the same initial
+    weights and biases (seed-first), the same recorded points, the same per-seed outcomes,
+    the same bits.
+    """
+    record = _Recorder(spec, weights, biases, targets.shape)
+    activations = [spec.activation] * (len(weights) - 1) + [spec.output_activation]
     outcome = native.train_blocks(
-        inputs, targets, weights, spec.lr, spec.iterations, record.points,
-        spec.error_threshold, progress,
+        path, inputs, targets, weights, biases, activations, spec.lr, spec.iterations,
+        record.points, spec.error_threshold, progress,
     )  # fmt: skip
+    _take_outcome(record, outcome)
+    if outcome.biases is not None:
+        record.biases = outcome.biases
+    return record
+
+
+def _take_outcome(record: _Recorder, outcome: native.BlockResult) -> None:
     record.curves = outcome.curves
     record.final_error = outcome.final_error
     record.final_output = outcome.final_output
@@ -323,10 +342,9 @@ def _train_native(
         iteration = int(outcome.iterations_reached[position]) - 1
         record.reason[position] = f"non-finite error margin at iteration {iteration}"
     _flag_non_finite_weights(record, np.flatnonzero(~outcome.diverged))
-    return record
 
 
-def _train_numpy(
+def train_stacked(
     inputs: np.ndarray,
     targets: np.ndarray,
     spec: TrainSpec,
@@ -334,15 +352,21 @@ def _train_numpy(
     biases: list[np.ndarray] | None,
     progress: Callable[[int], None] | None,
 ) -> _Recorder:
-    """The stacked numpy loop; ``weights`` and ``biases`` are updated in place."""
+    """The stacked numpy loop of ``spec.arithmetic``; both arithmetics record here.
+
+    ``weights`` (each (n_seeds, a, b)) and ``biases`` (each (n_seeds, 1, b)) are the
+    initial values; the host-numpy network trains them in place.
+    """
     n_seeds = weights[0].shape[0]
-    net = StackedNetwork(inputs, targets, weights, biases, spec.activation, spec.output_activation)
+    net: Network = NETWORKS[spec.arithmetic](
+        inputs, targets, weights, biases, spec.activation, spec.output_activation
+    )
     record = _Recorder(spec, weights, biases, targets.shape)
     active = np.arange(n_seeds)  # positions (in ``seeds``) of the seeds still training
     points = [int(i) for i in record.points] + [-1]
     slot = 0  # index of the next logged iteration in ``points``
     last = spec.iterations - 1
-    n_errors = net.error[0].size  # np.mean's divisor
+    n_errors = targets.size  # the error margin's divisor
     # Exact margins are computed only where needed: at logged iterations, at the end, while
     # some seed has yet to cross the threshold, and when the error stops being finite. Other
     # iterations pay for one BLAS dot product over the error (NaN and inf survive it). The
@@ -377,7 +401,7 @@ def _train_numpy(
                 n_waiting = int(waiting.sum())
             if i == last:
                 record.final_error[active] = sums / n_errors
-                record.final_output[active] = net.outputs[-1]
+                record.final_output[active] = net.seed_outputs()
         net.apply(spec.lr)
         if i == next_progress:
             progress(i + 1)
@@ -389,20 +413,20 @@ def _train_numpy(
 
 
 def _drop_diverged(
-    net: StackedNetwork,
+    net: Network,
     active: np.ndarray,
     finite: np.ndarray,
     margins: np.ndarray,
     record: _Recorder,
     iteration: int,
-) -> tuple[StackedNetwork, np.ndarray]:
+) -> tuple[Network, np.ndarray]:
     """Record the seeds whose margin went non-finite and continue with the rest."""
     bad_rows = np.flatnonzero(~finite)
     positions = active[bad_rows]
     record.diverged[positions] = True
     record.iterations_reached[positions] = iteration + 1
     record.final_error[positions] = margins[bad_rows]
-    record.final_output[positions] = net.outputs[-1][bad_rows]
+    record.final_output[positions] = net.seed_outputs()[bad_rows]
     for position in positions:
         record.reason[position] = f"non-finite error margin at iteration {iteration}"
     record.finish(bad_rows, net, positions)

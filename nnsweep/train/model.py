@@ -303,6 +303,18 @@ class StackedNetwork:
         output = self.forward()
         return 0.5 * ((self.targets - output) ** 2).sum(axis=(1, 2))
 
+    def seed_outputs(self) -> np.ndarray:
+        """The output layer, shape (n_seeds, n_samples, n_outputs) (the buffer itself)."""
+        return self.outputs[-1]
+
+    def seed_weights(self) -> list[np.ndarray]:
+        """The weights, each (n_seeds, a, b) (the arrays trained in place)."""
+        return self.weights
+
+    def seed_biases(self) -> list[np.ndarray] | None:
+        """The biases, each (n_seeds, 1, b), or None."""
+        return self.biases
+
     def keep(self, rows: np.ndarray) -> StackedNetwork:
         """A network holding only the seeds at ``rows``, mid-iteration state included.
 
