@@ -7,8 +7,12 @@ imports a name from here instead of writing the literal again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from nnsweep.config import NUMBER_SETTINGS
 
@@ -34,6 +38,17 @@ AUTO_RECORD = "auto.json"  # an n_seeds=auto sweep's plan, rule and every round
 # Columns that say which cell a row belongs to, in the order tables show them: the dataset
 # and every setting declared to change the numbers.
 CELL_COLUMNS = ["dataset", *(f.name for f in NUMBER_SETTINGS)]
+
+# Settings declared after results were first stored, with the value every table written
+# before them had: tables without the column are read as if they carried it.
+LEGACY_SETTINGS = {"arithmetic": "numpy"}  # before the portable arithmetic: the host's
+
+
+def with_legacy_settings(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a column for every ``LEGACY_SETTINGS`` entry it lacks."""
+    missing = {k: v for k, v in LEGACY_SETTINGS.items() if k not in table and len(table.columns)}
+    return table.assign(**missing) if missing else table
+
 
 # Columns derived from a cell's shape and its data's units (``shapes.shape_columns``).
 SHAPE_COLUMNS = ("total_neurons", "depth", "weights_no_bias", "weights_with_bias", "front_loading")

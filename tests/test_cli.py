@@ -16,8 +16,13 @@ def _margins(stdout: str) -> list[float]:
     return [float(line[len(prefix) :]) for line in stdout.splitlines() if line.startswith(prefix)]
 
 
-def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Path) -> None:
-    done = run_cli(["iterations=20001", f"results_dir={tmp_path}"])
+@pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
+def test_single_run_prints_the_tutorial_lines_and_writes_its_files(
+    tmp_path: Path, arithmetic: str
+) -> None:
+    """Both arithmetics print the tutorial's trace to 12+ digits (portable is the default)."""
+    extra = [] if arithmetic == "portable" else [f"arithmetic={arithmetic}"]
+    done = run_cli(["iterations=20001", f"results_dir={tmp_path}", *extra])
     assert done.returncode == 0, done.stderr
     margins = _margins(done.stdout)
     assert len(margins) == 3
@@ -29,6 +34,7 @@ def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Pat
     assert runs["seed"].tolist() == [1]
     assert runs["layers"].tolist() == ["8-16-8"]
     assert runs["status"].tolist() == ["ok"]
+    assert runs["arithmetic"].tolist() == [arithmetic]
     curves = pd.read_parquet(run_dir / "curves.parquet")
     np.testing.assert_array_equal(curves["error"].to_numpy()[:3], margins)
     with np.load(run_dir / "weights.npz", allow_pickle=False) as weights:
@@ -36,6 +42,9 @@ def test_single_run_prints_the_tutorial_lines_and_writes_its_files(tmp_path: Pat
         assert weights["seed1_weight_1"].shape == (8, 16)
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["numpy"] == np.__version__
+    assert provenance["arithmetic"].startswith(arithmetic)
+    identity = provenance["seed_origins"][0]
+    assert identity["kernel"] == provenance["kernel"]
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -69,6 +78,7 @@ BAD_INPUTS = [
     (["lr=0"], "lr=0"),
     (["dataset=nope"], "dataset=nope"),
     (["activation=softplus"], "activation=softplus"),
+    (["arithmetic=fast"], "arithmetic=fast"),
     (["n_seeds=0"], "n_seeds=0"),
     (["layers=100000-100000"], "GiB"),
     (["iterations=abc"], "iterations=abc"),
@@ -101,9 +111,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 
 
 @pytest.mark.slow
-def test_default_run_matches_all_ten_tutorial_numbers(tmp_path: Path) -> None:
-    """``python -m nnsweep`` with no overrides is the tutorial's Example 2, 100k iterations."""
-    done = run_cli([f"results_dir={tmp_path}"])
+@pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
+def test_default_run_matches_all_ten_tutorial_numbers(tmp_path: Path, arithmetic: str) -> None:
+    """``python -m nnsweep`` with no overrides is the tutorial's Example 2, 100k iterations,
+    and prints the tutorial's trace under either arithmetic."""
+    done = run_cli([f"results_dir={tmp_path}", f"arithmetic={arithmetic}"])
     assert done.returncode == 0, done.stderr
     margins = _margins(done.stdout)
     assert len(margins) == 10

@@ -47,7 +47,8 @@ def load_study(study_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs, curves = [], []
     for index, part in enumerate(_parts(study_dir)):
         offset = 10_000 * index  # job numbers restart in every sweep
-        part_runs = pd.read_parquet(part / schema.RUNS).assign(part=part.name)
+        part_runs = schema.with_legacy_settings(pd.read_parquet(part / schema.RUNS))
+        part_runs = part_runs.assign(part=part.name)
         part_runs["job"] += offset
         runs.append(part_runs)
         if (part / schema.CURVES).exists():

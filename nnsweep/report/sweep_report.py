@@ -770,7 +770,7 @@ def _files_section(sweep_dir: Path) -> Section:
 
 def write_report(sweep_dir: Path) -> Path:
     """Analyse the stored tables of ``sweep_dir`` and write the report; returns report.html."""
-    runs = pd.read_parquet(sweep_dir / schema.RUNS)
+    runs = schema.with_legacy_settings(pd.read_parquet(sweep_dir / schema.RUNS))
     curves_path = sweep_dir / schema.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
     seeded = analysis.seeded_runs(runs)

@@ -27,6 +27,7 @@ from nnsweep.schema import (
     RUNS,
     SUMMARY,
     WEIGHTS,
+    with_legacy_settings,
 )
 from nnsweep.store.atomic import read_json, sha256_bytes, write_parquet, write_text
 
@@ -134,7 +135,7 @@ def read_job(job_dir: Path) -> JobRead | None:
                 data = (job_dir / name).read_bytes()
                 if sha256_bytes(data) != checksums[name]:
                     raise DamagedFileError(job_dir / name, "does not match its recorded checksum")
-        runs = pd.read_parquet(job_dir / RUNS)
+        runs = with_legacy_settings(pd.read_parquet(job_dir / RUNS))
         curves = pd.read_parquet(job_dir / CURVES)
     except DamagedFileError as error:
         return _damaged(job_dir, provenance, provenance.get("run_id"), error)
