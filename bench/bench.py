@@ -1,6 +1,10 @@
 """Speed and memory, measured by hand (``make bench``); never part of the test suite.
 
-Three ways of doing the same work, in one run so the ratios share one machine state:
+First, each arithmetic path side by side in this process (``arithmetic_paths``): the
+tutorial's loop, host numpy stacked, the portable arithmetic in numpy and every native kernel
+path, in network-iterations per second on one core.
+
+Then three ways of doing the same work, in one run so the ratios share one machine state:
 
 (a) the tutorial's loop, one network at a time, in this process;
 (b) the same loop spread over a joblib pool of 2 workers;
@@ -33,6 +37,9 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nnsweep.config import TrainSpec  # noqa: E402
+from nnsweep.train import native  # noqa: E402
+from nnsweep.train.loop import train  # noqa: E402
 from nnsweep.train.reference import tutorial_predict, tutorial_train  # noqa: E402
 
 SHAPES = [(8, 16, 8), (8, 8, 8), (16, 8, 8)]
@@ -138,13 +145,73 @@ def single_single_run() -> None:
     )
 
 
+def _stacked_rate(arithmetic: str, path: str, seeds: int, iterations: int) -> float:
+    """Network-iterations per second of ``train`` on 4-8-16-8-2 (Example 2), ``seeds``
+    stacked, with NNSWEEP_KERNEL=path and one thread (per core)."""
+    spec = TrainSpec(
+        hidden_layers=(8, 16, 8), iterations=iterations, log_every=iterations,
+        arithmetic=arithmetic,
+    )  # fmt: skip
+    saved = {name: os.environ.get(name) for name in ("NNSWEEP_KERNEL", "NNSWEEP_THREADS")}
+    os.environ.update(NNSWEEP_KERNEL=path, NNSWEEP_THREADS="1")
+    try:
+        started = time.perf_counter()
+        result = train(
+            EX2_INPUTS.astype(float), EX2_TARGETS.astype(float), spec, range(1, seeds + 1)
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    assert result.kernel == (path if arithmetic == "portable" else "numpy"), result.kernel
+    return seeds * iterations / seconds
+
+
+def arithmetic_paths(seeds: int, iterations: int) -> None:
+    """Each way of doing the arithmetic side by side, per core, as ratios in one run: the
+    tutorial's loop (one network at a time), the host-numpy stacked loop, the portable
+    arithmetic's numpy implementation, and each native kernel path this machine has."""
+    started = time.perf_counter()
+    tutorial_iterations = max(iterations // 10, 1)
+    tutorial_train(EX2_INPUTS, EX2_TARGETS, (8, 16, 8), 1, tutorial_iterations)
+    tutorial = tutorial_iterations / (time.perf_counter() - started)
+    rows = [("tutorial loop (one network)", tutorial)]
+    paths = [("host numpy, stacked (arithmetic=numpy)", "numpy", "numpy")]
+    paths.append(("portable, numpy implementation", "portable", "numpy"))
+    for path in getattr(native, "available_paths", tuple)():
+        paths.append((f"portable, kernel {path}", "portable", path))
+    for label, arithmetic, path in paths:
+        rows.append((label, _stacked_rate(arithmetic, path, seeds, iterations)))
+    print(
+        f"arithmetic paths, 4-8-16-8-2 on Example 2, {seeds} seeds stacked x {iterations} "
+        "iterations, one thread (network-iterations per second; ratios):"
+    )
+    host = rows[1][1]
+    for label, rate in rows:
+        print(
+            f"  {label:40s} {rate:12,.0f}  {rate / tutorial:7.1f}x tutorial  "
+            f"{rate / host:6.2f}x host numpy"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--skip-extra", action="store_true", help="only the (a)/(b)/(c) ratios")
     parser.add_argument("--single-only", action="store_true", help="only the single-cell bar")
+    parser.add_argument(
+        "--paths-only", action="store_true", help="only the arithmetic paths side by side"
+    )
+    parser.add_argument("--path-seeds", type=int, default=400, help="seeds stacked per path")
+    parser.add_argument("--path-iterations", type=int, default=1000)
     args = parser.parse_args()
+    arithmetic_paths(args.path_seeds, args.path_iterations)
+    if args.paths_only:
+        return
     single_single_run()
     if args.single_only:
         return
@@ -164,6 +231,7 @@ def main() -> None:
                 f"iterations={args.iterations}",
                 f"log_every={args.iterations}",
                 "progress=false",
+                "arithmetic=numpy",  # the tutorial's own arithmetic: (a) must match it
             ],
             Path(scratch) / "c",
         )
