@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nnsweep.config import TrainSpec
 from nnsweep.train import portable
@@ -50,9 +49,7 @@ class GoldenCell:
 
 
 def _spec(hidden: tuple[int, ...], iterations: int, **changes) -> TrainSpec:
-    return TrainSpec(
-        hidden_layers=hidden, iterations=iterations, log_every=iterations, **changes
-    )
+    return TrainSpec(hidden_layers=hidden, iterations=iterations, log_every=iterations, **changes)
 
 
 CELLS = [
@@ -73,10 +70,17 @@ CELLS = [
     GoldenCell(
         "noisy301-5-tanh",
         "noisy301",
-        _spec((5,), 60, activation="tanh", output_activation="tanh", bias=True, lr=0.01,
-              init="glorot"),
+        _spec(
+            (5,),
+            60,
+            activation="tanh",
+            output_activation="tanh",
+            bias=True,
+            lr=0.01,
+            init="glorot",
+        ),
         tuple(range(1, 13)),
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -116,7 +120,7 @@ def test_the_golden_file_is_reproduced_bit_for_bit(portable_path: str) -> None:
 
 def test_the_golden_comparison_can_fail() -> None:
     """One ulp of one seed's error shows as a different line."""
-    line = f"x 1 {0.1.hex()}"
+    line = f"x 1 {(0.1).hex()}"
     changed = f"x 1 {np.nextafter(0.1, 1.0).hex()}"
     assert line != changed
 
