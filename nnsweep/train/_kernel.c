@@ -92,6 +92,7 @@ static const double EXP_C[14] = {
 
 /* Exponent bits of 2^m, m + 1023 given: the spec's scaling factors are always normal. */
 #define EXP_BIAS_SHIFT 52
+#define EXP_SHIFT_BITS_2046 (0x4338000000000000ull - 2046) /* bits(SHIFT) - 2046 */
 
 /* ------------------------------------------------------------------------------------ */
 /* Portable scalar path (C99)                                                           */
@@ -112,12 +113,13 @@ static inline uint64_t double_to_bits(double d)
 }
 
 /* 2^n1 and 2^n2 (n1 = floor(n / 2), n2 = n - n1) from t = 1.5 * 2^52 + n: t's low bits are
- * n (|n| < 1100); adding 2048 makes the halving an exact floor of a non-negative integer. */
+ * n (|n| < 1100), so bits(t) - bits(SHIFT) + 2046 is n + 2046 > 0, whose halving (an exact
+ * floor of a non-negative integer) is n1 + 1023: the biased exponent of 2^n1. */
 static inline void scalar_scales(double t, double *s1, double *s2)
 {
-    const int64_t n = (int64_t)(double_to_bits(t) - double_to_bits(EXP_SHIFT));
-    const int64_t e1 = (n + 2048) / 2 - 1; /* n1 + 1023 */
-    const int64_t e2 = n + 2046 - e1;      /* n2 + 1023 */
+    const int64_t n2046 = (int64_t)(double_to_bits(t) - EXP_SHIFT_BITS_2046); /* n + 2046 */
+    const int64_t e1 = n2046 / 2;     /* n1 + 1023 = floor(n / 2) + 1023 */
+    const int64_t e2 = n2046 - e1;    /* n2 + 1023 = n - n1 + 1023 */
     *s1 = bits_to_double((uint64_t)e1 << EXP_BIAS_SHIFT);
     *s2 = bits_to_double((uint64_t)e2 << EXP_BIAS_SHIFT);
 }
@@ -145,6 +147,7 @@ static inline void scalar_scales(double t, double *s1, double *s2)
 #define V_MAX(v, c) ((v) < (c) ? (c) : (v))
 #define V_NAN_ZERO(x) ((x) != (x) ? 0.0 : (x))
 #define V_NAN_KEEP(r, x) ((x) != (x) ? (x) : (r))
+#define V_ANY_NAN(x) ((x) != (x))
 #define V_SCALES(t, s1, s2) scalar_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
 #undef V
@@ -170,6 +173,7 @@ static inline void scalar_scales(double t, double *s1, double *s2)
 #undef V_MAX
 #undef V_NAN_ZERO
 #undef V_NAN_KEEP
+#undef V_ANY_NAN
 #undef V_SCALES
 
 /* ------------------------------------------------------------------------------------ */
@@ -196,12 +200,10 @@ AVX2_TARGET static inline __m256d avx2_nan_keep(__m256d r, __m256d x)
 
 AVX2_TARGET static inline void avx2_scales(__m256d t, __m256d *s1, __m256d *s2)
 {
-    const __m256i n = _mm256_sub_epi64(_mm256_castpd_si256(t),
-                                       _mm256_castpd_si256(_mm256_set1_pd(EXP_SHIFT)));
-    const __m256i e1 = _mm256_sub_epi64(
-        _mm256_srli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(2048)), 1),
-        _mm256_set1_epi64x(1));
-    const __m256i e2 = _mm256_sub_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(2046)), e1);
+    const __m256i n2046 = _mm256_sub_epi64(_mm256_castpd_si256(t),
+                                           _mm256_set1_epi64x((long long)EXP_SHIFT_BITS_2046));
+    const __m256i e1 = _mm256_srli_epi64(n2046, 1);
+    const __m256i e2 = _mm256_sub_epi64(n2046, e1);
     *s1 = _mm256_castsi256_pd(_mm256_slli_epi64(e1, EXP_BIAS_SHIFT));
     *s2 = _mm256_castsi256_pd(_mm256_slli_epi64(e2, EXP_BIAS_SHIFT));
 }
@@ -233,6 +235,7 @@ AVX2_TARGET static inline void avx2_scales(__m256d t, __m256d *s1, __m256d *s2)
 #define V_MAX _mm256_max_pd
 #define V_NAN_ZERO avx2_nan_zero
 #define V_NAN_KEEP avx2_nan_keep
+#define V_ANY_NAN(x) (_mm256_movemask_pd(_mm256_cmp_pd((x), (x), _CMP_UNORD_Q)) != 0)
 #define V_SCALES(t, s1, s2) avx2_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
 #undef V
@@ -258,6 +261,7 @@ AVX2_TARGET static inline void avx2_scales(__m256d t, __m256d *s1, __m256d *s2)
 #undef V_MAX
 #undef V_NAN_ZERO
 #undef V_NAN_KEEP
+#undef V_ANY_NAN
 #undef V_SCALES
 
 /* ---- AVX-512F: 8 seeds per vector (AVX-512F instructions only) ---- */
@@ -276,12 +280,10 @@ AVX512_TARGET static inline __m512d avx512_nan_keep(__m512d r, __m512d x)
 
 AVX512_TARGET static inline void avx512_scales(__m512d t, __m512d *s1, __m512d *s2)
 {
-    const __m512i n = _mm512_sub_epi64(_mm512_castpd_si512(t),
-                                       _mm512_castpd_si512(_mm512_set1_pd(EXP_SHIFT)));
-    const __m512i e1 = _mm512_sub_epi64(
-        _mm512_srli_epi64(_mm512_add_epi64(n, _mm512_set1_epi64(2048)), 1),
-        _mm512_set1_epi64(1));
-    const __m512i e2 = _mm512_sub_epi64(_mm512_add_epi64(n, _mm512_set1_epi64(2046)), e1);
+    const __m512i n2046 = _mm512_sub_epi64(_mm512_castpd_si512(t),
+                                           _mm512_set1_epi64((long long)EXP_SHIFT_BITS_2046));
+    const __m512i e1 = _mm512_srli_epi64(n2046, 1);
+    const __m512i e2 = _mm512_sub_epi64(n2046, e1);
     *s1 = _mm512_castsi512_pd(_mm512_slli_epi64(e1, EXP_BIAS_SHIFT));
     *s2 = _mm512_castsi512_pd(_mm512_slli_epi64(e2, EXP_BIAS_SHIFT));
 }
@@ -315,6 +317,7 @@ AVX512_TARGET static inline void avx512_scales(__m512d t, __m512d *s1, __m512d *
 #define V_MAX _mm512_max_pd
 #define V_NAN_ZERO avx512_nan_zero
 #define V_NAN_KEEP avx512_nan_keep
+#define V_ANY_NAN(x) (_mm512_cmp_pd_mask((x), (x), _CMP_UNORD_Q) != 0)
 #define V_SCALES(t, s1, s2) avx512_scales((t), &(s1), &(s2))
 #include "_kernel_path.h"
 

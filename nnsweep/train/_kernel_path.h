@@ -11,6 +11,7 @@
  *   V_STEP(a)                                       1.0 where a > 0, else 0.0
  *   V_MIN(v, c), V_MAX(v, c)                        the clamps of exp (v is no NaN)
  *   V_NAN_ZERO(x), V_NAN_KEEP(r, x)                 0.0 / x in the lanes where x is NaN
+ *   V_ANY_NAN(x)                                    1 when some lane of x is NaN, else 0
  *   V_SCALES(t, s1, s2)                             2^n1 and 2^n2 from t = SHIFT + n
  *   V_TO_LANES(double *out, V v)                    the NL doubles of v
  * Every formula below is the spec's (docs: ARITHMETIC.md, "portable"), in its order: no
@@ -23,8 +24,11 @@
 TARGET static inline void FN(exp_w)(V *x)
 {
     V v[EXPW], t[EXPW], r[EXPW], p[EXPW];
+    int any_nan = 0;
+    for (int w = 0; w < EXPW; w++)
+        any_nan |= V_ANY_NAN(x[w]);
     for (int w = 0; w < EXPW; w++) {
-        v[w] = V_NAN_ZERO(x[w]); /* 1. a NaN lane computes on 0.0 */
+        v[w] = any_nan ? V_NAN_ZERO(x[w]) : x[w]; /* 1. a NaN lane computes on 0.0 */
         v[w] = V_MIN(v[w], V_SET1(EXP_HI)); /* 2. clamp */
         v[w] = V_MAX(v[w], V_SET1(EXP_LO));
     }
@@ -45,7 +49,8 @@ TARGET static inline void FN(exp_w)(V *x)
     for (int w = 0; w < EXPW; w++) { /* 6. (p * 2^n1) * 2^n2; NaN lanes get their NaN */
         V s1, s2;
         V_SCALES(t[w], s1, s2);
-        x[w] = V_NAN_KEEP(V_MUL(V_MUL(p[w], s1), s2), x[w]);
+        const V result = V_MUL(V_MUL(p[w], s1), s2);
+        x[w] = any_nan ? V_NAN_KEEP(result, x[w]) : result;
     }
 }
 
