@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS, PROJECT_ROOT
-from test_native import run_spec, same_bits
+from test_native import run_spec, same_bits, spec_forward, spec_margin
 
 from nnsweep.train import native
 from nnsweep.train.model import init_weights, layer_units
@@ -75,6 +75,11 @@ def driver_input(nets: list[dict]) -> str:
 
 def expected_lines(net: dict) -> list[list[float]]:
     spec = run_spec(net)
+    W = [np.moveaxis(w, 0, -1) for w in spec["weights"]]
+    B = None if spec["biases"] is None else [np.moveaxis(b[:, 0], 0, -1) for b in spec["biases"]]
+    with np.errstate(all="ignore"):
+        output = spec_forward(net["inputs"], W, B, net["kinds"])[-1]
+        scored = spec_margin(net["targets"][:, :, None] - output)
     rows = []
     for s in range(net["weights"][0].shape[0]):
         row = [
@@ -86,6 +91,7 @@ def expected_lines(net: dict) -> list[list[float]]:
         ]
         if spec["biases"] is not None:
             row += list(np.concatenate([b[s].ravel() for b in spec["biases"]]))
+        row.append(spec["final_error"][s] if spec["diverged"][s] else scored[s])
         rows.append(row)
     return rows
 

@@ -9,7 +9,8 @@
  *   n_points log_points[n_points] n_seeds inputs[n_samples*units[0]]
  *   targets[n_samples*units[n_layers]], then per seed its weights (layer by layer, row-major)
  *   and, with has_bias, its biases (layer by layer).
- * Output per seed, one line, all as hex floats: status reached curve[n_points] final_error weights... biases...
+ * Output per seed, one line, all as hex floats: status reached curve[n_points] final_error
+ * weights... biases... scored (the margin of the final weights; a stopped seed's own).
  */
 #include "../../nnsweep/train/_kernel.c"
 
@@ -81,8 +82,18 @@ int main(void)
             };
             if (nn_train(PATH_SCALAR, &net) != iterations)
                 return 4;
-            const double *final_weights = status == -1 ? saved : weights;
-            const double *final_biases = status == -1 ? saved_biases : biases;
+            double *final_weights = status == -1 ? saved : weights;
+            double *final_biases = status == -1 ? saved_biases : biases;
+            /* scored: the margin of the final weights (one forward pass, as nnsweep scores a
+             * seed), or for a stopped seed the non-finite margin that stopped it */
+            double scored = final_error;
+            if (status != -1) {
+                net.weights = final_weights;
+                net.biases = final_biases;
+                net.final_error = &scored;
+                if (nn_evaluate(PATH_SCALAR, &net) != 0)
+                    return 5;
+            }
             printf("%a %a", (double)status, (double)reached);
             for (int64_t p = 0; p < n_points; p++)
                 printf(" %a", curves[p]);
@@ -91,7 +102,7 @@ int main(void)
                 printf(" %a", final_weights[w]);
             for (int64_t b = 0; has_bias && b < n_biases; b++)
                 printf(" %a", final_biases[b]);
-            printf("\n");
+            printf(" %a\n", scored);
             free(weights);
             free(biases);
             free(curves);
