@@ -12,7 +12,7 @@ import pytest
 from test_placement import synthetic, two_part
 
 from nnsweep import schema, store
-from nnsweep.report import placement_report, plots_many
+from nnsweep.report import placement_report, plots_many, wording
 from nnsweep.report import sweep_report as report
 from nnsweep.stats import analysis, grouping
 
@@ -145,15 +145,22 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
 
 
 def test_a_pair_by_pair_robustness_sentence_is_cut_to_a_count() -> None:
-    long = (
-        "Robustness: the verdict on all seeds' training error is stable from iteration 5,000 "
-        "(50%) on; it differs at 25%: a vs b (undecided at 25%, a lower later); c vs d "
-        "(c lower at 25%, undecided later)."
-    )
-    assert placement_report._short_robustness(long) == (
+    """The short form comes from the decisions (wording), never from parsing the sentence."""
+    changes = ((("a", "b"), "undecided", "a"), (("c", "d"), "c", "undecided"))
+    stability = analysis.Stability((0.25, 0.5, 0.75, 1.0), {0.25: 2500, 0.5: 5000,
+                                   0.75: 7500, 1.0: 10000}, 0.5, 0.25, changes)  # fmt: skip
+    paragraph = wording.robustness_sentence(stability)
+    assert paragraph.kind == "robustness"
+    assert "a vs b (undecided at 25%, a lower later)" in paragraph
+    assert paragraph.short == (
         "Robustness: the verdict on all seeds' training error is stable from iteration 5,000 "
         "(50%) on; it differs at 25%: 2 pair decision(s) differ; the pair table gives the "
         "final ones."
     )
-    stable = "Robustness: the decision of every pair is the same: stable from iteration 2 on."
-    assert placement_report._short_robustness(stable) == stable
+    stable = analysis.Stability((0.5, 1.0), {0.5: 2, 1.0: 4}, 0.5, None, ())
+    assert wording.robustness_sentence(stable).short == wording.robustness_sentence(stable)
+    # Listing paragraphs are dropped by kind for many cells, whatever their words.
+    kept = wording.many_cell_paragraphs(
+        [wording.Paragraph("anything", "order"), paragraph, "plain text stays"]
+    )
+    assert kept == [paragraph.short, "plain text stays"]

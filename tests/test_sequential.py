@@ -20,6 +20,7 @@ from conftest import PROJECT_ROOT
 from scipy import stats
 
 from nnsweep.stats import analysis
+from nnsweep.stats.core import rank_test
 from nnsweep.stats.sequential import (
     ALPHA,
     SPENDING,
@@ -80,12 +81,15 @@ def test_rank_effect_matches_scipy_brunner_munzel() -> None:
         assert p_value == pytest.approx(reference.pvalue)
 
 
-def test_rank_effect_never_collapses_to_zero_width() -> None:
-    separated = rank_effect(np.arange(10.0)[None], np.arange(10.0, 20.0)[None])
+def test_rank_intervals_never_collapse_to_zero_width() -> None:
+    separated = rank_test(np.arange(30.0)[None], np.arange(30.0, 60.0)[None])
     assert separated.estimate[0] == 1.0
-    assert separated.se[0] == pytest.approx(1 / 20)
-    tied = rank_effect(np.ones((1, 10)), np.ones((1, 10)))
-    assert tied.estimate[0] == 0.5 and tied.se[0] > 0
+    low, high = separated.interval(np.array([0.05]))
+    assert 0.5 < low[0] < 0.99 and high[0] == 1.0  # the estimate stays inside
+    assert separated.p_value()[0] < 1e-4
+    tied = rank_test(np.ones((1, 30)), np.ones((1, 30)))
+    low, high = tied.interval(np.array([0.05]))
+    assert tied.estimate[0] == 0.5 and low[0] < 0.5 < high[0]
 
 
 def test_holm_matches_the_analysis_module_row_by_row() -> None:
@@ -121,7 +125,7 @@ def test_classification_is_the_verdicts_reading_of_the_interval() -> None:
 
 
 def test_a_decision_is_final_and_frees_its_cells() -> None:
-    plan = Plan(max_seeds=100, seed_block=20)
+    plan = Plan(max_seeds=100, seed_block=20, spending="bonferroni")
     rng = np.random.default_rng(3)
     samples = {"a": rng.normal(size=(1, 20)), "b": rng.normal(5, 1, size=(1, 20))}
     samples["c"] = samples["a"] + 1e-9
@@ -136,10 +140,17 @@ def test_a_decision_is_final_and_frees_its_cells() -> None:
     assert decisions.decision[0, 0] == "a_better" and decisions.look[0, 0] == 1
 
 
-def test_seeds_needed_scales_the_standard_error() -> None:
-    # se 0.05 at 100 seeds, P = 0.6: excluding 0.5 at alpha 0.05 needs 100 (1.96 * 0.05 / 0.1)^2.
-    needed = seeds_needed(np.array([0.6]), np.array([0.05]), np.array([100]), alpha=0.05)
-    assert needed[0] == np.ceil(100 * (stats.norm.isf(0.025) * 0.05 / 0.1) ** 2)
+def test_seeds_needed_is_an_a_priori_range_never_below_the_seeds_trained() -> None:
+    # Noether: (z_{1-level/2} + z_0.8)^2 / (6 d^2), d = 0.06 (equivalence at P = 0.5) and
+    # d = 0.14 (a difference at the smallest effect of interest, 0.64).
+    z = stats.norm.isf(0.005 / 2) + stats.norm.ppf(0.8)
+    low, high = seeds_needed(0.005, np.array([10, 500, 2000]))
+    assert low[0] == np.ceil(z**2 / (6 * 0.14**2))
+    assert high[0] == np.ceil(z**2 / (6 * 0.06**2))
+    assert low[1] == 501  # never fewer than one more than trained
+    assert low[2] == high[2] == 2001
+    # Beyond the cap: "more than 100,000" (inf).
+    assert np.isinf(seeds_needed(1e-12, np.array([10]), margin=(0.499, 0.501))[1][0])
 
 
 # --------------------------------------------------------------------------------------
@@ -210,12 +221,15 @@ def test_a_large_effect_is_decided_early(shipped) -> None:
 
 
 def test_rank_effect_is_the_verdicts_estimate_and_interval() -> None:
-    """The same P(A<B), standard error and degrees of freedom as the report's verdict."""
+    """The same P(A<B) and tests as the report's verdict (one core)."""
     rng = np.random.default_rng(8)
     a, b = rng.normal(size=(1, 40)), rng.normal(0.3, 1.0, size=(1, 55))
     a[0, :4] = np.inf  # diverged seeds
-    effect = rank_effect(a, b)
-    estimate, low, high = analysis.brunner_munzel_ci(a[0], b[0])[:3]
-    half = stats.t.ppf(0.975, effect.df[0]) * effect.se[0]
-    assert effect.estimate[0] == pytest.approx(estimate)
-    assert (effect.estimate[0] - half, effect.estimate[0] + half) == pytest.approx((low, high))
+    look = classify_pairs({"a": a, "b": b}, [("a", "b")], alpha=0.05)
+    flags = np.ones(40, bool), np.ones(55, bool)
+    flags[0][:4] = False  # diverged seeds fail, so the verdict's pooled part is all seeds
+    verdict = analysis.decide_pair(a[0], flags[0], b[0], flags[1], reliability=False)
+    pooled = verdict.set_index("part").loc["pooled"]
+    assert look.estimate[0, 0] == pytest.approx(pooled["estimate"])
+    assert look.p_value[0, 0] == pytest.approx(pooled["p_value"])
+    assert look.p_equivalence[0, 0] == pytest.approx(pooled["p_equivalence"])

@@ -12,6 +12,7 @@ from conftest import cell_settings, run_cli
 from scipy import stats
 
 from nnsweep import schema, store
+from nnsweep.report import wording
 from nnsweep.stats import analysis
 
 SETTINGS = {
@@ -85,38 +86,66 @@ def _write(sweep_dir: Path, runs: pd.DataFrame) -> None:
     store.atomic_write(sweep_dir / schema.SUMMARY, lambda p: summary.to_csv(p, index=False))
 
 
-def _newcombe(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, float]:
-    """Newcombe (1998) method 10, written out from the two Wilson intervals."""
-    z = stats.norm.ppf(0.975)
+def _rate_interval_by_root_finding(
+    k_a: int, n_a: int, k_b: int, n_b: int, confidence: float
+) -> tuple[float, float, float, float]:
+    """Miettinen-Nurminen written out: restricted MLE by numerical maximisation, the score
+    statistic, its p at 0, and the interval ends by root finding (scipy.optimize)."""
+    from scipy import optimize
 
-    def wilson(k: int, n: int) -> tuple[float, float]:
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        return centre - half, centre + half
+    def score(delta: float) -> float:
+        def minus_loglik(p_b: float) -> float:
+            p_a = p_b + delta
+            eps = 1e-300
+            return -(
+                k_a * math.log(max(p_a, eps)) + (n_a - k_a) * math.log(max(1 - p_a, eps))
+                + k_b * math.log(max(p_b, eps)) + (n_b - k_b) * math.log(max(1 - p_b, eps))
+            )  # fmt: skip
 
-    (l1, u1), (l2, u2) = wilson(k_a, n_a), wilson(k_b, n_b)
-    p1, p2 = k_a / n_a, k_b / n_b
-    return (
-        p1 - p2 - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-        p1 - p2 + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
-    )
+        low, high = max(0.0, -delta), min(1.0, 1.0 - delta)
+        p_b = optimize.minimize_scalar(
+            minus_loglik, bounds=(low, high), method="bounded", options={"xatol": 1e-13}
+        ).x
+        p_a = p_b + delta
+        n = n_a + n_b
+        variance = (p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b) * n / (n - 1)
+        return (k_a / n_a - k_b / n_b - delta) / math.sqrt(variance)
+
+    z = stats.norm.isf((1 - confidence) / 2)
+    estimate = k_a / n_a - k_b / n_b
+    lower = optimize.brentq(lambda d: score(d) - z, -0.999999, estimate)
+    upper = optimize.brentq(lambda d: score(d) + z, estimate, 0.999999)
+    return estimate, 2 * stats.norm.sf(abs(score(0.0))), lower, upper
 
 
-def _brunner_munzel_by_hand(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """P(X<Y) + P(X=Y)/2 by counting pairs, and its t interval from placement variances."""
+def _p_below(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X<Y) + P(X=Y)/2 by counting pairs."""
+    return float(np.mean((x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])))
+
+
+def _logit_interval_by_hand(
+    x: np.ndarray, y: np.ndarray, confidence: float
+) -> tuple[float, float, float, float]:
+    """Brunner-Munzel on the logit scale, from pair counts: (estimate, p vs 0.5, low, high)."""
     n_x, n_y = len(x), len(y)
-    below = np.array([[(a < b) + 0.5 * (a == b) for b in y] for a in x])
+    below = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
     estimate = below.mean()
-    # Placements: how much of y lies above each x, and how much of x lies below each y.
     place_x, place_y = below.mean(axis=1), below.mean(axis=0)
-    var_x, var_y = place_x.var(ddof=1), place_y.var(ddof=1)
-    se = math.sqrt(var_x / n_x + var_y / n_y)
-    df = (var_x / n_x + var_y / n_y) ** 2 / (
-        (var_x / n_x) ** 2 / (n_x - 1) + (var_y / n_y) ** 2 / (n_y - 1)
-    )
-    half = stats.t.ppf(0.975, df) * se
-    return estimate, max(0.0, estimate - half), min(1.0, estimate + half)
+    var_x, var_y = place_x.var(ddof=1) / n_x, place_y.var(ddof=1) / n_y
+    df = (var_x + var_y) ** 2 / (var_x**2 / (n_x - 1) + var_y**2 / (n_y - 1))
+    # scipy's Brunner-Munzel statistic is (estimate - 0.5) over the same standard error.
+    bm = stats.brunnermunzel(x, y)
+    assert (estimate - 0.5) / math.sqrt(var_x + var_y) == pytest.approx(bm.statistic, rel=1e-9)
+    edge = 1 / (min(n_x, n_y) + 1)  # separated samples: one observation from the edge
+    shrunk = min(max(estimate, edge), 1 - edge)
+    se = math.sqrt(max(var_x + var_y, 2 * shrunk * (1 - shrunk) / (n_x * n_y)))
+    se_logit = se / (shrunk * (1 - shrunk))
+    centre = math.log(shrunk / (1 - shrunk))
+    p_value = 2 * stats.t.sf(abs(centre) / se_logit, df)
+    half = stats.t.isf((1 - confidence) / 2, df) * se_logit
+    expit = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    low, high = expit(centre - half), expit(centre + half)
+    return estimate, p_value, min(low, estimate), max(high, estimate)
 
 
 def test_every_number_of_the_verdict_tables_recomputes_from_runs_parquet(tmp_path: Path) -> None:
@@ -149,66 +178,97 @@ def test_every_number_of_the_verdict_tables_recomputes_from_runs_parquet(tmp_pat
         assert row["n_weights"] == group["n_weights"].iloc[0]
 
     assert set(pairs["part"]) == {"reliability", "quality", "pooled"}
+    margin, rate_margin = (0.44, 0.56), 0.06
     for row in pairs.itertuples():
         a, b = row.a, row.b
         if row.part == "reliability":
             k_a, k_b = int(solved[a].sum()), int(solved[b].sum())
             n_a, n_b = len(solved[a]), len(solved[b])
-            assert row.estimate == pytest.approx(k_a / n_a - k_b / n_b, rel=1e-12)
-            low, high = _newcombe(k_a, n_a, k_b, n_b)
-            assert (row.ci_low, row.ci_high) == (pytest.approx(low), pytest.approx(high))
-            fisher = stats.fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]])
-            assert row.p_value == pytest.approx(fisher.pvalue, rel=1e-12)
+            estimate, p_value, low, high = _rate_interval_by_root_finding(
+                k_a, n_a, k_b, n_b, row.ci_level
+            )
+            assert row.estimate == pytest.approx(estimate, rel=1e-12)
+            assert row.p_value == pytest.approx(p_value, rel=1e-6)
+            assert (row.ci_low, row.ci_high) == (pytest.approx(low, abs=1e-6),
+                                                 pytest.approx(high, abs=1e-6))  # fmt: skip
             continue
-        x = errors[a][solved[a]] if row.part == "quality" else errors[a]
-        y = errors[b][solved[b]] if row.part == "quality" else errors[b]
+        x, y = errors[a], errors[b]
+        if row.part == "quality":
+            x, y = np.sort(x[solved[a]]), np.sort(y[solved[b]])
         assert (row.n_a, row.n_b) == (len(x), len(y))
-        estimate, low, high = _brunner_munzel_by_hand(x, y)
-        assert row.estimate == pytest.approx(estimate, rel=1e-12)
-        assert row.ci_low == pytest.approx(low, rel=1e-9)
-        assert row.ci_high == pytest.approx(high, rel=1e-9)
-        assert row.p_value == pytest.approx(stats.brunnermunzel(x, y).pvalue, rel=1e-12)
+        assert row.estimate == pytest.approx(_p_below(x, y), rel=1e-12)
+        if row.part == "quality":
+            # Lee trimming of the more reliable cell, to the other cell's solve rate.
+            rate_a, rate_b = solved[a].mean(), solved[b].mean()
+            if rate_a > rate_b:
+                keep = round(len(solved[a]) * rate_b)
+                versions = [(x[len(x) - keep :], y), (x[:keep], y)]
+            else:
+                keep = round(len(solved[b]) * rate_a)
+                versions = [(x, y[:keep]), (x, y[len(y) - keep :])]
+        else:
+            versions = [(x, y)]
+        by_hand = [_logit_interval_by_hand(u, v, row.ci_level) for u, v in versions]
+        if row.part == "quality":
+            assert row.bound_low == pytest.approx(min(e for e, *_ in by_hand), rel=1e-12)
+            assert row.bound_high == pytest.approx(max(e for e, *_ in by_hand), rel=1e-12)
+        same_side = len({np.sign(e - 0.5) for e, *_ in by_hand}) == 1
+        p_value = max(p for _, p, _, _ in by_hand) if same_side else 1.0
+        assert row.p_value == pytest.approx(p_value, rel=1e-9)
+        assert row.ci_low == pytest.approx(min(low for *_, low, _ in by_hand), rel=1e-9)
+        assert row.ci_high == pytest.approx(max(high for *_, high in by_hand), rel=1e-9)
         if np.isfinite(np.median(x)) and np.isfinite(np.median(y)):
             assert row.median_ratio == pytest.approx(np.median(x) / np.median(y), rel=1e-12)
             assert row.ratio_ci_low <= row.median_ratio <= row.ratio_ci_high
 
-    # One Holm family over every test: sort, multiply by (m - rank), running maximum, cap.
-    raw = pairs["p_value"].to_numpy()
+    # One Holm family over every difference and equivalence test: sort, multiply by
+    # (m - rank), running maximum, cap.
+    raw = np.concatenate([pairs["p_value"].to_numpy(), pairs["p_equivalence"].to_numpy()])
     order = np.argsort(raw)
     expected = np.minimum(1, np.maximum.accumulate((len(raw) - np.arange(len(raw))) * raw[order]))
-    np.testing.assert_allclose(pairs["p_holm"].to_numpy()[order], expected, rtol=1e-12)
+    adjusted = np.concatenate([pairs["p_holm"], pairs["p_equivalence_holm"]])
+    np.testing.assert_allclose(adjusted[order], expected, rtol=1e-12)
     assert (pairs["family_size"] == len(raw)).all()
 
-    # The decision rule, and the seeds-needed estimate within its stated method.
-    z = stats.norm.ppf(1 - 0.05 / len(raw) / 2) + stats.norm.ppf(0.8)
+    # The decision rule, each interval agreeing with it, and the a priori seeds range.
+    level = 0.05 / len(raw)
+    z = stats.norm.isf(level / 2) + stats.norm.ppf(0.8)
     for row in pairs.itertuples():
-        centre, half = (0.0, 0.06) if row.part == "reliability" else (0.5, 0.06)
-        if centre - half < row.ci_low and row.ci_high < centre + half:
+        centre = 0.0 if row.part == "reliability" else 0.5
+        low_edge, high_edge = (-rate_margin, rate_margin) if centre == 0 else margin
+        if row.p_equivalence_holm < 0.05:
             expected_decision = "equivalent"
+            assert low_edge < row.ci_low and row.ci_high < high_edge
         elif row.p_holm < 0.05:
             expected_decision = "a_better" if row.estimate > centre else "b_better"
+            assert not row.ci_low <= centre <= row.ci_high
         else:
             expected_decision = "undecided"
+            assert row.ci_low <= centre <= row.ci_high
         assert row.decision == expected_decision, row
         if expected_decision != "undecided":
             assert np.isnan(row.seeds_needed)
             continue
         rate_a, rate_b = solved[row.a].mean(), solved[row.b].mean()
         if row.part == "reliability":
-            distance = abs(row.estimate)
-            distance = half - distance if distance < half else distance
-            n = z**2 * (rate_a * (1 - rate_a) + rate_b * (1 - rate_b)) / distance**2
+            base = (rate_a + rate_b) / 2
+            ends = []
+            for effect in (rate_margin, 2 * rate_margin):
+                p1, p2 = base + effect / 2, base - effect / 2
+                ends.append(math.ceil(z**2 * (p1 * (1 - p1) + p2 * (1 - p2)) / effect**2))
+            n_now = max(len(solved[row.a]), len(solved[row.b]))
         else:
-            distance = abs(row.estimate - 0.5)
-            distance = half - distance if distance < half else distance
-            n = z**2 / (6 * distance**2)  # Noether, equal cells
+            ends = [math.ceil(z**2 / (6 * d**2)) for d in (0.06, 0.14)]  # Noether
+            n_now = max(len(solved[row.a]), len(solved[row.b]))
             if row.part == "quality":
-                n /= min(rate_a, rate_b)
-        assert row.seeds_needed == math.ceil(n)
+                ends = [math.ceil(e / min(rate_a, rate_b)) for e in ends]
+        ends = [max(e, n_now + 1) for e in ends]
+        assert (row.seeds_needed, row.seeds_needed_high) == (min(ends), max(ends))
 
     markdown = (sweep_dir / "report.md").read_text()
     assert "Reliability (solve rate)" in markdown and "One Holm family" in markdown
     assert "Noether" in markdown and "Brunner-Munzel" in markdown
+    assert "Miettinen-Nurminen" in markdown and "Lee (2009)" in markdown
 
 
 def test_identical_large_cells_are_practically_equivalent() -> None:
@@ -218,7 +278,7 @@ def test_identical_large_cells_are_practically_equivalent() -> None:
     errors[~solved] = 0.0635
     runs = _runs({"8-16-8": (errors, solved), "16-8-8": (errors.copy(), solved.copy())})
     cells = analysis.cell_statistics(runs)
-    pairs = analysis.compare_pairs(runs, cells)
+    pairs = wording.with_sentences(analysis.compare_pairs(runs, cells))
     assert set(pairs["part"]) == {"reliability", "quality", "pooled"}
     assert (pairs["decision"] == "equivalent").all(), pairs[["part", "ci_low", "ci_high"]]
     assert "practically equivalent" in " ".join(pairs["sentence"])
@@ -232,17 +292,17 @@ def test_small_identical_cells_are_undecided_with_a_seeds_estimate() -> None:
     rng = np.random.default_rng(5)
     errors = rng.lognormal(np.log(0.001), 0.3, 12)
     runs = _runs({"8-16-8": (errors, np.ones(12, bool)), "16-8-8": (errors, np.ones(12, bool))})
-    pairs = analysis.compare_pairs(runs, analysis.cell_statistics(runs))
+    pairs = wording.with_sentences(analysis.compare_pairs(runs, analysis.cell_statistics(runs)))
     quality = pairs.set_index("part").loc["quality"]
     assert quality["decision"] == "undecided"
     assert quality["seeds_needed"] > 12
     assert "undecided" in quality["sentence"] and "seeds per cell" in quality["sentence"]
     # Nobody failed: reliability and pooled are left out, each with its reason.
     left_out = pairs[pairs["decision"] == "not_applicable"].set_index("part")["reason"]
-    assert left_out.to_dict() == {
-        "reliability": "no seed failed in either cell",
-        "pooled": "every seed succeeded: pooled = quality",
-    }
+    assert left_out.to_dict() == {"reliability": "no_failure", "pooled": "all_succeeded"}
+    words = {r.part: r.sentence for r in pairs.itertuples() if r.decision == "not_applicable"}
+    assert "no seed failed in either cell" in words["reliability"]
+    assert "every seed succeeded: pooled = quality" in words["pooled"]
 
 
 def test_decide_pair_takes_alpha_as_a_parameter() -> None:
@@ -255,7 +315,8 @@ def test_decide_pair_takes_alpha_as_a_parameter() -> None:
     assert strict.loc["quality", "decision"] == "undecided"
     samples = {"a": (a, flags), "b": (b, flags), "c": (b + 1, flags)}
     table = analysis.pair_decisions(samples, 0.05, (0.4, 0.6), reliability=False)
-    assert (table["family_size"] == 3).all()  # 3 pairs, quality only (pooled = quality)
+    # 3 pairs, quality only (pooled = quality), a difference and an equivalence test each.
+    assert (table["family_size"] == 6).all()
 
 
 def test_noisy_data_has_no_solved_and_compares_seeds_that_did_not_diverge(
@@ -280,8 +341,8 @@ def test_noisy_data_has_no_solved_and_compares_seeds_that_did_not_diverge(
     assert pd.read_csv(sweep_dir / "cell_stats.csv")["solved_fraction"].isna().all()
     holdout = pd.read_csv(sweep_dir / "pairwise_holdout.csv")
     assert "reliability" not in set(holdout["part"])
-    # Training and held-out tests are one Holm family.
-    assert pairs["family_size"].iloc[0] == holdout["family_size"].iloc[0] == 2
+    # Training and held-out tests are one Holm family (difference and equivalence each).
+    assert pairs["family_size"].iloc[0] == holdout["family_size"].iloc[0] == 4
     markdown = (sweep_dir / "report.md").read_text()
     assert "The data is noisy" in markdown and "median held-out accuracy" in markdown
     assert "solved CI low" not in markdown  # the cells table has no solve rate here
@@ -310,7 +371,7 @@ def test_seed1_swapping_an_undecided_pair_is_not_called_a_different_order() -> N
     runs = _runs({"8-16-8": (a_errors, flags), "16-8-8": (b_errors, flags)})
     cells = analysis.cell_statistics(runs)
     pairs = analysis.compare_pairs(runs, cells)
-    note = analysis.seed1_note(cells, pairs)
+    note = wording.seed1_note(cells, pairs)
     assert list(cells["cell"]) == ["8-16-8", "16-8-8"]
     assert pairs.set_index("part").loc["quality", "decision"] == "undecided"
     assert "no different answer" in note and "contradict" not in note
@@ -321,14 +382,15 @@ def test_robustness_says_from_which_iteration_the_verdict_holds() -> None:
     flags = np.ones(40, bool)
     runs = _runs({"8": (rng.normal(1.0, 0.05, 40), flags), "4": (rng.normal(1.5, 0.05, 40), flags)})
     curves = _curves(runs)
-    table, sentence = analysis.robustness(runs, curves)
+    table, stability = analysis.robustness(runs, curves)
+    sentence = wording.robustness_sentence(stability)
     assert "stable from iteration 250 on" in sentence
     assert set(table["fraction"]) == {0.25, 0.5, 0.75, 1.0}
     # Reverse the order at 75% of the iterations: the verdict now holds only at the end.
     flipped = curves.copy()
     late = flipped["iteration"] == 750
     flipped.loc[late, "error"] = np.where(flipped.loc[late, "job"] == 0, 9.0, 1.0)
-    _, sentence = analysis.robustness(runs, flipped)
+    sentence = wording.robustness_sentence(analysis.robustness(runs, flipped)[1])
     assert "changes between 75% of the iterations and the end" in sentence
 
 

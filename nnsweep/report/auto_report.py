@@ -18,8 +18,9 @@ from nnsweep.report.render import Section, save_figure
 ROUNDS_CSV = "auto_rounds.csv"
 FIGURE = "auto_intervals"  # figures/auto_intervals.png
 ROUND_COLUMNS = [
-    "round", "alpha", "a", "b", "n_a", "n_b", "estimate", "ci_low", "ci_high", "p_holm",
-    "p_equivalence_holm", "decision", "decided_look", "decided_now", "seeds_needed",
+    "round", "alpha", "a", "b", "n_a", "n_b", "estimate", "ci_low", "ci_high", "ci_level",
+    "p_holm", "p_equivalence_holm", "decision", "decided_look", "decided_now", "seeds_needed",
+    "seeds_needed_high",
 ]  # fmt: skip
 
 
@@ -43,14 +44,26 @@ def _decision_words(a: str, b: str, decision: str) -> str:
     }[decision]
 
 
-def _interval(row: Any) -> str:
-    """P(A<B) and its interval, told from the winner's side when B won."""
-    if row.decision == "b_better":
+def _level(row: Any) -> str:
+    level = getattr(row, "ci_level", None)
+    if level is None or pd.isna(level):  # auto.json written before intervals had levels
+        return "at that round's alpha"
+    return f"confidence {float(level):.4g}"
+
+
+def _interval(row: Any, side: str) -> str:
+    """The deciding round's interval of P(A<B), told from the winner's side when B won."""
+    if side == "b_better":
         low, high = 1.0 - row.ci_high, 1.0 - row.ci_low
-        return f"P({row.b}<{row.a}) = {1.0 - row.estimate:.2f}, interval [{low:.2f}, {high:.2f}]"
-    return (
-        f"P({row.a}<{row.b}) = {row.estimate:.2f}, interval [{row.ci_low:.2f}, {row.ci_high:.2f}]"
-    )
+        return f"interval [{low:.2f}, {high:.2f}], {_level(row)}"
+    return f"interval [{row.ci_low:.2f}, {row.ci_high:.2f}], {_level(row)}"
+
+
+def _final_estimate(final: Any, side: str) -> str:
+    """P(A<B) on the final seeds: no winner's curse from stopping when it looked large."""
+    if side == "b_better":
+        return f"P({final.b}<{final.a}) = {1.0 - final.estimate:.2f}"
+    return f"P({final.a}<{final.b}) = {final.estimate:.2f}"
 
 
 def pair_sentence(final: Any, decided_at: Any | None, plan: dict[str, Any]) -> str:
@@ -61,15 +74,22 @@ def pair_sentence(final: Any, decided_at: Any | None, plan: dict[str, Any]) -> s
         return (
             f"{_decision_words(final.a, final.b, final.decision)}: decided in round "
             f"{decided_at['round']} with {decided_at['n_a']} and {decided_at['n_b']} seeds "
-            f"({_interval(decided_at)} at that round's alpha {decided_at['alpha']:.2g})."
+            f"(that round's {_interval(decided_at, final.decision)}, Holm level within the "
+            f"round's alpha {decided_at['alpha']:.2g}). On the final seeds ({final.n_a} and "
+            f"{final.n_b}): {_final_estimate(final, final.decision)}, the estimate to quote "
+            "(the one at the deciding round is biased away from 0.5 by stopping there)."
         )
-    needed = final.seeds_needed
-    more = (
-        f" About {int(needed)} seeds per cell would decide it at the observed effect "
-        "(the interval's half-width scaled by sqrt(seeds), at the last round's alpha)."
-        if pd.notna(needed) and needed < float("inf")
-        else ""
-    )
+    low, high = final.seeds_needed, getattr(final, "seeds_needed_high", None)
+    if pd.notna(low):
+        upper = f"{int(high):,}" if pd.notna(high) else "more than 100,000"
+        span = f"{int(low):,}" if upper == f"{int(low):,}" else f"{int(low):,} to {upper}"
+        more = (
+            f" About {span} seeds per cell would decide it (a priori: equivalence if the "
+            "cells are the same, or a difference at P(A<B) = 0.64; Noether's formula at the "
+            "last round's alpha)."
+        )
+    else:
+        more = " More than 100,000 seeds per cell would be needed to decide it."
     return (
         f"{final.a} vs {final.b}: undecided at max_seeds = {plan['max_seeds']} "
         f"({final.n_a} and {final.n_b} seeds): P({final.a}<{final.b}) is between "
@@ -119,8 +139,9 @@ def auto_section(sweep_dir: Path) -> Section | None:
             f"because {stop}. Rule: {record['rule']}, family-wise alpha = {plan['alpha']} over "
             f"every round and pair. Each pair is classified as the verdict does: practically "
             f"equivalent when two one-sided tests put P(A<B) inside [{low}, {high}], else "
-            f"better when the rank test (Brunner-Munzel) rejects P(A<B) = 0.5, both at the "
-            f"round's alpha in one Holm family, else undecided; a decision is final. "
+            f"better when the rank test (Brunner-Munzel, logit scale) rejects P(A<B) = 0.5, "
+            f"both at the round's alpha in one Holm family, else undecided; a decision is "
+            "final. "
             "Rounds decide on the pooled comparison (every seed's final error, diverged "
             "seeds worst); the verdict's reliability and quality parts are tested on the "
             "final seeds and may still be undecided.",
@@ -128,6 +149,14 @@ def auto_section(sweep_dir: Path) -> Section | None:
             "These decisions hold their error rate however the sweep stopped. The other "
             "sections test the final seeds as if their number had been fixed in advance; "
             "where they differ, these are the ones to quote.",
+            f"Error budget: the rounds' decisions share family-wise alpha = {plan['alpha']} "
+            "over every round and pair (difference and equivalence tests alike); the "
+            "verdict above spends another alpha on the final seeds. Everything this report "
+            f"claims is therefore wrong with probability at most {2 * plan['alpha']:.2g} "
+            "(union bound), and the rounds' decisions alone at most "
+            f"{plan['alpha']}. Each round's interval is at its test's Holm level within the "
+            "round's alpha (1 - 2 x level for an equivalence), so it agrees with the "
+            "decision beside it.",
         ),
         table=seeds,
         figures=(

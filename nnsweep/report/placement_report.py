@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure as PlotFigure
 
 from nnsweep import schema, store
-from nnsweep.report import placement_words, plots_many, tuning_report
+from nnsweep.report import placement_words, plots_many, tuning_report, wording
 from nnsweep.report.render import Figure, Section, render_html, render_markdown, save_figure
 from nnsweep.stats import grouping, placement
 
@@ -414,19 +414,6 @@ def placement_section(
     )
 
 
-# Verdict paragraphs that list pairs or cells one by one: with many cells they are replaced
-# by the grouped summary (the pair table keeps every pair).
-_LISTING_STARTS = (
-    "From lowest to highest",
-    "Reliability (",
-    "Quality (",
-    "Pooled (",
-    "On solving the task",
-    "No two cells differ",
-    "No cell can be told apart",
-    "Seed 1 alone",
-)
-
 # The verdict's part titles, for the count lines (analysis.PART_WORDS when it has them).
 _PART_LABELS = {
     "reliability": "Reliability (how often seeds succeed)",
@@ -444,42 +431,11 @@ def _insert_columns(table: pd.DataFrame, extras: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _short_robustness(paragraph: str) -> str:
-    """A robustness sentence listing pair by pair, cut to its lead and a count."""
-    lead, _, listed = paragraph.rpartition(": ")
-    if " vs " not in listed or not lead:
-        return paragraph
-    count = len(listed.split("; "))
-    return f"{lead}: {count} pair decision(s) differ; the pair table gives the final ones."
-
-
-def _short_size(paragraph: str, cells: pd.DataFrame) -> str:
-    """The size caution without its list of every cell's weight count."""
-    if "n_weights" not in cells or "(" not in paragraph:
-        return paragraph
-    lead, _, rest = paragraph.partition(" (")
-    _, _, after = rest.partition("). ")
-    low, high = int(cells["n_weights"].min()), int(cells["n_weights"].max())
-    return f"{lead} ({low} to {high} weights; each cell's count is in the cell table). {after}"
-
-
 def _grouped(section: Section, cells: pd.DataFrame, pairs: pd.DataFrame, what: str) -> Section:
     """A verdict section for many cells: groups and counts instead of pair and cell lists."""
     from dataclasses import replace
 
-    shorter = {"Robustness:": _short_robustness, "The cells differ in size": _short_size}
-    kept = tuple(
-        next(
-            (
-                (cut(p) if cut is _short_robustness else cut(p, cells))
-                for start, cut in shorter.items()
-                if p.startswith(start)
-            ),
-            p,
-        )
-        for p in section.paragraphs
-        if not p.startswith(_LISTING_STARTS)
-    )
+    kept = tuple(wording.many_cell_paragraphs(section.paragraphs))
     labels = {k: v.format(what=what) for k, v in _PART_LABELS.items()} if "part" in pairs else {}
     summary = grouping.many_cell_summary(cells["cell"].tolist(), pairs, labels, what)
     seed1 = grouping.seed1_line(cells) if what == "final error" else None

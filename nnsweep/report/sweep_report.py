@@ -20,7 +20,7 @@ import yaml
 
 from nnsweep import schema, store
 from nnsweep.config import parse_margin
-from nnsweep.report import placement_report, plots
+from nnsweep.report import placement_report, plots, wording
 from nnsweep.report.auto_report import auto_section
 from nnsweep.report.render import (
     Figure,
@@ -30,7 +30,7 @@ from nnsweep.report.render import (
     render_markdown,
     save_figure,
 )
-from nnsweep.stats import analysis
+from nnsweep.stats import analysis, core
 
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
 COLLAPSE_ROWS = 12  # a pairwise table longer than this folds under <details>
@@ -219,6 +219,7 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
 # P(A<B) inside this is "practically equivalent"; a sweep may set its own
 # (``equivalence_margin``), which the report reads from multirun.yaml.
 EQUIVALENCE_MARGIN = analysis.MARGIN
+RATE_MARGIN = core.RATE_MARGIN  # solve-rate differences within +-this are "equivalent"
 
 
 def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -414,13 +415,18 @@ PAIR_TABLE_COLUMNS = {
     "n_a": "n A",
     "n_b": "n B",
     "estimate": "estimate",
-    "ci_low": "95% CI low",
-    "ci_high": "95% CI high",
+    "ci_low": "CI low",
+    "ci_high": "CI high",
+    "ci_level": "CI level",
+    "bound_low": "trimming bound low",
+    "bound_high": "trimming bound high",
     "median_ratio": "median A / median B",
     "p_value": "p",
     "p_holm": "p (Holm)",
+    "p_equivalence_holm": "p equivalence (Holm)",
     "decision": "decision",
-    "seeds_needed": "seeds per cell to decide",
+    "seeds_needed": "seeds per cell to decide (from)",
+    "seeds_needed_high": "seeds per cell to decide (to)",
 }
 
 
@@ -429,6 +435,12 @@ def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
     if "holdout_accuracy" in cells and cells["holdout_accuracy"].isna().all():
         columns = {k: v for k, v in columns.items() if k != "holdout_accuracy"}
     return _shown(cells, columns)
+
+
+def _rate_margin(sweep_dir: Path) -> float:
+    """The sweep's equivalence margin for solve-rate differences (``rate_margin``)."""
+    value = _sweep_config(sweep_dir).get("rate_margin")
+    return RATE_MARGIN if value is None else float(value)
 
 
 def _margin(sweep_dir: Path) -> tuple[float, float]:
@@ -449,7 +461,7 @@ def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
             "with the final weights; never trained on), in the same Holm family as the "
             "training verdict. Success rates do not depend on the rows scored, so the "
             "reliability part is the training verdict's.",
-            *analysis.verdict_paragraphs(cells, pairs, "holdout_error"),
+            *wording.verdict_paragraphs(cells, pairs, "holdout_error"),
         ),
         bullets=tuple(pairs["sentence"]) if 0 < len(pairs) <= 3 * MAX_VERDICT_PAIRS else (),
         table=_shown(cells, columns),
@@ -464,15 +476,15 @@ def _sections(
     failures: pd.DataFrame,
     figures: list[Figure],
     holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-    robustness: str | None = None,
+    robustness: analysis.Stability | None = None,
     margin: tuple[float, float] = EQUIVALENCE_MARGIN,
 ) -> list[Section]:
     config = _sweep_config(sweep_dir)
     threshold = ", ".join(format_number(v) for v in runs["error_threshold"].dropna().unique())
     all_pairs = pairs if holdout is None else pd.concat([pairs, holdout[1]], ignore_index=True)
-    verdict = analysis.verdict_paragraphs(cells, pairs, "final_error", robustness)
-    seed1 = analysis.seed1_note(cells, pairs) if len(pairs) else None
-    family = analysis.family_sentence(all_pairs) if len(all_pairs) else None
+    verdict = wording.verdict_paragraphs(cells, pairs, "final_error", robustness)
+    seed1 = wording.seed1_paragraph(cells, pairs) if len(pairs) else None
+    family = wording.family_paragraph(all_pairs) if len(all_pairs) else None
     failed = runs[runs["status"] == "failed"]
     notes = str(config.get("notes") or "").strip()
     noisy = len(cells) > 0 and not cells["solvable"].all()
@@ -542,10 +554,11 @@ def _sections(
             Section(
                 "Pairwise comparisons",
                 paragraphs=(
-                    analysis.methods_text(margin),
+                    wording.methods_text(margin, rate_margin=_rate_margin(sweep_dir)),
                     "Estimate: for reliability the success rate of A minus that of B; for "
-                    "quality and pooled P(A<B) + 0.5 P(A=B). Seeds of different cells are "
-                    "independent samples, so every comparison is unpaired.",
+                    "quality and pooled P(A<B) + 0.5 P(A=B). 'CI level' is the confidence "
+                    "of each row's interval (its test's Holm level). Every comparison is "
+                    "unpaired.",
                 ),
                 table=_shown(_decided_first(pairs), PAIR_TABLE_COLUMNS),
                 collapse=_collapse_summary(pairs),
@@ -780,7 +793,12 @@ def write_report(sweep_dir: Path) -> Path:
     if "holdout_error" in analysis.available_metrics(runs):
         by_metric["holdout_error"] = analysis.cell_statistics(runs, "holdout_error")
     # Every test the verdicts rely on, training and held-out, in one Holm family.
-    compared = analysis.compare_metrics(runs, by_metric, margin=margin)
+    rate_margin = _rate_margin(sweep_dir)
+    compared = wording.with_sentences(
+        analysis.compare_metrics(runs, by_metric, margin=margin, rate_margin=rate_margin),
+        margin,
+        rate_margin,
+    )
 
     def of_metric(metric: str) -> pd.DataFrame:
         if compared.empty:

@@ -20,11 +20,13 @@ sweep stops, because every look gets its own, planned, share of alpha:
 * **A decision is final.** A pair keeps the decision of the first look that made one; cells
   that take part in no undecided pair get no more seeds.
 
-A pair is classified as the report's verdict classifies it (``classify_pairs``):
-"equivalent" when the equivalence test (two one-sided tests against the margin) rejects at
-the look's alpha after Holm, else "a_better" or "b_better" when the rank test does (lower
-error is better), else "undecided". The effect is P(A<B) + 0.5 P(A=B) with the Brunner-Munzel
-standard error and Satterthwaite degrees of freedom; diverged seeds count as +inf (worst).
+A pair is classified as the report's verdict classifies it (``classify_pairs``, through
+``nnsweep.stats.core``): "equivalent" when the equivalence test (two one-sided tests against
+the margin) rejects at the look's alpha after Holm, else "a_better" or "b_better" when the
+rank test does (lower error is better), else "undecided". The effect is P(A<B) + 0.5 P(A=B),
+tested on the logit scale with the Brunner-Munzel standard error; diverged seeds count as
++inf (worst). Intervals are at each test's Holm level within the look (1 - 2 level for an
+equivalence), so a printed interval never contradicts its decision.
 
 Everything here takes numpy arrays with a leading batch axis, so the simulation tests run
 thousands of simulated sweeps through the very code the real sweep runs with a batch of one.
@@ -40,11 +42,15 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-ALPHA = 0.05  # family-wise error of the whole auto sweep: all looks, all pairs
-MARGIN = (0.44, 0.56)  # P(A<B) inside this is "practically equivalent"
-UNDECIDED = "undecided"
-NOT_APPLICABLE = "not_applicable"  # a failed cell: nothing to compare
-DECIDED = ("a_better", "b_better", "equivalent")
+from nnsweep.stats import core
+from nnsweep.stats.decision import Decision
+
+ALPHA = core.ALPHA  # family-wise error of the whole auto sweep: all looks, all pairs
+MARGIN = core.MARGIN  # P(A<B) inside this is "practically equivalent"
+UNDECIDED = Decision.UNDECIDED
+NOT_APPLICABLE = Decision.NOT_APPLICABLE  # a failed cell: nothing to compare
+DECIDED = (Decision.A_BETTER, Decision.B_BETTER, Decision.EQUIVALENT)
+SMALLEST_EFFECT = 0.64  # P(A<B) worth detecting: the far end of the seeds-needed range
 
 
 def _obrien_fleming(t: np.ndarray, alpha: float) -> np.ndarray:
@@ -129,56 +135,10 @@ class Plan:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RankEffect:
-    """P(A<B) + 0.5 P(A=B) per batch row, with its Brunner-Munzel standard error."""
-
-    estimate: np.ndarray  # (batch,)
-    se: np.ndarray  # (batch,) standard error of the estimate
-    df: np.ndarray  # (batch,) Satterthwaite degrees of freedom
-
-
-def rank_effect(a: np.ndarray, b: np.ndarray) -> RankEffect:
-    """The relative effect of ``b`` over ``a``: P(A<B) + 0.5 P(A=B), per batch row.
-
-    Parameters
-    ----------
-    a, b : ndarray of shape (batch, n_a) and (batch, n_b)
-        Errors of two cells (+inf for diverged seeds), one simulated or real sweep per row.
-
-    Placements (Brunner & Munzel 2000; DeLong et al. 1988): each seed of B is placed by the
-    share of A below it, each seed of A by the share of B above it; the estimate is their
-    mean and its variance the sum of their variances over their counts. When both placement
-    variances are zero (complete separation, or all values tied) the standard error is
-    floored at 1 / (2 sqrt(n_a n_b)), so a handful of seeds never yields a zero-width interval.
-    """
-    n_a, n_b = a.shape[-1], b.shape[-1]
-    combined = stats.rankdata(np.concatenate([a, b], axis=-1), axis=-1)
-    above_a = (combined[..., :n_a] - stats.rankdata(a, axis=-1)) / n_b  # share of B below A_i
-    placement_a = 1.0 - above_a  # share of B above A_i (ties half)
-    placement_b = (combined[..., n_a:] - stats.rankdata(b, axis=-1)) / n_a  # share of A below
-    estimate = placement_b.mean(axis=-1)
-    var_a = placement_a.var(axis=-1, ddof=1) / n_a
-    var_b = placement_b.var(axis=-1, ddof=1) / n_b
-    variance = var_a + var_b
-    floor = 1.0 / (2.0 * math.sqrt(n_a * n_b))
-    se = np.maximum(np.sqrt(variance), floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = variance**2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
-    df = np.where(np.isfinite(df) & (df > 0), df, n_a + n_b - 2.0)
-    return RankEffect(estimate=estimate, se=se, df=df)
-
-
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values along the last axis (step-down, monotone, capped at 1)."""
-    p_values = np.asarray(p_values, dtype=float)
-    count = p_values.shape[-1]
-    order = np.argsort(p_values, axis=-1, kind="stable")
-    ordered = np.take_along_axis(p_values, order, axis=-1)
-    adjusted = np.maximum.accumulate(np.minimum(1.0, (count - np.arange(count)) * ordered), -1)
-    result = np.empty_like(adjusted)
-    np.put_along_axis(result, order, adjusted, axis=-1)
-    return result
+# The one rank effect and the one Holm (nnsweep.stats.core), under their old names here.
+RankEffect = core.RankEffect
+rank_effect = core.rank_effect
+holm = core.holm
 
 
 @dataclass(frozen=True)
@@ -186,14 +146,14 @@ class LookResult:
     """Every pair at one look; arrays of shape (batch, n_pairs)."""
 
     estimate: np.ndarray  # P(A<B) + 0.5 P(A=B)
-    ci_low: np.ndarray  # confidence interval of the estimate at level 1 - alpha (this look's)
+    ci_low: np.ndarray  # interval matching the decision: 1 - 2 level (equivalent), else 1 - level
     ci_high: np.ndarray
-    se: np.ndarray  # standard error of the estimate
-    p_value: np.ndarray  # Brunner-Munzel test of P(A<B) = 0.5
+    ci_level: np.ndarray  # the confidence of that interval
+    p_value: np.ndarray  # rank test of P(A<B) = 0.5
     p_holm: np.ndarray  # Holm-adjusted over the look's family
     p_equivalence: np.ndarray  # two one-sided tests against the margin (the larger p)
     p_equivalence_holm: np.ndarray
-    decision: np.ndarray  # "a_better" | "b_better" | "equivalent" | "undecided"
+    decision: np.ndarray  # Decision values
 
 
 def classify_pairs(
@@ -205,35 +165,28 @@ def classify_pairs(
     """Classify every pair at one look, at family-wise level ``alpha``.
 
     ``samples[cell]`` has shape (batch, n_cell): errors, +inf for diverged seeds. One Holm
-    family holds each pair's difference test and its equivalence test. The interval is the
-    estimate +- t quantile * se at level 1 - alpha (the look's alpha before Holm).
+    family holds each pair's difference test and its equivalence test (``core``'s rank
+    test on the logit scale), decided by ``core.decide`` as the verdict decides. Each
+    pair's interval is at its test's Holm level, so it agrees with the decision.
     """
-    effects = [rank_effect(samples[a], samples[b]) for a, b in pairs]
-    estimate = np.stack([e.estimate for e in effects], axis=-1)
-    se = np.stack([e.se for e in effects], axis=-1)
-    df = np.stack([e.df for e in effects], axis=-1)
-    distribution = stats.t(df)
-    p_value = 2.0 * distribution.sf(np.abs(estimate - 0.5) / se)
-    low_margin, high_margin = margin
-    p_above_low = distribution.sf((estimate - low_margin) / se)  # H0: P <= low margin
-    p_below_high = distribution.cdf((estimate - high_margin) / se)  # H0: P >= high margin
-    p_equivalence = np.maximum(p_above_low, p_below_high)
-    family = holm(np.concatenate([p_value, p_equivalence], axis=-1))
+    tests = [core.rank_test(samples[a], samples[b]) for a, b in pairs]
+    estimate = np.stack([t.estimate for t in tests], axis=-1)
+    p_value = np.stack([t.p_value() for t in tests], axis=-1)
+    p_equivalence = np.stack([t.p_equivalence(margin) for t in tests], axis=-1)
+    family = np.concatenate([p_value, p_equivalence], axis=-1)
+    adjusted, levels = core.holm(family), core.holm_levels(family, alpha)
     n_pairs = len(pairs)
-    p_holm, p_equivalence_holm = family[..., :n_pairs], family[..., n_pairs:]
-    half_width = distribution.isf(alpha / 2) * se
-    # Equivalence first, as the verdict decides: a difference too small to matter stays
-    # "equivalent" even when the rank test detects it.
-    decision = np.where(
-        p_equivalence_holm < alpha,
-        "equivalent",
-        np.where(p_holm < alpha, np.where(estimate > 0.5, "a_better", "b_better"), UNDECIDED),
-    ).astype(object)
+    p_holm, p_equivalence_holm = adjusted[..., :n_pairs], adjusted[..., n_pairs:]
+    decision = core.decide(estimate, 0.5, p_holm, p_equivalence_holm, alpha)
+    level = np.where(
+        decision == Decision.EQUIVALENT, 2 * levels[..., n_pairs:], levels[..., :n_pairs]
+    )
+    ends = [t.interval(level[..., k]) for k, t in enumerate(tests)]
     return LookResult(
         estimate=estimate,
-        ci_low=np.clip(estimate - half_width, 0.0, 1.0),
-        ci_high=np.clip(estimate + half_width, 0.0, 1.0),
-        se=se,
+        ci_low=np.stack([e[0] for e in ends], axis=-1),
+        ci_high=np.stack([e[1] for e in ends], axis=-1),
+        ci_level=1.0 - level,
         p_value=p_value,
         p_holm=p_holm,
         p_equivalence=p_equivalence,
@@ -247,26 +200,26 @@ classify = classify_pairs
 
 
 def seeds_needed(
-    estimate: np.ndarray,
-    se: np.ndarray,
-    n_seeds: np.ndarray,
-    alpha: float,
+    level: float,
+    n_now: np.ndarray | int,
     margin: tuple[float, float] = MARGIN,
-) -> np.ndarray:
-    """Seeds per cell that would decide a pair at the observed effect (the nearer decision).
+    smallest_effect: float = SMALLEST_EFFECT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds per cell that would decide a pair, a priori, as a range (low, high).
 
-    Method: the standard error shrinks as 1/sqrt(n), so an interval at level 1 - alpha
-    (normal quantile z) excludes 0.5 from n (z se / |P - 0.5|)^2 seeds on, and fits inside
-    the margin from n (z se / d)^2 on, d the distance from P to the nearer margin edge (when
-    P is inside it). The smaller of the two, rounded up; inf when neither can happen.
+    From the seeds to show equivalence if the cells are the same to the seeds to show a
+    difference at P(A<B) = ``smallest_effect`` (Noether's formula, 80% power, at ``level``);
+    at least one more than ``n_now``; inf beyond ``core.SEEDS_CAP``. No observed effect
+    enters, so the range does not swing with the estimate's noise.
     """
-    z = stats.norm.isf(alpha / 2)
-    low_margin, high_margin = margin
-    with np.errstate(divide="ignore"):
-        to_difference = n_seeds * (z * se / np.abs(estimate - 0.5)) ** 2
-        inside = np.minimum(estimate - low_margin, high_margin - estimate)
-        to_equivalence = np.where(inside > 0, n_seeds * (z * se / inside) ** 2, np.inf)
-    return np.ceil(np.minimum(to_difference, to_equivalence))
+    ends = np.array(
+        [
+            core.rank_seeds_needed(min(0.5 - margin[0], margin[1] - 0.5), level),
+            core.rank_seeds_needed(smallest_effect - 0.5, level),
+        ]
+    )
+    capped = core.cap_seeds(ends[:, None], np.atleast_1d(n_now)[None, :])
+    return capped.min(axis=0), capped.max(axis=0)
 
 
 # --------------------------------------------------------------------------------------

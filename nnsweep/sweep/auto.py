@@ -98,29 +98,29 @@ def _pair_records(
             "b": names.get(b, str(b)),
             "n_a": seeds[a],
             "n_b": seeds[b],
-            "decision": decisions.decision[0, p],
+            "decision": str(decisions.decision[0, p]),
             "decided_look": int(decisions.look[0, p]),
             "decided_now": bool(before[0, p] == UNDECIDED and decisions.look[0, p] == look),
         }
         if p in position:
             k = position[p]
-            needed = seeds_needed(
-                result.estimate[0, k : k + 1],
-                result.se[0, k : k + 1],
-                np.array([min(seeds[a], seeds[b])]),
-                plan.look_alpha(look),
+            # A priori range at the look's Bonferroni level over its family (2 per pair).
+            low, high = seeds_needed(
+                plan.look_alpha(look) / (2 * len(judged)),
+                min(seeds[a], seeds[b]),
                 plan.margin,
-            )[0]
+            )
+            undecided = row["decision"] == UNDECIDED
             row.update(
                 estimate=float(result.estimate[0, k]),
                 ci_low=float(result.ci_low[0, k]),
                 ci_high=float(result.ci_high[0, k]),
+                ci_level=float(result.ci_level[0, k]),
                 p_holm=float(result.p_holm[0, k]),
                 p_equivalence_holm=float(result.p_equivalence_holm[0, k]),
-                # Only an undecided pair needs more seeds (None: decided, or never at this effect).
-                seeds_needed=float(needed)
-                if row["decision"] == UNDECIDED and np.isfinite(needed)
-                else None,
+                # Only an undecided pair needs more seeds (None: decided, or beyond the cap).
+                seeds_needed=float(low[0]) if undecided and np.isfinite(low[0]) else None,
+                seeds_needed_high=float(high[0]) if undecided and np.isfinite(high[0]) else None,
             )
         rows.append(row)
     return rows
