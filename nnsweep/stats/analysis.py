@@ -367,7 +367,7 @@ def _quality(
     if smallest < max(2, min_successes):
         return _not_applicable("quality", n_a, n_b, "few_successes")
     solved = core.rank_test(errors_a[success_a], errors_b[success_b])
-    trimmed = any(len(v) not in (n_a, n_b) for v in (*favour_a, *favour_b))
+    trimmed = (len(favour_a[0]), len(favour_a[1])) != (n_a, n_b)
     tests = (core.rank_test(*favour_b), core.rank_test(*favour_a)) if trimmed else (solved,)
     row = _rank_row("quality", tests, n_a, n_b, margin)
     row["estimate"] = float(solved.estimate[0])
