@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from nnsweep.config import parse_margin
+from nnsweep.report import wording
 from nnsweep.report.render import Section
 from nnsweep.stats import analysis, tuning
 
@@ -42,8 +43,8 @@ def _verdict(rows: pd.DataFrame, margin: tuple[float, float]) -> tuple[list[str]
     if len(cells) < 2:
         return ["Fewer than two shapes: nothing to compare."], pd.DataFrame()
     pairs = analysis.compare_metrics(rows, {"final_error": cells}, margin=margin)
-    paragraphs = analysis.verdict_paragraphs(cells, pairs, "final_error")
-    family = analysis.family_sentence(pairs)
+    paragraphs = wording.verdict_paragraphs(cells, pairs, "final_error")
+    family = wording.family_sentence(pairs)
     return [p for p in (*paragraphs, family) if p], pairs
 
 
