@@ -114,36 +114,6 @@ def only_dir(parent: Path) -> Path:
     return children[0]
 
 
-def require_numpys_bits(native: Any) -> None:
-    """Skip (or, under ``NNSWEEP_REQUIRE_NATIVE=1``, fail) where the kernel cannot give
-    numpy's bits: not built, no AVX2/FMA, or a numpy whose exp is not glibc's (AVX-512F)."""
-    if not hasattr(native, "reproduces_numpy"):
-        pytest.skip("the native kernel computes the portable arithmetic, not the host's numpy")
-    if native.available() and native.reproduces_numpy():
-        return
-    if os.environ.get("NNSWEEP_REQUIRE_NATIVE") == "1":
-        pytest.fail("NNSWEEP_REQUIRE_NATIVE=1 but the native kernel cannot reproduce numpy here")
-    if not native.available():
-        pytest.skip("native kernel not built, or this CPU lacks AVX2/FMA")
-    pytest.skip("numpy's exp on this CPU is its AVX-512F routine, not glibc's: kernel unused")
-
-
-@pytest.fixture(params=["numpy", "native"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test once with numpy doing the arithmetic and once with the native kernel.
-
-    The native run is skipped where the kernel is not built or the CPU lacks AVX2/FMA,
-    except under ``NNSWEEP_REQUIRE_NATIVE=1`` (``make test`` sets it), where that fails.
-    """
-    from nnsweep.train import native
-
-    if request.param == "native":
-        require_numpys_bits(native)
-    # "native" makes any fallback to numpy an error, so the kernel really is what ran.
-    monkeypatch.setenv("NNSWEEP_KERNEL", request.param)
-    return request.param
-
-
 # Who may do the portable arithmetic: the numpy implementation, and each native kernel path.
 PORTABLE_PATHS = ("numpy", "scalar", "avx2", "avx512")
 

@@ -120,3 +120,50 @@ def test_the_scalar_path_on_aarch64_gives_the_same_bits(tmp_path: Path) -> None:
     for index, (a, b) in enumerate(zip(got, expected, strict=True)):
         assert same_bits(np.array(a), np.array(b)), f"seed row {index}"
     assert any(row[0] == -1.0 for row in got)  # the diverging case diverged
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which(CROSS_GCC) and shutil.which(QEMU)),
+    reason=f"needs {CROSS_GCC} and {QEMU} (apt-get install gcc-aarch64-linux-gnu qemu-user)",
+)
+def test_the_golden_file_on_aarch64(tmp_path: Path) -> None:
+    """tests/golden: every seed's final error, trained and scored by the scalar path on
+    aarch64, is the golden file's, bit for bit."""
+    import test_golden
+
+    nets, names = [], []
+    for cell in test_golden.CELLS:
+        inputs, targets = test_golden._data(cell.data)
+        spec = cell.spec
+        units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
+        n_seeds = len(cell.seeds)
+        nets.append({
+            "inputs": inputs, "targets": targets,
+            "weights": init_weights(units, cell.seeds, spec.init),
+            "biases": [np.zeros((n_seeds, 1, b)) for b in units[1:]] if spec.bias else None,
+            "kinds": [spec.activation] * (len(units) - 2) + [spec.output_activation],
+            "lr": spec.lr, "iterations": spec.iterations, "points": np.array([0]),
+        })  # fmt: skip
+        names += [f"{cell.name} {seed}" for seed in cell.seeds]
+    driver = tmp_path / "driver"
+    source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
+    subprocess.run(
+        [CROSS_GCC, "-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-static",
+         str(source), "-lm", "-o", str(driver)],
+        check=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        [QEMU, str(driver)], input=driver_input(nets), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr
+    got = [
+        f"{name} {float.fromhex(line.split()[-1]).hex()}"
+        for name, line in zip(names, done.stdout.splitlines(), strict=True)
+    ]
+    expected = [
+        line
+        for line in test_golden.GOLDEN.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert got == expected
