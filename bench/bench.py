@@ -1,28 +1,32 @@
-"""Speed and memory, measured by hand (``make bench``); never part of the test suite.
+"""Speed, measured by hand (``make bench``); never part of the test suite.
 
-First, each arithmetic path side by side in this process (``arithmetic_paths``): the
-tutorial's loop, host numpy stacked, the portable arithmetic in numpy and every native kernel
-path, in network-iterations per second on one core.
+Every figure is a ratio against the tutorial's own loop measured in the same run (machines
+are shared and noisy):
 
-Then three ways of doing the same work, in one run so the ratios share one machine state:
+1. Paths side by side, one core: the tutorial loop (host numpy, one network at a time),
+   nnsweep's host arithmetic (arithmetic=numpy, seeds stacked through np.matmul), then its
+   portable arithmetic through each of its paths (the numpy implementation, and the native
+   kernel's scalar, AVX2 and AVX-512F paths), all training 4-8-16-8-2 on the
+   tutorial's Example 2, in network-iterations per second of wall time and of CPU time.
+   Rounds alternate the paths and each keeps its best round, so a burst of load elsewhere
+   hits one round, not one path.
+2. ``experiments=neurons_early`` end to end through the CLI with a fresh cache (3 shapes x
+   100 seeds x 100k iterations = 30M network-iterations, tables and report included), all
+   cores, as a wall time and a ratio to the tutorial loop's one-core rate; then by CPU time
+   (what it would be without other load), split into the sweep's fixed cost (the same sweep
+   with iterations=1) and training.
 
-(a) the tutorial's loop, one network at a time, in this process;
-(b) the same loop spread over a joblib pool of 2 workers;
-(c) nnsweep's sweep, end to end through the CLI (a fresh cache, so everything trains).
+Optional (``--extra``): the single-cell bar (``python -m nnsweep`` with the tutorial's
+settings against the tutorial's loop) and the peak memory of a 10-shape x 1000-seed sweep.
 
-First, the single-cell bar: ``python -m nnsweep`` with its defaults (the tutorial's Example 2,
-seed 1, 100k iterations, CLI start-up and files included) against the tutorial's own loop.
-
-Then, unless skipped: the wall time of ``experiments=neurons_early`` (30M network-iterations)
-and the peak memory (summed RSS of the process tree) of a 10-shape x 1000-seed x 2k sweep.
-
-Usage: python bench/bench.py [--iterations N] [--seeds N] [--skip-extra]
+Usage: python bench/bench.py [--rounds N] [--scale X] [--skip-sweep] [--extra]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,9 +34,10 @@ import threading
 import time
 from pathlib import Path
 
+os.environ["NNSWEEP_THREADS"] = "1"  # part 1 is per core; the CLI runs get their own env
+
 import numpy as np
-import pandas as pd
-from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,34 +45,83 @@ sys.path.insert(0, str(ROOT))
 from nnsweep.config import TrainSpec  # noqa: E402
 from nnsweep.train import native  # noqa: E402
 from nnsweep.train.loop import train  # noqa: E402
-from nnsweep.train.reference import tutorial_predict, tutorial_train  # noqa: E402
+from nnsweep.train.reference import tutorial_train  # noqa: E402
 
-SHAPES = [(8, 16, 8), (8, 8, 8), (16, 8, 8)]
-EX2_INPUTS = np.array([[0, a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
-EX2_TARGETS = np.array([[1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 0], [1, 1]])
+SHAPE = (8, 16, 8)
+EX2_INPUTS = np.array([[0, a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], float)
+EX2_TARGETS = np.array([[1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 0], [1, 1]], float)
+NEURONS_EARLY_WORK = 3 * 100 * 100_000
 MEMORY_SHAPES = "4,8,16,4-4,8-8,16-16,8-16-8,8-8-8,16-8-8,32-32"
 
-
-def _one_network(shape: tuple[int, ...], seed: int, iterations: int) -> float:
-    synapses = tutorial_train(EX2_INPUTS, EX2_TARGETS, shape, seed, iterations, iterations)[1]
-    # nnsweep's final_error: the margin of the final weights, one forward pass after training.
-    return float(np.mean(abs(EX2_TARGETS - tutorial_predict(EX2_INPUTS, synapses))))
-
-
-def _jobs(seeds: int) -> list[tuple[tuple[int, ...], int]]:
-    return [(shape, seed) for shape in SHAPES for seed in range(1, seeds + 1)]
-
-
-def tutorial_serial(seeds: int, iterations: int) -> tuple[float, list[float]]:
-    started = time.perf_counter()
-    finals = [_one_network(shape, seed, iterations) for shape, seed in _jobs(seeds)]
-    return time.perf_counter() - started, finals
+# (seeds, iterations) per round at --scale 1: each round takes about half a second here.
+WORK = {
+    "tutorial loop": (1, 20_000),
+    "host": (400, 500),
+    "numpy": (400, 150),
+    "scalar": (64, 2_000),
+    "avx2": (256, 2_000),
+    "avx512": (256, 4_000),
+}
 
 
-def tutorial_joblib(seeds: int, iterations: int) -> float:
-    started = time.perf_counter()
-    Parallel(n_jobs=2)(delayed(_one_network)(s, seed, iterations) for s, seed in _jobs(seeds))
-    return time.perf_counter() - started
+def run_tutorial(seeds: int, iterations: int) -> None:
+    for seed in range(1, seeds + 1):
+        tutorial_train(EX2_INPUTS, EX2_TARGETS, SHAPE, seed, iterations, iterations)
+
+
+def run_stacked(path: str, seeds: int, iterations: int) -> None:
+    """nnsweep's trainer: ``host`` is arithmetic=numpy, any other path the portable one."""
+    arithmetic = "numpy" if path == "host" else "portable"
+    os.environ["NNSWEEP_KERNEL"] = "numpy" if path == "host" else path
+    spec = TrainSpec(
+        hidden_layers=SHAPE, iterations=iterations, log_every=iterations, arithmetic=arithmetic
+    )
+    result = train(EX2_INPUTS, EX2_TARGETS, spec, list(range(1, seeds + 1)))
+    assert result.kernel == os.environ["NNSWEEP_KERNEL"], (result.kernel, path)
+
+
+def paths_side_by_side(rounds: int, scale: float) -> tuple[float, float]:
+    """Part 1; returns the tutorial loop's rate (network-iterations per second), and the
+    same per second of CPU time."""
+    kernel_paths = list(reversed(native.PATHS))  # scalar, avx2, avx512
+    names = ["tutorial loop", "host", "numpy"]
+    names += [p for p in kernel_paths if p in native.available_paths()]
+    missing = [p for p in kernel_paths if p not in native.available_paths()]
+    best = dict.fromkeys(names, 0.0)
+    cpu_best = dict.fromkeys(names, 0.0)  # the same per CPU second (load costs no CPU time)
+    for _ in range(rounds):
+        for name in names:
+            seeds, iterations = WORK[name]
+            iterations = max(1, int(iterations * scale))
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if name == "tutorial loop":
+                run_tutorial(seeds, iterations)
+            else:
+                run_stacked(name, seeds, iterations)
+            rate = seeds * iterations / (time.perf_counter() - started)
+            best[name] = max(best[name], rate)
+            cpu_rate = seeds * iterations / (time.process_time() - cpu_started)
+            cpu_best[name] = max(cpu_best[name], cpu_rate)
+    tutorial = best["tutorial loop"]
+    print(f"4-8-16-8-2 on Example 2, one core, best of {rounds} rounds:")
+    print(f"  {'path':<36} {'network-it/s':>13} {'x tutorial':>11} {'per CPU s':>11} {'x':>7}")
+    labels = {
+        "tutorial loop": "tutorial loop (host numpy)",
+        "host": "arithmetic=numpy, stacked (host)",
+        "numpy": "portable, numpy implementation",
+        "scalar": "portable, kernel scalar (1/vector)",
+        "avx2": "portable, kernel AVX2 (4/vector)",
+        "avx512": "portable, kernel AVX-512F (8/vector)",
+    }
+    cpu_tutorial = cpu_best["tutorial loop"]
+    for name in names:
+        print(
+            f"  {labels[name]:<36} {best[name]:>13,.0f} {best[name] / tutorial:>10.1f}x "
+            f"{cpu_best[name]:>11,.0f} {cpu_best[name] / cpu_tutorial:>6.1f}x"
+        )
+    for name in missing:
+        print(f"  {labels[name]:<36} {'not on this CPU':>13}")
+    return tutorial, cpu_tutorial
 
 
 class PeakRss:
@@ -113,174 +167,79 @@ class PeakRss:
         self._thread.join()
 
 
-def nnsweep_cli(arguments: list[str], results: Path) -> tuple[float, int, Path]:
-    """Run the CLI; returns wall seconds, peak summed RSS in bytes, and the sweep directory."""
-    command = [sys.executable, "-m", "nnsweep", *arguments, f"results_dir={results}"]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    with PeakRss(process.pid) as memory:
-        output, _ = process.communicate()
-    elapsed = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"nnsweep failed ({process.returncode}):\n{output}")
-    sweep_dir = next(p for p in results.glob("*/*") if (p / "runs.parquet").exists())
-    return elapsed, memory.peak, sweep_dir
-
-
-def single_single_run() -> None:
-    started = time.perf_counter()
-    tutorial_train(EX2_INPUTS, EX2_TARGETS, (8, 16, 8), 1, 100_000)
-    tutorial_seconds = time.perf_counter() - started
+def nnsweep_cli(arguments: list[str]) -> tuple[float, int, float]:
+    """Run the CLI with all cores and a fresh cache; returns wall seconds, peak RSS and the
+    CPU seconds of the whole process tree (workers included)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NNSWEEP_THREADS", "NNSWEEP_KERNEL")}
     with tempfile.TemporaryDirectory() as scratch:
+        command = [
+            sys.executable, "-m", "nnsweep", *arguments, f"hydra.sweep.dir={scratch}/sweep",
+            f"results_dir={scratch}/results", f"cache_dir={scratch}/cache", "progress=false",
+        ]  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "nnsweep", f"results_dir={scratch}", "progress=false"],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        cli_seconds = time.perf_counter() - started
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        with PeakRss(process.pid) as memory:
+            process.wait()
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        raise SystemExit(f"nnsweep failed ({process.returncode}): {' '.join(command)}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, memory.peak, cpu
+
+
+def neurons_early(tutorial_rate: float, cpu_tutorial_rate: float) -> None:
+    seconds, peak, cpu = nnsweep_cli(["experiments=neurons_early"])
+    tutorial_seconds = NEURONS_EARLY_WORK / tutorial_rate
     print(
-        f"single cell, 4-8-16-8-2 x 100k: tutorial loop {tutorial_seconds:.1f} s, "
-        f"python -m nnsweep {cli_seconds:.1f} s (start-up and files included): "
-        f"nnsweep takes {cli_seconds / tutorial_seconds:.2f}x the tutorial's time"
+        f"experiments=neurons_early, cold cache, end to end ({os.cpu_count()} cores): "
+        f"{seconds:.1f} s, {NEURONS_EARLY_WORK / seconds:,.0f} network-it/s = "
+        f"{tutorial_seconds / seconds:.1f}x the tutorial loop (which would take "
+        f"{tutorial_seconds:,.0f} s at its rate above); peak RSS {peak / 2**20:,.0f} MiB"
+    )
+    # Without the machine's other load: CPU time, whole process tree, spread over the cores.
+    fixed, _, fixed_cpu = nnsweep_cli(["experiments=neurons_early", "iterations=1"])
+    tutorial_cpu = NEURONS_EARLY_WORK / cpu_tutorial_rate
+    cores = os.cpu_count() or 1
+    print(
+        f"  CPU time of the process tree: {cpu:.1f} s, of which {fixed_cpu:.1f} s is the "
+        f"sweep's fixed cost (the same sweep with iterations=1: {fixed:.1f} s wall) and "
+        f"{cpu - fixed_cpu:.1f} s training; by CPU time the tutorial loop would take "
+        f"{tutorial_cpu:,.0f} s: {tutorial_cpu / (cpu / cores):.1f}x the sweep's CPU time "
+        f"spread over {cores} cores"
     )
 
 
-def _stacked_rate(arithmetic: str, path: str, seeds: int, iterations: int) -> float:
-    """Network-iterations per second of ``train`` on 4-8-16-8-2 (Example 2), ``seeds``
-    stacked, with NNSWEEP_KERNEL=path and one thread (per core)."""
-    spec = TrainSpec(
-        hidden_layers=(8, 16, 8), iterations=iterations, log_every=iterations,
-        arithmetic=arithmetic,
-    )  # fmt: skip
-    saved = {name: os.environ.get(name) for name in ("NNSWEEP_KERNEL", "NNSWEEP_THREADS")}
-    os.environ.update(NNSWEEP_KERNEL=path, NNSWEEP_THREADS="1")
-    try:
-        started = time.perf_counter()
-        result = train(
-            EX2_INPUTS.astype(float), EX2_TARGETS.astype(float), spec, range(1, seeds + 1)
-        )
-        seconds = time.perf_counter() - started
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    assert result.kernel == (path if arithmetic == "portable" else "numpy"), result.kernel
-    return seeds * iterations / seconds
-
-
-def arithmetic_paths(seeds: int, iterations: int) -> None:
-    """Each way of doing the arithmetic side by side, per core, as ratios in one run: the
-    tutorial's loop (one network at a time), the host-numpy stacked loop, the portable
-    arithmetic's numpy implementation, and each native kernel path this machine has."""
-    started = time.perf_counter()
-    tutorial_iterations = max(iterations // 10, 1)
-    tutorial_train(EX2_INPUTS, EX2_TARGETS, (8, 16, 8), 1, tutorial_iterations)
-    tutorial = tutorial_iterations / (time.perf_counter() - started)
-    rows = [("tutorial loop (one network)", tutorial)]
-    paths = [("host numpy, stacked (arithmetic=numpy)", "numpy", "numpy")]
-    paths.append(("portable, numpy implementation", "portable", "numpy"))
-    for path in getattr(native, "available_paths", tuple)():
-        paths.append((f"portable, kernel {path}", "portable", path))
-    for label, arithmetic, path in paths:
-        rows.append((label, _stacked_rate(arithmetic, path, seeds, iterations)))
+def extras(tutorial_rate: float) -> None:
+    seconds, _, _ = nnsweep_cli([])
     print(
-        f"arithmetic paths, 4-8-16-8-2 on Example 2, {seeds} seeds stacked x {iterations} "
-        "iterations, one thread (network-iterations per second; ratios):"
+        f"single cell (python -m nnsweep: 4-8-16-8-2 x 100k, seed 1, start-up and files "
+        f"included): {seconds:.1f} s; the tutorial loop takes {1e5 / tutorial_rate:.1f} s"
     )
-    host = rows[1][1]
-    for label, rate in rows:
-        print(
-            f"  {label:40s} {rate:12,.0f}  {rate / tutorial:7.1f}x tutorial  "
-            f"{rate / host:6.2f}x host numpy"
-        )
+    seconds, peak, _ = nnsweep_cli(
+        ["-m", f"layers={MEMORY_SHAPES}", "n_seeds=1000", "iterations=2000", "log_every=100"]
+    )
+    print(
+        f"10 shapes x 1000 seeds x 2k iterations: {seconds:.1f} s wall, "
+        f"peak RSS of the process tree {peak / 2**20:,.0f} MiB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=20_000)
-    parser.add_argument("--seeds", type=int, default=64)
-    parser.add_argument("--skip-extra", action="store_true", help="only the (a)/(b)/(c) ratios")
-    parser.add_argument("--single-only", action="store_true", help="only the single-cell bar")
-    parser.add_argument(
-        "--paths-only", action="store_true", help="only the arithmetic paths side by side"
-    )
-    parser.add_argument("--path-seeds", type=int, default=400, help="seeds stacked per path")
-    parser.add_argument("--path-iterations", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of part 1 (best kept)")
+    parser.add_argument("--scale", type=float, default=1.0, help="iterations per round, scaled")
+    parser.add_argument("--skip-sweep", action="store_true", help="part 1 only")
+    parser.add_argument("--extra", action="store_true", help="single cell and memory too")
     args = parser.parse_args()
-    arithmetic_paths(args.path_seeds, args.path_iterations)
-    if args.paths_only:
-        return
-    single_single_run()
-    if args.single_only:
-        return
-    work = len(SHAPES) * args.seeds * args.iterations
-    print(
-        f"work: {len(SHAPES)} shapes x {args.seeds} seeds x {args.iterations} iterations "
-        f"= {work:,} network-iterations; {os.cpu_count()} cores"
-    )
-
-    with tempfile.TemporaryDirectory() as scratch:
-        layers = ",".join("-".join(map(str, shape)) for shape in SHAPES)
-        c_seconds, _, sweep_dir = nnsweep_cli(
-            [
-                "-m",
-                f"layers={layers}",
-                f"n_seeds={args.seeds}",
-                f"iterations={args.iterations}",
-                f"log_every={args.iterations}",
-                "progress=false",
-                "arithmetic=numpy",  # the tutorial's own arithmetic: (a) must match it
-            ],
-            Path(scratch) / "c",
-        )
-        runs = pd.read_parquet(sweep_dir / "runs.parquet")
-        print(
-            f"(c) nnsweep sweep, CLI end to end: {c_seconds:8.1f} s  "
-            f"{work / c_seconds:12,.0f} network-it/s"
-        )
-        a_seconds, finals = tutorial_serial(args.seeds, args.iterations)
-        print(
-            f"(a) tutorial loop, one process:    {a_seconds:8.1f} s  "
-            f"{work / a_seconds:12,.0f} network-it/s"
-        )
-        b_seconds = tutorial_joblib(args.seeds, args.iterations)
-        print(
-            f"(b) tutorial loop, joblib n_jobs=2: {b_seconds:7.1f} s  "
-            f"{work / b_seconds:12,.0f} network-it/s"
-        )
-        same = np.array_equal(runs["final_error"].to_numpy(), np.array(finals))
-        print(
-            f"(c) / (a) = {a_seconds / c_seconds:.1f}x   (c) / (b) = {b_seconds / c_seconds:.1f}x"
-            f"   final errors of (c) identical to (a): {same}"
-        )
-
-        if args.skip_extra:
-            return
-        seconds, peak, _ = nnsweep_cli(
-            ["experiments=neurons_early", "progress=false"], Path(scratch) / "ne"
-        )
-        print(
-            f"neurons_early (3 x 100 seeds x 100k = 30M network-it), tables and report: "
-            f"{seconds:.1f} s wall, {30e6 / seconds:,.0f} network-it/s, "
-            f"peak RSS {peak / 2**20:,.0f} MiB"
-        )
-        seconds, peak, _ = nnsweep_cli(
-            [
-                "-m",
-                f"layers={MEMORY_SHAPES}",
-                "n_seeds=1000",
-                "iterations=2000",
-                "log_every=100",
-                "progress=false",
-            ],
-            Path(scratch) / "mem",
-        )
-        print(
-            f"10 shapes x 1000 seeds x 2k iterations: {seconds:.1f} s wall, "
-            f"peak RSS of the process tree {peak / 2**20:,.0f} MiB"
-        )
+    print(f"kernel paths on this CPU: {', '.join(native.available_paths()) or 'none (not built)'}")
+    with threadpool_limits(limits=1):  # one core: no BLAS threads either
+        tutorial_rate, cpu_tutorial_rate = paths_side_by_side(args.rounds, args.scale)
+    if not args.skip_sweep:
+        neurons_early(tutorial_rate, cpu_tutorial_rate)
+    if args.extra:
+        extras(tutorial_rate)
 
 
 if __name__ == "__main__":
