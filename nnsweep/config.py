@@ -27,10 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
+from nnsweep.checks import show as _show
+from nnsweep.checks import whole_number as _integer
 from nnsweep.errors import ConfigError
-from nnsweep.train.data import DatasetSpec
+from nnsweep.train.data import DatasetSpec, dataset_spec
 from nnsweep.train.model import ACTIVATIONS, INITIALISERS
 from nnsweep.train.portable import ARITHMETICS
 
@@ -43,13 +45,6 @@ MISSING = "???"
 # --------------------------------------------------------------------------------------
 
 _LAYERS_TEXT = re.compile(r"^\d+(-\d+)*$")
-
-
-def _show(value: Any) -> str:
-    """A value as the user would type it, quoted when empty."""
-    if isinstance(value, str):
-        return repr(value) if value == "" or value.strip() != value else value
-    return str(value)
 
 
 def parse_layers(value: Any) -> tuple[int, ...]:
@@ -96,22 +91,10 @@ def _seed_count(key: str, value: Any) -> int:
     return _integer(key, value, minimum=1)
 
 
-def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}={_show(value)}: must be a whole number >= {minimum}")
-    if value < minimum:
-        raise ConfigError(f"{key}={_show(value)}: must be >= {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{key}={_show(value)}: must be <= {maximum:,}")
-    return value
-
-
 # Limits checked before anything is allocated (a typo such as n_seeds=1000000000 must not
 # first fill the memory). Generous for real work: the shipped sweeps use 1e5 iterations.
 MAX_ITERATIONS = 10**9
 MAX_LOG_POINTS = 10**6  # error-margin points recorded per seed
-MAX_SAMPLES = 10**6  # rows a generated dataset may have
-MAX_DATA_SEED = 2**32 - 1  # numpy's legacy seeding takes 32 bits
 _FOLDER_NAME = re.compile(r"^[\w.+-]+$")
 
 
@@ -200,28 +183,12 @@ def setting(
     return field(default=default, metadata=metadata)
 
 
-@dataclass
-class DatasetConf:
-    # Name written into every results row; conventionally the config file's name.
-    name: str = MISSING
-    # Where the data comes from: table (inline rows), csv, parity, moons or circles.
-    kind: str = "table"
-    # table: input rows (n_samples x n_inputs); csv: the input column names.
-    inputs: Any = None
-    # table: target rows (n_samples x n_outputs); csv: the target column names.
-    targets: Any = None
-    # csv: path of the file (a header row, then one sample per row).
-    path: Optional[str] = None  # noqa: UP045 - OmegaConf needs typing.Optional
-    # parity: number of input bits (all 2**bits inputs are used).
-    bits: Optional[int] = None  # noqa: UP045
-    # moons, circles: number of samples to generate.
-    n_samples: Optional[int] = None  # noqa: UP045
-    # moons, circles: standard deviation of the Gaussian jitter added to the inputs.
-    noise: Optional[float] = None  # noqa: UP045
-    # Seed of generated data and of the held-out split; independent of the training seed.
-    data_seed: int = 0
-    # Fraction of rows held out from training and scored after it (0 = none).
-    holdout: float = 0.0
+# The dataset node's schema, derived from the one declaration of its keys (DatasetSpec):
+# every key typed Any, since which keys a dataset takes, and their checks, depend on its kind.
+DatasetConf = dataclasses.make_dataclass(
+    "DatasetConf",
+    [(f.name, Any, field(default=f.default)) for f in dataclasses.fields(DatasetSpec)],
+)
 
 
 @dataclass
@@ -375,115 +342,6 @@ class RunConfig:
         """The seeds this cell trains (listed on demand: n_seeds is checked against the
         memory budget only once the data is loaded)."""
         return tuple(range(self.seed, self.seed + self.n_seeds))
-
-
-# --------------------------------------------------------------------------------------
-# Datasets
-# --------------------------------------------------------------------------------------
-
-
-def _matrix(key: str, rows: Any) -> tuple[tuple[float, ...], ...]:
-    if not isinstance(rows, list | tuple) or isinstance(rows, str) or not rows:
-        raise ConfigError(f"{key}: must be a non-empty list of rows of numbers")
-    width = None
-    parsed = []
-    for row_number, row in enumerate(rows):
-        if not isinstance(row, list | tuple) or isinstance(row, str) or not row:
-            raise ConfigError(f"{key}[{row_number}]={_show(row)}: must be a list of numbers")
-        values = []
-        for value in row:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{key}[{row_number}]: {_show(value)} is not a number")
-            if not math.isfinite(value):
-                raise ConfigError(f"{key}[{row_number}]: {_show(value)} is not finite")
-            values.append(float(value))
-        if width is not None and len(values) != width:
-            raise ConfigError(
-                f"{key}[{row_number}]: has {len(values)} values but row 0 has {width}"
-            )
-        width = len(values)
-        parsed.append(tuple(values))
-    return tuple(parsed)
-
-
-def _columns(key: str, value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if (
-        not isinstance(value, list | tuple)
-        or not value
-        or not all(isinstance(v, str) for v in value)
-    ):
-        raise ConfigError(f"{key}={_show(value)}: give a list of column names, e.g. [x1, x2]")
-    return list(value)
-
-
-def _table(raw: Mapping[str, Any]) -> dict[str, Any]:
-    inputs = _matrix("dataset.inputs", raw.get("inputs"))
-    targets = _matrix("dataset.targets", raw.get("targets"))
-    if len(inputs) != len(targets):
-        raise ConfigError(
-            f"dataset={raw['name']}: {len(inputs)} input rows but {len(targets)} target rows"
-        )
-    return {"inputs": inputs, "targets": targets}
-
-
-def _csv(raw: Mapping[str, Any]) -> dict[str, Any]:
-    path = raw.get("path")
-    if not isinstance(path, str) or not path:
-        raise ConfigError(f"dataset.path={_show(path)}: give the CSV file's path")
-    return {
-        "path": path,
-        "inputs": tuple(_columns("dataset.inputs", raw.get("inputs"))),
-        "targets": tuple(_columns("dataset.targets", raw.get("targets"))),
-    }
-
-
-def _parity(raw: Mapping[str, Any]) -> dict[str, Any]:
-    bits = _integer("dataset.bits", raw.get("bits"), 1)
-    if bits > 16:
-        raise ConfigError(f"dataset.bits={bits}: at most 16 (2**bits rows)")
-    return {"bits": bits}
-
-
-def _generated(raw: Mapping[str, Any]) -> dict[str, Any]:
-    n_samples = _integer("dataset.n_samples", raw.get("n_samples"), 2, MAX_SAMPLES)
-    noise = raw.get("noise")
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < 10:
-        raise ConfigError(f"dataset.noise={_show(noise)}: must be a number in [0, 10)")
-    # -0.0 is 0.0 (numpy refuses a negative-signed scale)
-    return {"n_samples": n_samples, "noise": float(noise + 0.0)}
-
-
-# What each kind of dataset needs besides its name, data_seed and holdout.
-DATASET_KINDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "table": _table,
-    "csv": _csv,
-    "parity": _parity,
-    "moons": _generated,
-    "circles": _generated,
-}
-
-
-def dataset_spec(raw: Mapping[str, Any]) -> DatasetSpec:
-    """Validate a dataset node (plain mapping) into a spec; ``data.load_dataset`` reads or
-    generates its rows."""
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"dataset.name={_show(name)}: must be a non-empty string")
-    kind = raw.get("kind", "table")
-    if kind not in DATASET_KINDS:
-        raise ConfigError(
-            f"dataset.kind={_show(kind)}: unknown; choose one of {', '.join(DATASET_KINDS)}"
-        )
-    if kind not in ("table", "csv"):  # generated rows: data_seed is one of their settings
-        _integer("dataset.data_seed", raw.get("data_seed"), 0, MAX_DATA_SEED)
-    source = DATASET_KINDS[kind](raw)
-    fraction = raw.get("holdout", 0.0) or 0.0
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
-        raise ConfigError(f"dataset.holdout={_show(fraction)}: must be a fraction in [0, 1)")
-    data_seed = _integer("dataset.data_seed", raw.get("data_seed", 0), 0, MAX_DATA_SEED)
-    return DatasetSpec(name=name, kind=kind, data_seed=data_seed, holdout=float(fraction), **source)
 
 
 def _anchored(path: str, base_dir: Path | None) -> str:

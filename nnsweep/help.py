@@ -11,6 +11,7 @@ from pathlib import Path
 from nnsweep import __version__
 from nnsweep.config import SETTINGS
 from nnsweep.locations import CONF_DIR, SHIPPED_EXPERIMENTS
+from nnsweep.train.data import kinds_help
 
 # Launchers: Hydra's own, and nnsweep's presets in conf/hydra/launcher/.
 LAUNCHERS = """\
@@ -59,6 +60,9 @@ def help_page() -> str:
         "",
         "Datasets (dataset=NAME; your own: ./conf/dataset/NAME.yaml):",
         f"  {_listing(sorted({*_names(CONF_DIR / 'dataset'), *_names(here / 'conf/dataset')}))}",
+        "",
+        "Dataset keys (dataset.KEY=VALUE; a key the chosen dataset's kind lacks is refused):",
+        *kinds_help(),
         "",
         "Experiments (experiments=NAME; your own: ./experiments/NAME.yaml):",
         f"  shipped: {_listing(_names(SHIPPED_EXPERIMENTS))}",

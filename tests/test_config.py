@@ -78,6 +78,6 @@ def test_config_checks_settings_without_reading_the_data(compose_config, tmp_pat
                  "dataset.targets=[y]", "dataset.holdout=0.5")  # fmt: skip
     run = to_run_config(compose_config(*overrides))
     assert run.dataset.path == str(missing) and run.dataset.inputs == ("x",)
-    assert run.dataset.label == "csv holdout=0.5"
+    assert run.dataset.label == "csv(nowhere.csv, inputs=[x], targets=[y]) holdout=0.5 data_seed=0"
     with pytest.raises(ConfigError, match=f"dataset.path={missing}: no such file"):
         load_cell(compose_config(*overrides))

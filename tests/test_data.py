@@ -121,7 +121,8 @@ def test_csv_dataset_with_holdout_through_the_cli(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     runs = pd.read_parquet(only_dir(results / "run") / "runs.parquet")
-    assert runs["dataset"].unique().tolist() == ["csv holdout=0.25"]
+    label = "csv(data.csv, inputs=[x1,x2], targets=[y]) holdout=0.25 data_seed=0"
+    assert runs["dataset"].unique().tolist() == [label]
     assert runs["holdout_error"].notna().all()
     bad = run_cli(
         [

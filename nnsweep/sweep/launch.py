@@ -8,6 +8,7 @@ each batch with ``Launcher.launch(batch, initial_job_idx)``, as Hydra's own swee
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from nnsweep.config import RunConfig
+from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, exit_with_error
 from nnsweep.sweep import ownership
@@ -67,11 +68,33 @@ def compose_cell(config: DictConfig, config_loader: Any, job: Job) -> RunConfig:
 def validated_cells(config: DictConfig, config_loader: Any, jobs: Sequence[Job]) -> list[RunConfig]:
     """Every cell composed once and validated; the first bad one exits with one line."""
     try:
-        return [compose_cell(config, config_loader, job) for job in jobs]
+        cells = [compose_cell(config, config_loader, job) for job in jobs]
+        check_distinct_data(cells)
+        return cells
     except ConfigError as error:
         exit_with_error(str(error))
     except HydraException as error:
         exit_with_error(describe_hydra_error(error))
+
+
+def check_distinct_data(cells: Sequence[RunConfig]) -> None:
+    """Refuse two cells whose tables would read the same but whose data differ (two
+    datasets of one name with different rows): they would be merged into one cell."""
+    seen: dict[tuple[Any, ...], RunConfig] = {}
+    for cell in cells:
+        settings = tuple(sorted(cell_settings(cell).items(), key=lambda item: item[0]))
+        first = seen.setdefault(settings, cell)
+        if first.dataset != cell.dataset:
+            differ = [
+                f"dataset.{f.name}"
+                for f in dataclasses.fields(cell.dataset)
+                if getattr(first.dataset, f.name) != getattr(cell.dataset, f.name)
+            ]
+            raise ConfigError(
+                f"dataset={cell.dataset.name}: two cells name their data "
+                f"{cell.dataset.label!r} but differ in {', '.join(differ)}; "
+                "give each dataset its own dataset.name"
+            )
 
 
 def batches(jobs: Sequence[Job], max_batch_size: int | None) -> list[list[Job]]:
