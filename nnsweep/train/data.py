@@ -596,7 +596,7 @@ class DatasetKind:
     classes: bool = False  # make gives class labels (always a classification)
 
 
-_BUNDLED = "scikit-learn's bundled {} classes (pip install 'nnsweep[real]')"
+_BUNDLED = "scikit-learn's bundled data, classes: pip install 'nnsweep[real]'"
 KINDS: dict[str, DatasetKind] = {
     "table": DatasetKind("rows written out in the config", ("inputs", "targets"),
                          _check_table, _make_table, _label_name),
@@ -605,12 +605,12 @@ KINDS: dict[str, DatasetKind] = {
                        _check_csv, _make_csv, _label_csv),
     "parity": DatasetKind("every n-bit input, target 1 for an odd count", ("bits",),
                           _check_parity, _make_parity, _label_parity),
-    "moons": DatasetKind("two interleaved half circles, generated", ("n_samples", "noise"),
+    "moons": DatasetKind("generated 2-D points of two classes", ("n_samples", "noise"),
                          _check_generated, _make_moons, _label_generated),
-    "circles": DatasetKind("two concentric circles, generated", ("n_samples", "noise"),
+    "circles": DatasetKind("generated 2-D points of two classes", ("n_samples", "noise"),
                            _check_generated, _make_circles, _label_generated),
     **{
-        name: DatasetKind(_BUNDLED.format(name.replace("_", " ")), (), _check_nothing,
+        name: DatasetKind(_BUNDLED, (), _check_nothing,
                           _make_bundled, _label_name, classes=True)
         for name in SKLEARN_LOADERS
     },
@@ -657,9 +657,13 @@ def dataset_spec(raw: Mapping[str, Any]) -> DatasetSpec:
 
 
 def kinds_help() -> list[str]:
-    """``--help``'s lines on the dataset keys and the kinds that take them."""
-    width = max(len(k) for k in DATASET_KEYS) + 2
-    lines = [f"  {f.name:<{width}}{f.metadata['doc']}" for f in fields(DatasetSpec)]
-    lines.append("  Kinds (dataset.kind):")
-    lines += [f"    {k:<{width}}{info.doc}" for k, info in KINDS.items()]
+    """``--help``'s lines: the keys every kind takes, then each kind's own (kinds with the
+    same keys share a line)."""
+    by_keys: dict[tuple[str, ...], list[str]] = {}
+    for kind, info in KINDS.items():
+        by_keys.setdefault(info.keys, []).append(kind)
+    lines = [f"  every kind: {', '.join(COMMON_KEYS)}"]
+    for keys, kinds in by_keys.items():
+        own = ", ".join(keys) if keys else "no keys of their own"
+        lines.append(f"  {', '.join(kinds)}: {own} ({KINDS[kinds[0]].doc})")
     return lines
