@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import os
 import re
@@ -144,6 +145,34 @@ def parse_margin(value: Any) -> tuple[float, float]:
     return low, high
 
 
+BUILTIN_TRAINER = "builtin"  # the tutorial's stacked full-batch loop (nnsweep.train.loop)
+
+
+def _trainer_name(key: str, value: Any) -> str:
+    """``builtin`` or ``module:function`` (checked as text; loading it is ``cell``'s job)."""
+    if value == BUILTIN_TRAINER:
+        return value
+    module, _, function = value.partition(":") if isinstance(value, str) else ("", "", "")
+    names = [*module.split("."), *function.split(".")]
+    if not (module and function and all(name.isidentifier() for name in names)):
+        raise ConfigError(
+            f"{key}={_show(value)}: give {BUILTIN_TRAINER} or module:function, e.g. "
+            "trainer=my_trainer:train (my_trainer.py in the folder you run nnsweep from)"
+        )
+    return value
+
+
+def _trainer_args(key: str, value: Any) -> str:
+    """A mapping of settings, kept as canonical JSON: hashable, and one table cell."""
+    value = {} if value is None else value
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{key}={_show(value)}: give a mapping, e.g. {key}={{momentum:0.9}}")
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={_show(value)}: values must be numbers, text or lists") from None
+
+
 def _layers(key: str, value: Any) -> tuple[int, ...]:
     return parse_layers(value)
 
@@ -243,6 +272,14 @@ class NNSweepConf:
         check=partial(_choice, table=ARITHMETICS),
         numbers=True,
     )
+    # Who trains: the built-in stacked loop, or any importable module:function (README).
+    trainer: str = setting(BUILTIN_TRAINER, "who trains: builtin (the tutorial's loop) or "
+                           "module:function, e.g. my_trainer:train", check=_trainer_name,
+                           numbers=True)  # fmt: skip
+    # Free-form settings for a module:function trainer, as a YAML mapping.
+    trainer_args: Any = setting(None, "settings for a module:function trainer, e.g. "
+                                "trainer_args={momentum:0.9}", check=_trainer_args,
+                                numbers=True)  # fmt: skip
     seed: int = setting(1, "first seed; seed s draws weights as np.random.seed(s) would",
                         check=partial(_integer, minimum=0))  # fmt: skip
     # Any, not int: a sweep may say "auto" (OmegaConf has no int-or-"auto" type).
@@ -323,6 +360,13 @@ class TrainSpec:
     log_every: int = 10_000  # error-margin logging interval
     error_threshold: float = 0.01  # margin below which a seed counts as converged
     arithmetic: str = "portable"  # portable (the same bits everywhere) or numpy (the host's)
+    trainer: str = "builtin"  # builtin, or the module:function that trains
+    trainer_args: str = "{}"  # free-form trainer settings, as canonical JSON (hashable)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """``trainer_args`` as a fresh dict (a trainer may not change the cell's settings)."""
+        return json.loads(self.trainer_args)
 
 
 @dataclass(frozen=True)

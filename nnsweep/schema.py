@@ -41,7 +41,11 @@ CELL_COLUMNS = ["dataset", *(f.name for f in NUMBER_SETTINGS)]
 
 # Settings declared after results were first stored, with the value every table written
 # before them had: tables without the column are read as if they carried it.
-LEGACY_SETTINGS = {"arithmetic": "numpy"}  # before the portable arithmetic: the host's
+LEGACY_SETTINGS = {
+    "arithmetic": "numpy",  # before the portable arithmetic: the host's
+    "trainer": "builtin",  # before trainer=module:function: the built-in loop
+    "trainer_args": "{}",  # ... with no trainer settings
+}
 
 
 def with_legacy_settings(table: pd.DataFrame) -> pd.DataFrame:

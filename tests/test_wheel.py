@@ -113,3 +113,19 @@ def test_the_wheel_runs_a_cell_a_sweep_and_help_from_an_empty_folder(
     assert "Hydra" in hydra_help
     job = _run([str(installed / "nnsweep"), "--cfg", "job"], tmp_path).stdout
     assert "layers: 8-16-8" in job
+
+
+def test_the_wheel_runs_a_trainer_from_the_users_folder(installed: Path, tmp_path: Path) -> None:
+    """``trainer=module:function`` imports from the folder the user runs the installed
+    ``nnsweep`` script in (not on its sys.path by itself), in the sweep's worker processes."""
+    shutil.copy(PROJECT_ROOT / "examples" / "tutorial_loop.py", tmp_path / "my_loop.py")
+    done = _run(
+        [str(installed / "nnsweep"), "-m", "trainer=builtin,my_loop:train", "iterations=200",
+         "log_every=100", "n_seeds=2", "progress=false"],
+        tmp_path,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr
+    (sweep_dir,) = (tmp_path / "results" / "sweep").iterdir()
+    runs = pd.read_parquet(sweep_dir / "runs.parquet")
+    assert sorted(set(runs["trainer"])) == ["builtin", "my_loop:train"]
+    assert (runs["status"] == "ok").all() and len(runs) == 4

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nnsweep.config import RunConfig, TrainSpec, to_run_config
+from nnsweep.config import BUILTIN_TRAINER, RunConfig, TrainSpec, to_run_config
 from nnsweep.errors import ConfigError
+from nnsweep.train import trainer
 from nnsweep.train.data import Dataset, load_dataset
 
 
@@ -60,6 +61,8 @@ def load_cell(cfg: Mapping[str, Any], base_dir: Path | None = None) -> tuple[Run
     ``base_dir`` anchors relative paths, as in ``config.to_run_config``.
     """
     run = to_run_config(cfg, base_dir)
+    if run.train.trainer != BUILTIN_TRAINER:  # importable, before anything runs
+        trainer.load(run.train.trainer, base_dir)
     dataset = load_dataset(run.dataset, run.train.output_activation)
     check_memory(run, dataset)
     return run, dataset

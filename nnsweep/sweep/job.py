@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import schema, store
-from nnsweep.config import RunConfig, cell_settings, train_key_fields
-from nnsweep.train import portable
+from nnsweep.config import BUILTIN_TRAINER, RunConfig, cell_settings, train_key_fields
+from nnsweep.train import portable, trainer
 from nnsweep.train.data import Dataset, load_dataset
 from nnsweep.train.loop import (
     ARITHMETIC_VERSION,
@@ -85,14 +85,28 @@ def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
 
 def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
     """Everything that changes a seed's numbers; its hash is the seed's cache key."""
-    return {
+    fields = {
         "arithmetic_version": ARITHMETIC_VERSION,
         "arithmetic_identity": arithmetic_identity(run, dataset),
         "cache_format": CACHE_FORMAT,
         "dataset_sha256": dataset.fingerprint(),
         **train_key_fields(run.train),
+        **trainer_identity(run),
         "seed": seed,
     }
+    if run.train.trainer == BUILTIN_TRAINER:
+        del fields["trainer"], fields["trainer_args"]
+    return fields
+
+
+def trainer_identity(run: RunConfig) -> dict[str, Any]:
+    """A user's trainer: its module's source (its name and args are settings, in the key
+    already), so that editing the trainer retrains. The built-in one is versioned by
+    ARITHMETIC_VERSION; its key leaves the two trainer settings out, so that entries
+    cached before they existed stay valid."""
+    if run.train.trainer == BUILTIN_TRAINER:
+        return {}
+    return {"trainer_source_sha256": trainer.source_sha256(run.train.trainer)}
 
 
 def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
@@ -199,7 +213,7 @@ def _tables(
 
 
 def _required_arrays(run: RunConfig) -> list[str]:
-    n_layers = len(run.train.hidden_layers) + 1
+    n_layers = len(run.train.hidden_layers) + 1 if run.train.trainer == BUILTIN_TRAINER else 0
     biases = [f"bias_{k}" for k in range(n_layers)] if run.train.bias else []
     stored = [column.name for column in SEED_COLUMNS if column.source != "derived"]
     return [*stored, "final_output", *(f"weight_{k}" for k in range(n_layers)), *biases]
@@ -257,9 +271,16 @@ def run_cell(
                 progress(already + done * len(missing), total)
 
         holdout = (dataset.holdout_inputs, dataset.holdout_targets)
-        result = train(
-            dataset.inputs, dataset.targets, run.train, missing, progress=report, holdout=holdout
-        )
+        if run.train.trainer == BUILTIN_TRAINER:
+            result = train(
+                dataset.inputs, dataset.targets, run.train, missing, progress=report,
+                holdout=holdout,
+            )  # fmt: skip
+        else:
+            data = trainer.TrainData(dataset.inputs, dataset.targets, dataset.holdout_inputs)
+            result = trainer.train_with(
+                run.train.trainer, run.train, data, dataset.holdout_targets, missing
+            )
         origin = np.str_(store.seed_origin(store.provenance(), result.kernel))
         for seed, entry in zip(missing, split_by_seed(result), strict=True):
             entry["origin"] = origin  # where and when, for sweeps that reuse the entry
@@ -290,7 +311,9 @@ def run_cell(
             # The arithmetic's name and version, and who computed it (numpy, or a native
             # kernel path): the numbers are the same whoever computed them.
             "arithmetic": arithmetic_label(run.train),
-            "kernel": result.kernel if missing else None,
+            "kernel": result.kernel if result is not None else None,
+            "trainer": run.train.trainer,
+            **(trainer_identity(run) if run.train.trainer != BUILTIN_TRAINER else {}),
             "seed_origins": store.group_origins(
                 {seed: str(entries[seed].get("origin", "")) for seed in run.seeds}
             ),

@@ -30,6 +30,7 @@ from nnsweep.sweep.cell import load_cell
 from nnsweep.sweep.job import run_cell
 from nnsweep.sweep.progress import progress_bar
 from nnsweep.train import native
+from nnsweep.train.trainer import TrainerError
 
 log = logging.getLogger("nnsweep")
 
@@ -140,7 +141,9 @@ def _run_job(run: RunConfig, job_dir: Path, job: int) -> None:
     try:
         run_cell(run, job_dir, job=job, progress=progress, run_id=run_id)
     except Exception as error:  # recorded as the cell's outcome; the sweep goes on
-        reason = f"{type(error).__name__}: {error}"
+        reason = (
+            str(error) if isinstance(error, TrainerError) else f"{type(error).__name__}: {error}"
+        )
         log.error("cell %s failed: %s (traceback in %s)", job, reason, schema.FAILURE)
         store.write_json(
             job_dir / schema.FAILURE,
@@ -176,5 +179,7 @@ def hydra_main(cfg: DictConfig) -> None:
         else:
             try:
                 _run_single(run, job_dir)
+            except TrainerError as error:  # the user's bug, in one line (no nnsweep frames)
+                exit_with_error(str(error))
             except native.KernelUnavailableError as error:
                 exit_with_error(f"NNSWEEP_KERNEL=native: {error}")
