@@ -85,7 +85,7 @@ def arithmetic_identity(run: RunConfig, dataset: Dataset) -> dict[str, Any]:
 
 def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, Any]:
     """Everything that changes a seed's numbers; its hash is the seed's cache key."""
-    fields = {
+    return {
         "arithmetic_version": ARITHMETIC_VERSION,
         "arithmetic_identity": arithmetic_identity(run, dataset),
         "cache_format": CACHE_FORMAT,
@@ -94,16 +94,12 @@ def seed_cache_fields(run: RunConfig, dataset: Dataset, seed: int) -> dict[str, 
         **trainer_identity(run),
         "seed": seed,
     }
-    if run.train.trainer == BUILTIN_TRAINER:
-        del fields["trainer"], fields["trainer_args"]
-    return fields
 
 
 def trainer_identity(run: RunConfig) -> dict[str, Any]:
     """A user's trainer: its module's source (its name and args are settings, in the key
     already), so that editing the trainer retrains. The built-in one is versioned by
-    ARITHMETIC_VERSION; its key leaves the two trainer settings out, so that entries
-    cached before they existed stay valid."""
+    ARITHMETIC_VERSION."""
     if run.train.trainer == BUILTIN_TRAINER:
         return {}
     return {"trainer_source_sha256": trainer.source_sha256(run.train.trainer)}

@@ -124,10 +124,13 @@ def load(name: str, base_dir: Path | None = None) -> Callable[..., Any]:
 
 
 def source_sha256(name: str, base_dir: Path | None = None) -> str:
-    """SHA-256 of the source file of the trainer's module: editing it retrains."""
-    module = sys.modules.get(name.partition(":")[0]) or _import_module(
-        name, name.partition(":")[0], base_dir
-    )
+    """SHA-256 of the source file of the trainer's module: editing it retrains. A module
+    that cannot be imported has none ("", and ``load`` refuses it before any key is made)."""
+    module_name = name.partition(":")[0]
+    try:
+        module = sys.modules.get(module_name) or _import_module(name, module_name, base_dir)
+    except ConfigError:
+        return ""
     path = getattr(module, "__file__", None)
     if not path:
         return "no-source-file"
