@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 
-.PHONY: setup run placement test test-fast lint format bench clean kernel-check
+.PHONY: setup run placement real-data trainer-compare test test-fast lint format bench clean kernel-check
 
 # Where a C compiler exists, the native kernel must build: its failure stops `make` (and its
 # bit-identity tests fail rather than skip), so a broken build cannot pass as "numpy did it".
@@ -46,6 +46,19 @@ placement: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=placement_parity hydra.sweep.dir=results/placement/parity4
 	$(BIN)/python -m nnsweep experiments=placement_moons hydra.sweep.dir=results/placement/moons
 	$(BIN)/python -m nnsweep.report.placement_report results/placement
+
+# Real data (issue 20): the tutorial's shapes and the 24-neuron family on three of
+# scikit-learn's bundled data sets, one sweep each, then the combined placement report.
+real-data: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[real]' --config-settings editable_mode=compat
+	$(BIN)/python -m nnsweep experiments=real_data_iris hydra.sweep.dir=results/real_data/iris
+	$(BIN)/python -m nnsweep experiments=real_data_wine hydra.sweep.dir=results/real_data/wine
+	$(BIN)/python -m nnsweep experiments=real_data_breast_cancer hydra.sweep.dir=results/real_data/breast_cancer
+	$(BIN)/python -m nnsweep.report.placement_report results/real_data
+
+# Bring your own trainer: the tutorial's full-batch trainer against examples/minibatch_momentum.py.
+trainer-compare: $(STAMP)
+	$(BIN)/python -m nnsweep experiments=trainer_compare hydra.sweep.dir=results/trainer_compare
 
 # Every test, the slow end-to-end ones included (what CI runs).
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.

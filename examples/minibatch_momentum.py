@@ -10,6 +10,8 @@ trainer_args: batch_size (default 32, capped at the number of rows), momentum (0
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from nnsweep import SeedResult, TrainData, TrainSpec, curve_iterations
@@ -36,8 +38,8 @@ def train(settings: TrainSpec, data: TrainData, seeds: list[int]) -> list[SeedRe
     weights = []  # the tutorial's draw per seed, stacked: (n_seeds, a, b)
     for seed in seeds:
         rng = np.random.RandomState(seed)
-        weights.append([rng.random_sample((a, b)) * 2 - 1 for a, b in zip(units, units[1:])])
-    weights = [np.stack(layer) for layer in zip(*weights)]
+        weights.append([rng.random_sample((a, b)) * 2 - 1 for a, b in itertools.pairwise(units)])
+    weights = [np.stack(layer) for layer in zip(*weights, strict=True)]
     velocity = [np.zeros_like(w) for w in weights]
     shuffles = [np.random.RandomState(seed + 2**31) for seed in seeds]  # batch order
     order = np.empty((len(seeds), 0), dtype=np.int64)
@@ -58,8 +60,10 @@ def train(settings: TrainSpec, data: TrainData, seeds: list[int]) -> list[SeedRe
             if k:
                 delta = np.matmul(delta, weights[k].transpose(0, 2, 1))
                 delta *= layers[k] * (1 - layers[k])
-            velocity[k] = momentum * velocity[k] + settings.lr * step
-            weights[k] += velocity[k]
+            # Momentum as a running mean of the steps: lr keeps its meaning (the tutorial's
+            # step size), whatever the momentum.
+            velocity[k] = momentum * velocity[k] + (1 - momentum) * step
+            weights[k] += settings.lr * velocity[k]
     outputs = forward(data.inputs, weights)[-1]
     curves.append(np.abs(data.targets - outputs).mean(axis=(1, 2)))
     curve = np.stack(curves, axis=1)

@@ -8,6 +8,8 @@ settings, seed for seed: the same draws, the same operations in the same order.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from nnsweep import SeedResult, TrainData, TrainSpec
@@ -33,7 +35,7 @@ def train(settings: TrainSpec, data: TrainData, seeds: list[int]) -> list[SeedRe
     results = []
     for seed in seeds:
         np.random.seed(seed)
-        synapses = [np.random.random((a, b)) * 2 - 1 for a, b in zip(units, units[1:])]
+        synapses = [np.random.random((a, b)) * 2 - 1 for a, b in itertools.pairwise(units)]
         curve = []
         for iteration in range(settings.iterations):
             layers = forward(data.inputs, synapses)

@@ -103,6 +103,8 @@ def cell_settings(**changes: Any) -> dict[str, Any]:
         "log_every": 100,
         "error_threshold": 0.01,
         "arithmetic": "portable",
+        "trainer": "builtin",
+        "trainer_args": "{}",
     }
     return {**settings, **changes}
 
