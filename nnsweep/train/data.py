@@ -657,13 +657,19 @@ def dataset_spec(raw: Mapping[str, Any]) -> DatasetSpec:
 
 
 def kinds_help() -> list[str]:
-    """``--help``'s lines: the keys every kind takes, then each kind's own (kinds with the
-    same keys share a line)."""
+    """``--help``'s lines: each kind's own keys (kinds with the same keys together), wrapped;
+    the keys every kind takes are ``COMMON_KEYS``."""
+    import textwrap
+
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for kind, info in KINDS.items():
         by_keys.setdefault(info.keys, []).append(kind)
-    lines = [f"  every kind: {', '.join(COMMON_KEYS)}"]
-    for keys, kinds in by_keys.items():
-        own = ", ".join(keys) if keys else "no keys of their own"
-        lines.append(f"  {', '.join(kinds)}: {own} ({KINDS[kinds[0]].doc})")
-    return lines
+    entries = [
+        f"{', '.join(kinds)}: "
+        + (", ".join(keys) or f"no keys of their own ({KINDS[kinds[0]].doc})")
+        for keys, kinds in by_keys.items()
+    ]
+    entries.insert(0, f"every kind: {', '.join(COMMON_KEYS)}")
+    text = "; ".join(entries)
+    return textwrap.wrap(text, width=96, initial_indent="  ", subsequent_indent="  ",
+                         break_on_hyphens=False)  # fmt: skip
