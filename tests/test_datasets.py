@@ -70,7 +70,7 @@ def test_a_sweep_over_two_csv_files_gives_two_cells(tmp_path: Path) -> None:
         (tmp_path / name).write_text("\n".join(rows) + "\n")
     done = run_cli(
         ["-m", "dataset=csv", "dataset.path=a.csv,b.csv", "dataset.inputs=[x1,x2]",
-         "dataset.targets=[y]", "layers=2", "n_seeds=2", "iterations=50", "log_every=10",
+         "dataset.targets=[y]", "layers=2", "n_seeds=5", "iterations=50", "log_every=10",
          "progress=false", f"results_dir={tmp_path / 'results'}"],
         cwd=tmp_path,
     )  # fmt: skip
@@ -80,7 +80,7 @@ def test_a_sweep_over_two_csv_files_gives_two_cells(tmp_path: Path) -> None:
         "csv(a.csv, inputs=[x1,x2], targets=[y])",
         "csv(b.csv, inputs=[x1,x2], targets=[y])",
     ]
-    assert len(runs) == 4 and "duplicate" not in done.stderr
+    assert len(runs) == 10 and "duplicate" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -121,11 +121,11 @@ def test_the_wheel_runs_a_trainer_from_the_users_folder(installed: Path, tmp_pat
     shutil.copy(PROJECT_ROOT / "examples" / "tutorial_loop.py", tmp_path / "my_loop.py")
     done = _run(
         [str(installed / "nnsweep"), "-m", "trainer=builtin,my_loop:train", "iterations=200",
-         "log_every=100", "n_seeds=2", "progress=false"],
+         "log_every=100", "n_seeds=5", "progress=false"],
         tmp_path,
     )  # fmt: skip
     assert "Traceback" not in done.stderr
     (sweep_dir,) = (tmp_path / "results" / "sweep").iterdir()
     runs = pd.read_parquet(sweep_dir / "runs.parquet")
     assert sorted(set(runs["trainer"])) == ["builtin", "my_loop:train"]
-    assert (runs["status"] == "ok").all() and len(runs) == 4
+    assert (runs["status"] == "ok").all() and len(runs) == 10
