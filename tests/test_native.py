@@ -497,3 +497,23 @@ def test_layouts_round_trip() -> None:
     flat = native._to_lanes(layers, np.arange(5))
     back = native._from_lanes(flat, [(3, 7), (7, 1)], 5)
     assert all(np.array_equal(a, b) for a, b in zip(layers, back, strict=True))
+
+
+def test_without_the_kernel_numpy_trains_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C compiler at install time: the numpy implementation gives the same numbers, and
+    the result (so provenance) says why it ran."""
+    from nnsweep.train.loop import train
+
+    spec = TrainSpec(hidden_layers=(3,), iterations=20, log_every=5)
+    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
+    with_kernel = train(inputs, targets, spec, [1, 2, 3])
+    monkeypatch.setattr(native, "built", lambda: False)
+    monkeypatch.setattr(native, "available_paths", lambda: ())
+    monkeypatch.setenv("NNSWEEP_KERNEL", "auto")
+    without = train(inputs, targets, spec, [1, 2, 3])
+    assert without.kernel == "numpy" and "not built" in without.kernel_note
+    assert same_bits(without.final_error, with_kernel.final_error)
+    assert same_bits(without.curves, with_kernel.curves)
+    monkeypatch.setenv("NNSWEEP_KERNEL", "native")
+    with pytest.raises(native.KernelUnavailableError, match="not built"):
+        train(inputs, targets, spec, [1, 2, 3])

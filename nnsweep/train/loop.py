@@ -72,6 +72,9 @@ class TrainResult:
         Which code did the arithmetic (the bits are the same whichever): ``"numpy"`` (the
         stacked numpy loop of ``spec.arithmetic``) or a native kernel path of the portable
         arithmetic (``"scalar"``, ``"avx2"``, ``"avx512"``).
+    kernel_note : str
+        Why the portable arithmetic fell back to numpy although the kernel was wanted
+        (e.g. it is not built); empty otherwise.
     reason, final_error, holdout_error, diverged, accuracy, holdout_accuracy, end_change, \
     iterations_reached, first_below_threshold : one value per seed
         The ``TRAINED_COLUMNS`` of ``SEED_COLUMNS``, where each is documented (``reason`` is
@@ -96,6 +99,7 @@ class TrainResult:
     end_change: np.ndarray
     iterations_reached: np.ndarray
     first_below_threshold: np.ndarray
+    kernel_note: str = ""
 
 
 def log_iterations(iterations: int, log_every: int) -> np.ndarray:
@@ -192,7 +196,7 @@ def train(
     biases = None
     if spec.bias:
         biases = [np.zeros((len(seeds), 1, b)) for b in units[1:]]
-    kernel = choose_path(spec, len(units) - 1)
+    kernel, kernel_note = choose_path(spec, len(units) - 1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if kernel == "numpy":
             record = train_stacked(inputs, targets, spec, weights, biases, progress)
@@ -223,6 +227,7 @@ def train(
         end_change=ending["end_change"],
         iterations_reached=record.iterations_reached,
         first_below_threshold=record.first_below_threshold,
+        kernel_note=kernel_note,
     )
 
 
@@ -282,8 +287,9 @@ def _score_final_weights(
     }
 
 
-def choose_path(spec: TrainSpec, n_layers: int) -> str:
-    """Who does the arithmetic for this cell: ``"numpy"`` or a native kernel path.
+def choose_path(spec: TrainSpec, n_layers: int) -> tuple[str, str]:
+    """Who does the arithmetic for this cell: ``"numpy"`` or a native kernel path, and why
+    numpy does the portable arithmetic when the kernel was wanted (``""`` otherwise).
 
     ``arithmetic=portable``: the kernel path ``native.choose_path`` picks (``"avx512"``,
     ``"avx2"`` or ``"scalar"``, as ``NNSWEEP_KERNEL`` allows and the CPU offers), else
@@ -297,10 +303,9 @@ def choose_path(spec: TrainSpec, n_layers: int) -> str:
         When ``NNSWEEP_KERNEL`` forces a kernel path that cannot train this cell here.
     """
     if spec.arithmetic == "numpy":
-        return "numpy"
+        return "numpy", ""
     activations = [spec.activation] * (n_layers - 1) + [spec.output_activation]
-    path, _why_numpy = native.choose_path(n_layers, activations)
-    return path
+    return native.choose_path(n_layers, activations)
 
 
 def _train_portable_kernel(
