@@ -309,7 +309,9 @@ def run_cell(
             "arithmetic": arithmetic_label(run.train),
             "kernel": result.kernel if result is not None else None,
             # Set when numpy did the portable arithmetic because the kernel could not.
-            "kernel_note": (getattr(result, "kernel_note", "") or None) if result else None,
+            "kernel_note": (getattr(result, "kernel_note", "") or None)
+            if result is not None
+            else None,
             "trainer": run.train.trainer,
             **(trainer_identity(run) if run.train.trainer != BUILTIN_TRAINER else {}),
             "seed_origins": store.group_origins(
