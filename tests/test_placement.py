@@ -276,3 +276,55 @@ def test_a_number_changing_setting_never_merges_cells(monkeypatch) -> None:
     assert len(groups) == 2
     assert all(len(placement.cells(rows)) == 21 for _, rows in groups)
     assert all(len(cell) == 20 for _, rows in groups for cell in placement.cells(rows))
+
+
+def selection_only(n_seeds: int = 80, seed: int = 11) -> pd.DataFrame:
+    """Shapes that differ only in how often seeds solve (logit rises with log w2). A seed's
+    error grows with a latent difficulty u ~ U(0, 1) and it solves when u is below its
+    shape's rate: a shape that solves more often adds harder, higher-error solvers, so the
+    solved seeds' error rises with w2 though no shape changes any seed's error."""
+    rng = np.random.default_rng(seed)
+    mean_w2 = np.log(np.array(FAMILY, dtype=float))[:, 1].mean()
+    rows = []
+    for job, shape in enumerate(FAMILY):
+        rate = special.expit(0.5 + 1.5 * (np.log(shape[1]) - mean_w2))
+        for s in range(1, n_seeds + 1):
+            difficulty = rng.random()
+            solved = bool(difficulty < rate)
+            rows.append(
+                {
+                    **cell_settings(layers=shapes.layers_text(shape)),
+                    **shapes.shape_columns(shape, 4, 2),
+                    "job": job,
+                    "seed": s,
+                    "status": "ok",
+                    "final_error": float(0.002 * np.exp(2.0 * difficulty)) if solved else 0.1,
+                    "solved": solved,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_quality_difference_made_only_by_selection_is_not_confirmed() -> None:
+    runs = selection_only()
+    (result,) = placement.analyse(runs)
+    solve, quality = result.parts
+    assert solve.best == "log_w2" and solve.best_effect.direction is Direction.HELPS
+    # Among the seeds that solved, a wider middle layer "ends higher": selection alone.
+    ((settings, rows),) = placement.budgets(runs)
+    data = placement.budget_data(settings, rows, placement.METRICS["final_error"])
+    rng = np.random.default_rng(placement.BOOTSTRAP_SEED)
+    fits = (
+        placement.observed(data),
+        placement.two_stage(data, rng),
+        placement.seeds_only(data, rng),
+    )
+    table = placement.descriptors(data.widths, data.front, data.weights)
+    conditional = placement._effect("quality", ("log_w2",), 0, table, fits, data.metric)
+    assert conditional.direction is Direction.HURTS
+    # On the low quantile of every seed's error, the same descriptor has no effect, and
+    # whatever the quality part names, its check is undecided and the words say so.
+    free = placement._effect("floor", ("log_w2",), 0, table, fits, data.metric)
+    assert free.direction is Direction.UNDECIDED
+    assert quality.selection_free.direction is not quality.best_effect.direction
+    assert "does not agree" in placement_words.part_sentence(quality, result)

@@ -89,6 +89,8 @@ def test_combined_report_answers_per_task(tmp_path: Path) -> None:
     for name in ("placement_final_error", "placement_descriptors", "placement_over_training"):
         assert (study / "figures" / f"{name}.png").exists()
     assert "## What each descriptor explains" in markdown
+    assert "## Error of the seeds that solved: the selection-free check" in markdown
+    assert "Selection-free check, on the " in first
     assert "data:image/png;base64" in (study / "report.html").read_text()
 
 

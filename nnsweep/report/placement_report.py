@@ -117,6 +117,16 @@ PART_COLUMNS = {
     "front_adjusted_fragile": "fragile",
 }
 
+SELECTION_FREE_COLUMNS = {
+    "quality_best": "descriptor",
+    "selection_free_tau": "quantile of every seed",
+    "selection_free_effect": "effect over its range",
+    "selection_free_ci_low": "CI low",
+    "selection_free_ci_high": "CI high",
+    "selection_free_direction": "call",
+    "quality_best_direction": "call on the seeds that solved",
+}
+
 OVER_COLUMNS = {
     "dataset": "task",
     "total_neurons": "neurons",
@@ -127,6 +137,13 @@ OVER_COLUMNS = {
     "rho_ci_high": "95% CI high",
     "direction": "front-loading",
 }
+
+
+def _selection_free_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    """The selection-free check per budget, descriptors in words."""
+    words = [placement_words.descriptor_words(d, 3) for d in chosen["quality_best"]]
+    renamed = {"dataset": "task", "total_neurons": "neurons", **SELECTION_FREE_COLUMNS}
+    return chosen.assign(quality_best=words).rename(columns=renamed)
 
 
 def part_table(trends: pd.DataFrame, part: str) -> pd.DataFrame:
@@ -305,6 +322,20 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
                     table=table,
                 )
             )
+    if "selection_free_effect" in trends:
+        chosen = trends.dropna(subset=["selection_free_effect"])
+        keep = [c for c in ("dataset", "total_neurons", *SELECTION_FREE_COLUMNS) if c in chosen]
+        sections.append(
+            Section(
+                "Error of the seeds that solved: the selection-free check",
+                paragraphs=(
+                    "The same descriptor on each shape's low quantile of every seed's final "
+                    "error (log ratio over the descriptor's range): all seeds are randomised, "
+                    "so this contrast cannot be made by which seeds solve.",
+                ),
+                table=_selection_free_table(chosen[keep]),
+            )
+        )
     if secondary:
         sections.append(
             Section(

@@ -66,7 +66,7 @@ def effect_size(effect: Effect, result: BudgetResult) -> str:
             f"odds of solving x{np.exp(effect.estimate):.2f} {span}, 95% CI "
             f"{_interval(effect.low, effect.high, log=True)}"
         )
-    if effect.part == "quality" or not result.metric.higher_is_better:
+    if effect.part in ("quality", "floor") or not result.metric.higher_is_better:
         return (
             f"x{np.exp(effect.estimate):.2f} the {result.metric.label} {span}, 95% CI "
             f"{_interval(effect.low, effect.high, log=True)}"
@@ -152,7 +152,32 @@ def part_sentence(part: Part, result: BudgetResult) -> str:
                 f"{', the sign reversed' if reversed_ else ''} {_sized(adjusted, result)}"
             )
         text += "."
+    if part.selection_free is not None:
+        text += " " + selection_free_sentence(part, result)
     return text
+
+
+def selection_free_sentence(part: Part, result: BudgetResult) -> str:
+    """The quality part's selection-free check, and whether it agrees."""
+    depth = int(result.settings.get("depth", 3))
+    check = part.selection_free
+    agrees = check.direction is part.best_effect.direction
+    verdict = (
+        "agrees"
+        if agrees
+        else f"does not agree ({_verb(check)} there), so the quality call rests on the "
+        "seeds that solved"
+    )
+    text = (
+        f"Selection-free check, on the {part.tau:.0%} quantile of every seed's "
+        f"{result.metric.label} (below every shape's solve rate): "
+        f"{descriptor_words(part.best, depth)} {_verb(check)} {_sized(check, result)}, which "
+        f"{verdict}"
+    )
+    front = part.selection_free_front
+    if front is not None and part.best != "front_loading":
+        text += f"; front-loading alone {_verb(front)} there {_sized(front, result)}"
+    return text + "."
 
 
 def trend_sentence(result: BudgetResult) -> str:

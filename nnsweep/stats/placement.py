@@ -24,8 +24,12 @@ Choices, stated once:
   (weighted by the seeds that solved, i.e. the per-seed fit with shape-level regressors).
   Part 2 conditions on an outcome the shape itself changes (a shape that rescues hard
   initialisations adds late, high-error solvers), so it describes the runs that worked and
-  is not a causal effect on quality. Tasks that are never "solved" (noisy data) have one
-  part: the metric (held-out accuracy) of every seed.
+  is not a causal effect on quality. So it is checked against an estimand selection cannot
+  fake: the same descriptor on each shape's tau-quantile of *every* seed's error, with tau
+  half the lowest solve rate of the budget (seeds are randomised, so a contrast over all of
+  them is causal; below every shape's solve rate the quantile sits among seeds that worked).
+  Tasks that are never "solved" (noisy data) have one part: the metric (held-out accuracy)
+  of every seed.
 * **Uncertainty at the shape level.** Every interval resamples shapes with replacement and
   then seeds within each drawn shape (a two-stage bootstrap, ``RESAMPLES`` draws, fixed
   seed), and is a BCa interval (bias from the draws, acceleration from the jackknife that
@@ -62,6 +66,7 @@ RESAMPLES = 2000  # two-stage bootstrap draws (shapes, then seeds within shapes)
 BOOTSTRAP_SEED = 20261129  # fixed: a report regenerated from the same tables is identical
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # points of training at which the trend is re-measured
 FRAGILE_SHARE = 0.25  # a call whose near interval end is this close to "no change" is fragile
+SELECTION_FREE_SHARE = 0.5  # the selection-free quantile: this share of the lowest solve rate
 MIN_SHAPES = 3  # a budget needs this many shapes for any trend
 
 # Columns that name a cell besides its settings: other arithmetic or other data, other numbers.
@@ -289,6 +294,7 @@ class BudgetData:
     value: np.ndarray  # (n_shapes, n_max) the metric, diverged = worst, NaN in padding
     metric: Metric
     solvable: bool  # some seed solved and some did not: the solve part can vary
+    tau: float  # level of the selection-free quantile (NaN when some shape never solves)
 
 
 def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric) -> BudgetData:
@@ -312,6 +318,7 @@ def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric)
     widths = np.array([[int(w) for w in str(g["layers"].iloc[0]).split("-")] for g in groups])
     any_solved = solved.any()
     all_solved = all(solved[i, : len(g)].all() for i, g in enumerate(groups))
+    lowest_rate = min(solved[i, : len(g)].mean() for i, g in enumerate(groups))
     return BudgetData(
         settings=settings,
         shapes=[str(g["layers"].iloc[0]) for g in groups],
@@ -324,6 +331,7 @@ def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric)
         value=value,
         metric=metric,
         solvable=bool(any_solved and not all_solved),
+        tau=SELECTION_FREE_SHARE * lowest_rate if lowest_rate > 0 else np.nan,
     )
 
 
@@ -337,6 +345,7 @@ class Draws:
     mean_log_error: np.ndarray  # (batch, n_slots) mean log error of the solved (NaN if none)
     statistic: np.ndarray  # (batch, n_slots) the typical seed: median (or mean accuracy)
     mean_value: np.ndarray  # (batch, n_slots) mean of the metric over all seeds
+    low_quantile: np.ndarray  # (batch, n_slots) log of the tau-quantile of every seed's metric
 
 
 def _summaries(data: BudgetData, shape_index: np.ndarray, seed_index: np.ndarray) -> Draws:
@@ -356,7 +365,21 @@ def _summaries(data: BudgetData, shape_index: np.ndarray, seed_index: np.ndarray
         )
         mean_value = np.nanmean(np.where(np.isinf(shown), np.nan, shown), axis=-1)
     typical = np.nanmean(value, axis=-1) if data.metric.higher_is_better else _nanmedian(value)
-    return Draws(shape_index, sizes, successes, mean_log, typical, mean_value)
+    low = (
+        _low_quantile(value, sizes, data.tau)
+        if np.isfinite(data.tau)
+        else np.full(sizes.shape, np.nan)
+    )
+    return Draws(shape_index, sizes, successes, mean_log, typical, mean_value, low)
+
+
+def _low_quantile(values: np.ndarray, sizes: np.ndarray, tau: float) -> np.ndarray:
+    """log of the tau-quantile (inverse CDF) over the last axis, NaN padding ignored."""
+    ordered = np.sort(np.where(np.isnan(values), np.inf, values), axis=-1)
+    index = np.clip(np.ceil(tau * sizes).astype(int) - 1, 0, None)
+    picked = np.take_along_axis(ordered, index[..., None], axis=-1)[..., 0]
+    with np.errstate(divide="ignore"):
+        return np.log(picked)
 
 
 def _nanmedian(values: np.ndarray) -> np.ndarray:
@@ -413,6 +436,7 @@ def leave_one_shape_out(draws: Draws) -> Draws:
 PARTS = {
     "solve": "how often seeds solve the task",
     "quality": "the final error of the seeds that solved",
+    "floor": "a low quantile of every seed's final error (selection-free)",
     "metric": "the metric of every seed",
 }
 
@@ -430,6 +454,8 @@ def _part_fit(part: str, columns: list[np.ndarray], draws: Draws) -> tuple[np.nd
             return coef, 1 - deviance / null
     if part == "quality":
         y, weight = draws.mean_log_error, draws.successes.astype(float)
+    elif part == "floor":
+        y, weight = draws.low_quantile, draws.trials.astype(float)
     else:
         y, weight = draws.mean_value, draws.trials.astype(float)
     coef = least_squares_fit(design, y, weight)
@@ -489,6 +515,12 @@ class Part:
     front_adjusted: Effect | None  # front-loading beside ``best`` (None when best is front)
     best_adjusted: Effect | None  # ``best`` beside front-loading
     all_widths_explained: float  # share explained by every layer's width together
+    # quality only: the same descriptor and front-loading on the tau-quantile of every seed's
+    # error, which selection cannot fake (seeds are randomised; tau is below every shape's
+    # solve rate, so the quantile lies among seeds that worked in every shape)
+    tau: float = np.nan
+    selection_free: Effect | None = None
+    selection_free_front: Effect | None = None
 
 
 def _effect(
@@ -569,7 +601,25 @@ def fit_part(part: str, data: BudgetData, fits: tuple[Draws, Draws, Draws]) -> P
             else None
         ),
         all_widths_explained=together,
+        **(_selection_free(best, table, fits, data) if part == "quality" else {}),
     )
+
+
+def _selection_free(
+    best: str, table: dict[str, np.ndarray], fits: tuple[Draws, Draws, Draws], data: BudgetData
+) -> dict[str, object]:
+    """The quality part's check on the tau-quantile of every seed's error."""
+    if not np.isfinite(data.tau):
+        return {}
+    metric = data.metric
+    front = "front_loading" in table
+    return {
+        "tau": float(data.tau),
+        "selection_free": _effect("floor", (best,), 0, table, fits, metric),
+        "selection_free_front": (
+            _effect("floor", ("front_loading",), 0, table, fits, metric) if front else None
+        ),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -746,6 +796,12 @@ def trends_table(results: Sequence[BudgetResult]) -> pd.DataFrame:
             row[f"{p.part}_best_stability"] = p.best_stability
             row[f"{p.part}_front_explained"] = p.explained.get("front_loading", np.nan)
             row[f"{p.part}_widths_explained"] = p.all_widths_explained
+            if p.selection_free is not None:
+                row["selection_free_tau"] = p.tau
+                row["selection_free_effect"] = p.selection_free.estimate
+                row["selection_free_ci_low"] = p.selection_free.low
+                row["selection_free_ci_high"] = p.selection_free.high
+                row["selection_free_direction"] = p.selection_free.direction.value
             for name, effect in (
                 ("best", p.best_effect),
                 ("front", p.front_alone),
