@@ -262,16 +262,40 @@ def bca_interval(
     jackknife = jackknife[np.isfinite(jackknife)]
     if len(draws) < 10 or not np.isfinite(estimate):
         return np.nan, np.nan
-    below = (np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws)
-    below = np.clip(below, 1 / (len(draws) + 1), len(draws) / (len(draws) + 1))
-    bias = special.ndtri(below)
-    spread = jackknife.mean() - jackknife
-    denominator = 6 * np.sum(spread**2) ** 1.5
-    accel = np.sum(spread**3) / denominator if denominator > 0 else 0.0
+    bias, accel = _bias_and_acceleration(estimate, draws, jackknife)
     z = special.ndtri(np.array([(1 - confidence) / 2, (1 + confidence) / 2]))
     levels = special.ndtr(bias + (bias + z) / (1 - accel * (bias + z)))
     low, high = np.quantile(draws, levels)
     return float(low), float(high)
+
+
+def _bias_and_acceleration(
+    estimate: float, draws: np.ndarray, jackknife: np.ndarray
+) -> tuple[float, float]:
+    below = (np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws)
+    below = np.clip(below, 1 / (len(draws) + 1), len(draws) / (len(draws) + 1))
+    spread = jackknife.mean() - jackknife
+    denominator = 6 * np.sum(spread**2) ** 1.5
+    return float(special.ndtri(below)), float(
+        np.sum(spread**3) / denominator
+    ) if denominator > 0 else 0.0
+
+
+def bca_p_value(estimate: float, draws: np.ndarray, jackknife: np.ndarray) -> float:
+    """Two-sided p-value of "no change" (0): one minus the largest confidence at which the
+    BCa interval still excludes 0 (so the interval at 1 - level excludes 0 exactly when
+    p < level)."""
+    draws = draws[np.isfinite(draws)]
+    jackknife = jackknife[np.isfinite(jackknife)]
+    if len(draws) < 10 or not np.isfinite(estimate):
+        return np.nan
+    bias, accel = _bias_and_acceleration(estimate, draws, jackknife)
+    share = np.clip(np.mean(draws < 0) + 0.5 * np.mean(draws == 0), 0.5 / len(draws),
+                    1 - 0.5 / len(draws))  # fmt: skip
+    # the BCa level alpha whose adjusted percentile is 0's place among the draws
+    w = special.ndtri(share) - bias
+    z = w / (1 + accel * w) - bias
+    return float(min(1.0, 2 * min(special.ndtr(z), 1 - special.ndtr(z))))
 
 
 # --------------------------------------------------------------------------------------
@@ -484,6 +508,11 @@ class Effect:
     seed_high: float
     direction: Direction
     fragile: bool
+    p_value: float = np.nan  # two-sided, of "no change", from inverting the BCa interval
+    confidence: float = CONFIDENCE  # level of the intervals (a Holm level once adjusted)
+    draws: np.ndarray = field(default=None, repr=False, compare=False)  # shapes and seeds
+    seed_draws: np.ndarray = field(default=None, repr=False, compare=False)  # seeds only
+    jackknife: np.ndarray = field(default=None, repr=False, compare=False)  # one shape out
 
 
 def _direction(part: str, low: float, high: float, metric: Metric) -> Direction:
@@ -541,8 +570,8 @@ def _effect(
     jack = leave_one_shape_out(point)
     jackknife = _part_fit(part, [c[jack.shape_index] for c in columns], jack)[0][:, which + 1]
     low, high = bca_interval(estimate, draws, jackknife * span)
-    seed_draws = _part_fit(part, [c[seeds.shape_index] for c in columns], seeds)[0]
-    seed_low, seed_high = bca_interval(estimate, seed_draws[:, which + 1] * span, jackknife * span)
+    seed_draws = _part_fit(part, [c[seeds.shape_index] for c in columns], seeds)[0][:, which + 1]
+    seed_low, seed_high = bca_interval(estimate, seed_draws * span, jackknife * span)
     return Effect(
         part=part,
         descriptor=model[which],
@@ -555,6 +584,10 @@ def _effect(
         seed_high=seed_high,
         direction=_direction(part, low, high, metric),
         fragile=is_fragile(low, high),
+        p_value=bca_p_value(float(estimate), draws, jackknife * span),
+        draws=draws,
+        seed_draws=seed_draws * span,
+        jackknife=jackknife * span,
     )
 
 
@@ -639,6 +672,11 @@ class Trend:
     p_value: float  # scipy's test of rho = 0 over the shapes' statistics (for reference)
     direction: Direction
     fragile: bool
+    boot_p: float = np.nan  # two-sided, of rho = 0, from inverting the BCa interval
+    confidence: float = CONFIDENCE  # level of the intervals (a Holm level once adjusted)
+    draws: np.ndarray = field(default=None, repr=False, compare=False)
+    seed_draws: np.ndarray = field(default=None, repr=False, compare=False)
+    jackknife: np.ndarray = field(default=None, repr=False, compare=False)
 
 
 def _spearman_rows(statistics: np.ndarray, front: np.ndarray) -> np.ndarray:
@@ -659,16 +697,17 @@ def trend(front: np.ndarray, fits: tuple[Draws, Draws, Draws], metric: Metric) -
     rho = float(_spearman_rows(point.statistic, front[point.shape_index])[0])
     jack = leave_one_shape_out(point)
     jackknife = _spearman_rows(jack.statistic, front[jack.shape_index])
-    low, high = bca_interval(
-        rho, _spearman_rows(boot.statistic, front[boot.shape_index]), jackknife
-    )
-    seed_low, seed_high = bca_interval(
-        rho, _spearman_rows(seeds.statistic, front[seeds.shape_index]), jackknife
-    )
+    draws = _spearman_rows(boot.statistic, front[boot.shape_index])
+    seed_draws = _spearman_rows(seeds.statistic, front[seeds.shape_index])
+    low, high = bca_interval(rho, draws, jackknife)
+    seed_low, seed_high = bca_interval(rho, seed_draws, jackknife)
     p_value = float(stats.spearmanr(point.statistic[0], front).pvalue)
-    part = "metric"
-    direction = _direction(part, low, high, metric)
-    return Trend(rho, low, high, seed_low, seed_high, p_value, direction, is_fragile(low, high))
+    direction = _direction("metric", low, high, metric)
+    return Trend(
+        rho, low, high, seed_low, seed_high, p_value, direction, is_fragile(low, high),
+        boot_p=bca_p_value(rho, draws, jackknife), draws=draws, seed_draws=seed_draws,
+        jackknife=jackknife,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
