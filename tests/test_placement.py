@@ -13,7 +13,7 @@ from scipy import optimize, special, stats
 
 from nnsweep import config, schema
 from nnsweep.report import placement_words
-from nnsweep.stats import placement
+from nnsweep.stats import core, placement
 from nnsweep.stats.placement import Direction
 from nnsweep.train import shapes
 
@@ -328,3 +328,32 @@ def test_a_quality_difference_made_only_by_selection_is_not_confirmed() -> None:
     assert free.direction is Direction.UNDECIDED
     assert quality.selection_free.direction is not quality.best_effect.direction
     assert "does not agree" in placement_words.part_sentence(quality, result)
+
+
+def test_the_bca_p_value_is_where_the_interval_reaches_zero() -> None:
+    rng = np.random.default_rng(6)
+    sample = rng.normal(0.15, 1, size=40)
+    draws = rng.choice(sample, size=(4000, 40)).mean(axis=1)
+    jackknife = np.array([np.delete(sample, i).mean() for i in range(40)])
+    p = placement.bca_p_value(sample.mean(), draws, jackknife)
+    assert 0.001 < p < 0.5
+    low, _ = placement.bca_interval(sample.mean(), draws, jackknife, 1 - p)
+    assert abs(low) < 0.02  # the interval at 1 - p ends at no change
+    assert placement.bca_interval(sample.mean(), draws, jackknife, 1 - p * 1.5)[0] > 0
+
+
+def test_one_holm_family_per_budget_and_intervals_at_their_level(known) -> None:
+    (adjusted,) = placement.adjust([known])
+    calls = [adjusted.trend] + [
+        getattr(p, name) for p in adjusted.parts for name in placement._CALLS
+        if getattr(p, name) is not None
+    ]  # fmt: skip
+    assert adjusted.family_size == len(calls)
+    p_values = np.array([known.trend.boot_p] + [
+        getattr(p, name).p_value for p in known.parts for name in placement._CALLS
+        if getattr(p, name) is not None
+    ])  # fmt: skip
+    rejected = core.holm(p_values) < core.ALPHA
+    for call, reject in zip(calls, rejected, strict=True):
+        assert call.confidence > 0.95
+        assert (call.direction is not Direction.UNDECIDED) == reject

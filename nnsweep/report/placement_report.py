@@ -84,7 +84,9 @@ def study_results(
             verdicts.append(result)
         if chosen != "final_error":
             secondary.extend(placement.analyse(rows, "final_error"))
-    return verdicts, secondary
+    # one error budget for every call the report makes
+    adjusted = placement.adjust([*verdicts, *secondary])
+    return adjusted[: len(verdicts)], adjusted[len(verdicts) :]
 
 
 TREND_COLUMNS = {
@@ -248,7 +250,14 @@ METHOD = (
     "variation on its own (binomial deviance for the solve part, weighted R² otherwise); "
     "'best in x% of resamples' says how stable that choice is. Front-loading is then fitted "
     "beside it: if its effect vanishes, front-loading was standing in for that descriptor.",
-    f"Every interval is a 95% BCa interval from a two-stage bootstrap ({placement.RESAMPLES} "
+    "Error control: per budget, every call of its answer (each part's best descriptor, "
+    "front-loading alone and beside it, the selection-free checks and the typical seed's ρ) "  # noqa: RUF001
+    "is one Holm family at family-wise alpha = 0.05, as one sweep's verdict is; each p-value "
+    "inverts its BCa interval, and each interval is shown at its Holm level, so it excludes "
+    "no change exactly when the call is made. Across budgets the families are separate "
+    "questions (a task and a neuron count each); the over-training points are descriptive, "
+    "at 95% each.",
+    f"Every interval is a BCa interval from a two-stage bootstrap ({placement.RESAMPLES} "
     "draws, fixed seed): shapes resampled with replacement, then seeds within each drawn "
     "shape; the acceleration comes from the jackknife leaving one shape out. Resampling "
     "shapes keeps a descriptor's misfit between shapes in the interval; the seeds-only "

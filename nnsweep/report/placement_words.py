@@ -52,10 +52,16 @@ def _range_words(name: str) -> str:
 
 def _interval(low: float, high: float, log: bool, signed: bool = False) -> str:
     if log:
-        return f"[{np.exp(low):.2f}, {np.exp(high):.2f}]"
+        return f"[{np.exp(low):.3g}, {np.exp(high):.3g}]"
     if signed:
         return f"[{low:+.3f}, {high:+.3f}]"
     return f"[{low:.2f}, {high:.2f}]"
+
+
+def level(confidence: float) -> str:
+    """'95%', '99.88%': a confidence with the digits it needs."""
+    text = f"{confidence * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
 
 
 def effect_size(effect: Effect, result: BudgetResult) -> str:
@@ -63,16 +69,17 @@ def effect_size(effect: Effect, result: BudgetResult) -> str:
     span = _range_words(effect.descriptor)
     if effect.part == "solve":
         return (
-            f"odds of solving x{np.exp(effect.estimate):.2f} {span}, 95% CI "
+            f"odds of solving x{np.exp(effect.estimate):.2f} {span}, {level(effect.confidence)} CI "
             f"{_interval(effect.low, effect.high, log=True)}"
         )
     if effect.part in ("quality", "floor") or not result.metric.higher_is_better:
         return (
-            f"x{np.exp(effect.estimate):.2f} the {result.metric.label} {span}, 95% CI "
+            f"x{np.exp(effect.estimate):.2f} the {result.metric.label} {span}, "
+            f"{level(effect.confidence)} CI "
             f"{_interval(effect.low, effect.high, log=True)}"
         )
     return (
-        f"{effect.estimate:+.3f} {result.metric.label} {span}, 95% CI "
+        f"{effect.estimate:+.3f} {result.metric.label} {span}, {level(effect.confidence)} CI "
         f"{_interval(effect.low, effect.high, log=False, signed=True)}"
     )
 
@@ -185,7 +192,7 @@ def trend_sentence(result: BudgetResult) -> str:
     t = result.trend
     statistic = "mean" if result.metric.higher_is_better else "median"
     interval = (
-        f"shape-level 95% CI [{t.low:.2f}, {t.high:.2f}]; "
+        f"shape-level {level(t.confidence)} CI [{t.low:.2f}, {t.high:.2f}]; "
         f"seeds only [{t.seed_low:.2f}, {t.seed_high:.2f}]"
     )
     head = (
@@ -243,7 +250,13 @@ def budget_title(result: BudgetResult) -> str:
 def budget_paragraphs(result: BudgetResult) -> list[str]:
     """The answer for one budget: what matters, each part, the typical seed, over training."""
     matters = "; ".join(_what_matters(p, result) for p in result.parts)
-    lines = [f"**{budget_title(result)}.** What matters: {matters}."]
+    family = (
+        f" One Holm family holds this budget's {result.family_size} calls (alpha = 0.05); "
+        "each interval is at its Holm level."
+        if result.family_size
+        else ""
+    )
+    lines = [f"**{budget_title(result)}.** What matters: {matters}.{family}"]
     lines += [part_sentence(p, result) for p in result.parts]
     lines.append(trend_sentence(result))
     over = over_training_sentence(result)

@@ -53,13 +53,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from nnsweep import schema
+from nnsweep.stats import core
 
 CONFIDENCE = 0.95  # level of every interval here
 RESAMPLES = 2000  # two-stage bootstrap draws (shapes, then seeds within shapes)
@@ -726,6 +727,7 @@ class BudgetResult:
     trend: Trend  # the typical seed against front-loading
     parts: tuple[Part, ...]  # solve and quality, or the one metric part
     over_training: tuple[tuple[int, Trend], ...] = field(default=())  # (iteration, trend)
+    family_size: int = 0  # calls in the Holm family once ``adjust`` ran (0: unadjusted, 95%)
 
     @property
     def flips_over_training(self) -> bool:
@@ -798,6 +800,65 @@ def over_training(
         fits = (observed(data), two_stage(data, rng), seeds_only(data, rng))
         points.append((int(at), trend(data.front, fits, margin)))
     return BudgetResult(**{**result.__dict__, "over_training": tuple(points)})
+
+
+# --------------------------------------------------------------------------------------
+# One error budget: every call of a report in one Holm family (the core's)
+# --------------------------------------------------------------------------------------
+
+
+def _at_level(x, confidence: float, metric: Metric):
+    """An Effect or Trend with its intervals, call and fragility at ``confidence``."""
+    estimate = x.estimate if isinstance(x, Effect) else x.rho
+    low, high = bca_interval(estimate, x.draws, x.jackknife, confidence)
+    seed_low, seed_high = bca_interval(estimate, x.seed_draws, x.jackknife, confidence)
+    part = x.part if isinstance(x, Effect) else "metric"
+    return replace(
+        x, low=low, high=high, seed_low=seed_low, seed_high=seed_high, confidence=confidence,
+        direction=_direction(part, low, high, metric), fragile=is_fragile(low, high),
+    )  # fmt: skip
+
+
+_CALLS = ("best_effect", "front_alone", "front_adjusted", "selection_free", "selection_free_front")
+
+
+def adjust(results: Sequence[BudgetResult], alpha: float = core.ALPHA) -> list[BudgetResult]:
+    """Per budget, every call its answer makes (each part's best descriptor, front-loading
+    alone and beside it, the selection-free checks, the typical seed's rho) in one Holm
+    family at ``alpha`` (``core.holm_levels``), as a sweep's verdict is one family: each
+    interval is recomputed at its Holm level, so it excludes no change exactly when the
+    call is made."""
+    members = []  # (budget index, part index or None, attribute)
+    for i, r in enumerate(results):
+        members.append((i, None, "trend"))
+        for j, p in enumerate(r.parts):
+            members += [(i, j, name) for name in _CALLS if getattr(p, name) is not None]
+
+    def get(member):
+        i, j, name = member
+        return results[i].trend if j is None else getattr(results[i].parts[j], name)
+
+    p_values = np.array([get(m).p_value if j is not None else get(m).boot_p
+                         for m in members for j in (m[1],)])  # fmt: skip
+    budget = np.array([m[0] for m in members])
+    levels = np.empty(len(members))
+    for i in range(len(results)):
+        levels[budget == i] = core.holm_levels(p_values[budget == i], alpha)
+    out = [replace(r) for r in results]
+    parts = [list(r.parts) for r in results]
+    trends = [r.trend for r in results]
+    for member, level in zip(members, levels, strict=True):
+        i, j, name = member
+        confidence = 1 - level if np.isfinite(level) else 1 - alpha
+        adjusted = _at_level(get(member), confidence, results[i].metric)
+        if j is None:
+            trends[i] = adjusted
+        else:
+            parts[i][j] = replace(parts[i][j], **{name: adjusted})
+    return [
+        replace(r, parts=tuple(parts[i]), trend=trends[i], family_size=int(np.sum(budget == i)))
+        for i, r in enumerate(out)
+    ]
 
 
 # --------------------------------------------------------------------------------------
