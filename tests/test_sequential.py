@@ -233,3 +233,19 @@ def test_rank_effect_is_the_verdicts_estimate_and_interval() -> None:
     assert look.estimate[0, 0] == pytest.approx(pooled["estimate"])
     assert look.p_value[0, 0] == pytest.approx(pooled["p_value"])
     assert look.p_equivalence[0, 0] == pytest.approx(pooled["p_equivalence"])
+
+
+def test_rounds_false_better_and_false_equivalent_share_one_budget() -> None:
+    """One family per sweep: A and B identical (any 'better' is false), C exactly at the
+    margin's edge from A and B (P(A<C) = 0.56: any 'equivalent' is false, and so is C
+    'better'). The share of sweeps with any false claim stays within alpha."""
+    rng = np.random.default_rng(11)
+    shift = np.sqrt(2.0) * stats.norm.ppf(0.56)
+    cells = {"A": rng.normal(size=20000), "B": rng.normal(size=20000),
+             "C": rng.normal(loc=shift, size=20000)}  # fmt: skip
+    plan = Plan(max_seeds=600, seed_block=100)
+    result = simulate(plan, cells, N_SIMS, seed=4)
+    # Pairs in order: (A, B), (A, C), (B, C).
+    wrong = np.isin(result.decision[:, 0], WRONG_CLAIMS)
+    wrong |= np.isin(result.decision[:, 1:], ["equivalent", "b_better"]).any(axis=1)
+    assert within_alpha(int(wrong.sum())), f"{int(wrong.sum())} of {N_SIMS} sweeps claimed falsely"

@@ -437,6 +437,12 @@ def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
     return _shown(cells, columns)
 
 
+def _smallest_effect(sweep_dir: Path) -> float:
+    """The P(A<B) at which seeds-needed ranges end (``smallest_effect``), or the default."""
+    value = _sweep_config(sweep_dir).get("smallest_effect")
+    return analysis.SMALLEST_EFFECT if value is None else float(value)
+
+
 def _rate_margin(sweep_dir: Path) -> float:
     """The sweep's equivalence margin for solve-rate differences (``rate_margin``)."""
     value = _sweep_config(sweep_dir).get("rate_margin")
@@ -554,7 +560,11 @@ def _sections(
             Section(
                 "Pairwise comparisons",
                 paragraphs=(
-                    wording.methods_text(margin, rate_margin=_rate_margin(sweep_dir)),
+                    wording.methods_text(
+                        margin,
+                        rate_margin=_rate_margin(sweep_dir),
+                        smallest_effect=_smallest_effect(sweep_dir),
+                    ),
                     "Estimate: for reliability the success rate of A minus that of B; for "
                     "quality and pooled P(A<B) + 0.5 P(A=B). 'CI level' is the confidence "
                     "of each row's interval (its test's Holm level). Every comparison is "
@@ -794,11 +804,14 @@ def write_report(sweep_dir: Path) -> Path:
         by_metric["holdout_error"] = analysis.cell_statistics(runs, "holdout_error")
     # Every test the verdicts rely on, training and held-out, in one Holm family.
     rate_margin = _rate_margin(sweep_dir)
+    smallest_effect = _smallest_effect(sweep_dir)
     compared = wording.with_sentences(
-        analysis.compare_metrics(runs, by_metric, margin=margin, rate_margin=rate_margin),
-        margin,
-        rate_margin,
-    )
+        analysis.compare_metrics(
+            runs, by_metric, margin=margin, rate_margin=rate_margin,
+            smallest_effect=smallest_effect,
+        ),
+        margin, rate_margin, smallest_effect,
+    )  # fmt: skip
 
     def of_metric(metric: str) -> pd.DataFrame:
         if compared.empty:

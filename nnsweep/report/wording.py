@@ -152,10 +152,12 @@ def seed1_note(cells: pd.DataFrame, pairs: pd.DataFrame | None = None) -> str | 
 
 
 def _level(row: Mapping[str, object]) -> str:
-    return f"{float(row['ci_level']):.4g}".rstrip("0")
+    """The confidence of a row's interval as a percentage (its test's Holm level)."""
+    return f"{100 * float(row['ci_level']):.4g}%"
 
 
 def _seeds_text(row: Mapping[str, object], method: str) -> str:
+    """The a priori seeds-needed range of an undecided row, capped."""
     low, high = float(row["seeds_needed"]), float(row["seeds_needed_high"])
     if not np.isfinite(low):
         return (
@@ -170,6 +172,7 @@ def pair_sentence(
     row: Mapping[str, object],
     margin: tuple[float, float] = MARGIN,
     rate_margin: float = core.RATE_MARGIN,
+    smallest_effect: float = analysis.SMALLEST_EFFECT,
 ) -> str:
     """One sentence for one part of one pair (a row of ``analysis.compare_metrics``)."""
     a, b, part = row["a"], row["b"], row["part"]
@@ -236,14 +239,14 @@ def pair_sentence(
         )
     if decision.separates:
         lower, higher = (a, b) if decision == Decision.A_BETTER else (b, a)
-        both = " (both trimming bounds agree)" if bounds else ""
+        both = ", both trimming bounds agreeing" if bounds else ""
         return (
             f"{scope}: {lower} ends with lower {what} than {higher}{both} ({effect}; "
             f"{evidence}).{warning}"
         )
     needed = _seeds_text(
         row,
-        f"a priori, Noether's formula at P(A<B) = 0.5 and at {analysis.SMALLEST_EFFECT}"
+        f"a priori, Noether's formula at P(A<B) = 0.5 and at {smallest_effect}"
         + (", divided by the lower success rate" if part == "quality" else ""),
     )
     return (
@@ -268,13 +271,18 @@ def _warning(row: Mapping[str, object]) -> str:
 
 
 def with_sentences(
-    pairs: pd.DataFrame, margin: tuple[float, float] = MARGIN, rate_margin: float = core.RATE_MARGIN
+    pairs: pd.DataFrame,
+    margin: tuple[float, float] = MARGIN,
+    rate_margin: float = core.RATE_MARGIN,
+    smallest_effect: float = analysis.SMALLEST_EFFECT,
 ) -> pd.DataFrame:
     """The pairwise table with a ``sentence`` column."""
     if pairs.empty:
         return pairs
     return pairs.assign(
-        sentence=[pair_sentence(r, margin, rate_margin) for r in pairs.to_dict("records")]
+        sentence=[
+            pair_sentence(r, margin, rate_margin, smallest_effect) for r in pairs.to_dict("records")
+        ]
     )
 
 
@@ -449,6 +457,7 @@ def methods_text(
     margin: tuple[float, float] = MARGIN,
     alpha: float = ALPHA,
     rate_margin: float = core.RATE_MARGIN,
+    smallest_effect: float = analysis.SMALLEST_EFFECT,
 ) -> str:
     """How the verdict was computed, in one paragraph for the report."""
     return (
@@ -485,7 +494,8 @@ def methods_text(
         "consequence of the P(A<B) margin. For undecided parts, the seeds per cell that "
         "would decide them are computed a priori (no observed effect enters): from the "
         "seeds to show equivalence if the cells are the same to the seeds to show a "
-        f"difference at the smallest effect of interest (P(A<B) = {analysis.SMALLEST_EFFECT}, "
+        f"difference at the smallest effect of interest (P(A<B) = {smallest_effect}, a "
+        "setting: smallest_effect; "
         "twice the rate margin for rates), by Noether's formula and the normal approximation "
         "for two proportions, at 80% power and alpha divided by the family size; never "
         f"fewer than the seeds already trained, 'more than {core.SEEDS_CAP:,}' beyond. Seed s "

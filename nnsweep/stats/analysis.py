@@ -647,6 +647,7 @@ def compare_metrics(
     alpha: float = ALPHA,
     margin: tuple[float, float] = MARGIN,
     rate_margin: float = core.RATE_MARGIN,
+    smallest_effect: float = SMALLEST_EFFECT,
 ) -> pd.DataFrame:
     """``compare_pairs`` for several metrics at once, all their tests in one Holm family.
 
@@ -676,9 +677,10 @@ def compare_metrics(
     keyed = table.assign(
         a=table["metric"] + "\n" + table["a"], b=table["metric"] + "\n" + table["b"]
     )
-    table = decide(keyed, all_samples, alpha, margin=margin, rate_margin=rate_margin).assign(
-        a=table["a"], b=table["b"]
-    )
+    table = decide(
+        keyed, all_samples, alpha, margin=margin, rate_margin=rate_margin,
+        smallest_effect=smallest_effect,
+    ).assign(a=table["a"], b=table["b"])  # fmt: skip
     ratios = []
     for row in table.itertuples():
         if row.part == "reliability" or row.decision == Decision.NOT_APPLICABLE:

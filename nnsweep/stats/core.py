@@ -65,8 +65,9 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     count = (~missing).sum(axis=-1, keepdims=True)
     filled = np.where(missing, np.inf, p_values)
     order = np.argsort(filled, axis=-1, kind="stable")
-    ordered = np.take_along_axis(filled, order, axis=-1)
-    factor = count - np.arange(p_values.shape[-1])
+    # Missing values sort last; they multiply nothing (1.0 here, NaN again below).
+    ordered = np.take_along_axis(np.where(missing, 1.0, p_values), order, axis=-1)
+    factor = np.maximum(count - np.arange(p_values.shape[-1]), 1)
     adjusted = np.maximum.accumulate(np.minimum(1.0, factor * ordered), axis=-1)
     result = np.empty_like(adjusted)
     np.put_along_axis(result, order, adjusted, axis=-1)
