@@ -109,14 +109,6 @@ def _folder_name(key: str, value: Any) -> str:
     return value
 
 
-def _fraction(key: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}={_show(value)}: must be a number")
-    if not low < float(value) < high:
-        raise ConfigError(f"{key}={_show(value)}: must lie strictly between {low} and {high}")
-    return float(value)
-
-
 def _positive_float(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{key}={_show(value)}: must be a number")
@@ -318,23 +310,9 @@ class NNSweepConf:
     notes: str = setting("", "free text for the top of a sweep's report; changes no number")
     equivalence_margin: Any = setting(
         (0.44, 0.56),
-        '"practically equivalent" when two one-sided tests (in the verdict\'s Holm family) '
-        "put P(A<B) inside [low, high]; changes no number",
+        '"practically equivalent" when the 95% CI of P(A<B) lies inside [low, high] '
+        "(solve rates: a difference within the same half-width); changes no number",
         check=lambda key, value: parse_margin(value),
-    )
-    # Its own judgement about rates, not derived from equivalence_margin (issue 19).
-    rate_margin: float = setting(
-        0.06,
-        '"practically equivalent" solve rates: a difference within +-this (two one-sided '
-        "tests); changes no number",
-        check=lambda key, value: _fraction(key, value, 0.0, 0.5),
-    )
-    # Seeds-needed ranges are computed a priori at this effect, never at the observed one.
-    smallest_effect: float = setting(
-        0.64,
-        'P(A<B) worth detecting: the far end of each "seeds per cell to decide" range; '
-        "changes no number",
-        check=lambda key, value: _fraction(key, value, 0.5, 1.0),
     )
 
 

@@ -219,7 +219,6 @@ def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
 # P(A<B) inside this is "practically equivalent"; a sweep may set its own
 # (``equivalence_margin``), which the report reads from multirun.yaml.
 EQUIVALENCE_MARGIN = analysis.MARGIN
-RATE_MARGIN = core.RATE_MARGIN  # solve-rate differences within +-this are "equivalent"
 
 
 def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -437,18 +436,6 @@ def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
     return _shown(cells, columns)
 
 
-def _smallest_effect(sweep_dir: Path) -> float:
-    """The P(A<B) at which seeds-needed ranges end (``smallest_effect``), or the default."""
-    value = _sweep_config(sweep_dir).get("smallest_effect")
-    return analysis.SMALLEST_EFFECT if value is None else float(value)
-
-
-def _rate_margin(sweep_dir: Path) -> float:
-    """The sweep's equivalence margin for solve-rate differences (``rate_margin``)."""
-    value = _sweep_config(sweep_dir).get("rate_margin")
-    return RATE_MARGIN if value is None else float(value)
-
-
 def _margin(sweep_dir: Path) -> tuple[float, float]:
     """The sweep's equivalence margin for P(A<B) (``equivalence_margin``), or the default."""
     value = _sweep_config(sweep_dir).get("equivalence_margin")
@@ -560,11 +547,7 @@ def _sections(
             Section(
                 "Pairwise comparisons",
                 paragraphs=(
-                    wording.methods_text(
-                        margin,
-                        rate_margin=_rate_margin(sweep_dir),
-                        smallest_effect=_smallest_effect(sweep_dir),
-                    ),
+                    wording.methods_text(margin),
                     "Estimate: for reliability the success rate of A minus that of B; for "
                     "quality and pooled P(A<B) + 0.5 P(A=B). 'CI level' is the confidence "
                     "of each row's interval (its test's Holm level). Every comparison is "
@@ -803,8 +786,7 @@ def write_report(sweep_dir: Path) -> Path:
     if "holdout_error" in analysis.available_metrics(runs):
         by_metric["holdout_error"] = analysis.cell_statistics(runs, "holdout_error")
     # Every test the verdicts rely on, training and held-out, in one Holm family.
-    rate_margin = _rate_margin(sweep_dir)
-    smallest_effect = _smallest_effect(sweep_dir)
+    rate_margin, smallest_effect = core.RATE_MARGIN, analysis.SMALLEST_EFFECT
     compared = wording.with_sentences(
         analysis.compare_metrics(
             runs, by_metric, margin=margin, rate_margin=rate_margin,
