@@ -311,3 +311,18 @@ def test_quality_needs_enough_successes_after_trimming() -> None:
     quality = table.set_index("part").loc["quality"]
     assert quality["decision"] == Decision.NOT_APPLICABLE
     assert quality["reason"] == "few_successes"
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_pair_with_nothing_to_test_is_left_out_not_an_error(n: int) -> None:
+    """Two or three seeds per cell, all solved: every part is left out (no KeyError)."""
+    errors = np.arange(n, dtype=float)
+    table = analysis.pair_decisions(
+        {"A": (errors, np.ones(n, bool)), "B": (errors + 1, np.ones(n, bool))}
+    )
+    assert (table["decision"] == Decision.NOT_APPLICABLE).all()
+    assert set(table["reason"]) == {"no_failure", "few_successes", "all_succeeded"}
+    mixed = analysis.pair_decisions(
+        {"A": (errors, np.arange(n) > 0), "B": (errors + 1, np.ones(n, bool))}
+    )
+    assert mixed.set_index("part").loc["pooled", "decision"] in set(Decision)

@@ -504,7 +504,7 @@ def decide(
         bounds.append((min(float(e[0][0]) for e in ends), max(float(e[1][0]) for e in ends)))
     table[["ci_low", "ci_high"]] = bounds
     table["ci_level"] = np.where(np.isfinite(table["ci_low"]), 1 - level, np.nan)
-    table = table.drop(columns="_tests")
+    table = table.drop(columns="_tests", errors="ignore")
     # Bonferroni's alpha / m: the level at which Holm is sure to reject a new test.
     needed = [
         seeds_needed(row, samples, alpha / max(int(table["family_size"].iloc[0]), 1),
