@@ -43,6 +43,7 @@ def test_single_run_prints_the_tutorial_lines_and_writes_its_files(
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["numpy"] == np.__version__
     assert provenance["arithmetic"].startswith(arithmetic)
+    assert provenance["kernel_note"] is None  # numpy was forced, or a kernel path trained
     identity = provenance["seed_origins"][0]
     assert identity["kernel"] == provenance["kernel"]
     assert not list(tmp_path.rglob("*.tmp"))

@@ -392,3 +392,30 @@ def test_holdout_and_accuracy_come_from_the_portable_forward_pass() -> None:
     right = (np.round(net.seed_outputs()) == held_out[:40]).all(axis=2).mean(axis=1)
     assert np.array_equal(result.holdout_accuracy, right)
     assert (result.accuracy > 0).all()
+
+
+def test_a_cell_the_kernel_cannot_train_goes_to_numpy_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No path silently changes the numbers: the fallback trains the same bits and says why."""
+    from nnsweep.train import native
+
+    spec = TrainSpec(hidden_layers=(5, 3), activation="tanh", bias=True, iterations=40)
+    inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
+    monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
+    forced = train(inputs, targets, spec, [1, 2, 3])
+    assert (forced.kernel, forced.kernel_note) == ("numpy", "")
+    monkeypatch.setenv("NNSWEEP_KERNEL", "auto")
+    monkeypatch.setattr(native, "supports", lambda *args: "the kernel cannot train this")
+    fallback = train(inputs, targets, spec, [1, 2, 3])
+    assert fallback.kernel == "numpy" and fallback.kernel_note == "the kernel cannot train this"
+    assert np.array_equal(fallback.curves, forced.curves)
+    assert np.array_equal(fallback.final_error, forced.final_error)
+    if native.available_paths():
+        monkeypatch.undo()
+        monkeypatch.setenv("NNSWEEP_KERNEL", "auto")
+        by_kernel = train(inputs, targets, spec, [1, 2, 3])
+        assert by_kernel.kernel == native.available_paths()[0] and by_kernel.kernel_note == ""
+        assert np.array_equal(by_kernel.curves, forced.curves)
+        for a, b in zip(by_kernel.biases, forced.biases, strict=True):
+            assert np.array_equal(a, b)

@@ -81,6 +81,7 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
         "iterations",
         "seed",
         "arithmetic_version",
+        "arithmetic",
         "final_error",
         "diverged",
         "iterations_reached",
