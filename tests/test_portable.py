@@ -419,3 +419,22 @@ def test_a_cell_the_kernel_cannot_train_goes_to_numpy_with_the_reason(
         assert np.array_equal(by_kernel.curves, forced.curves)
         for a, b in zip(by_kernel.biases, forced.biases, strict=True):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("path", ["scalar", "avx2", "avx512"])
+def test_each_kernel_paths_exp_is_this_exp_on_ten_million_points(path: str) -> None:
+    """The kernel's exp against the numpy implementation's, as bits, edges included."""
+    from nnsweep.train import native
+
+    if path not in native.available_paths():
+        pytest.skip(f"the native kernel's {path} path is not available here")
+    edges = np.array(
+        [0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan, 709.78, 709.79, -745.1, -745.2,
+         LARGEST_FINITE, np.nextafter(LARGEST_FINITE, np.inf), 710.0, -746.0, 1e300, -1e300]
+    )  # fmt: skip
+    with np.errstate(over="ignore"):
+        for chunk in range(10):
+            x = np.concatenate([edges, _exp_points(1_000_000, 100 + chunk)])
+            assert np.array_equal(
+                native.exp(x, path).view(np.int64), portable.exp(x).view(np.int64)
+            ), chunk
