@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,10 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
         for notice in notices:
             print(notice, file=sys.stderr)
         if (runs["status"] != "failed").any():  # a report needs at least one trained seed
-            # Imported only now: collecting the tables needs none of the report's libraries.
+            # Imported only now, in the main thread: collecting the tables needs none of the
+            # report's libraries. (A thread that imported them while the jobs trained could
+            # still be inside `import matplotlib` when a refused sweep exited, and the
+            # interpreter then crashed at exit: issue 21.)
             from nnsweep.report.sweep_report import write_report
 
             write_report(sweep_dir)
@@ -74,14 +74,6 @@ def finish_broken_sweep(sweep_dir: Path, cells: Sequence[RunConfig], error: Base
     return finish_sweep(sweep_dir, lost) or 1
 
 
-def _import_report_modules() -> None:
-    # Lowest priority (Linux nices threads one by one): the jobs keep the cores.
-    if hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    import nnsweep.report.sweep_report  # noqa: F401  (matplotlib and scipy: about 2 s)
-
-
 class SweepTablesCallback(Callback):
     """Hydra callback: build the sweep's tables and report when a multirun ends."""
 
@@ -91,12 +83,6 @@ class SweepTablesCallback(Callback):
             ownership.claim(Path(config.hydra.run.dir))
         except SweepFolderError as error:
             exit_with_error(str(error))
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # The main process only waits while the jobs train, so it imports the report's
-        # libraries meanwhile instead of after the last job. Python's import lock makes a
-        # later import wait for this one to finish.
-        threading.Thread(target=_import_report_modules, daemon=True).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -12,11 +12,11 @@ a short random suffix, so two runs started in the same second get two folders.
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import sys
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +103,7 @@ def owner(folder: Path) -> dict[str, Any]:
 
 
 _watching = threading.Event()  # set once this process watches its parent
+_stop_watching = threading.Event()  # set at exit: the watch thread ends before the interpreter
 
 
 def exit_with_parent(owner: dict[str, Any], poll_seconds: float = 0.5) -> None:
@@ -121,11 +122,19 @@ def exit_with_parent(owner: dict[str, Any], poll_seconds: float = 0.5) -> None:
     _watching.set()
 
     def watch() -> None:
-        while os.getppid() == driver:
-            time.sleep(poll_seconds)
-        os._exit(1)  # the driver is gone: nobody will gather this job's files
+        while not _stop_watching.wait(poll_seconds):
+            if os.getppid() != driver:
+                os._exit(1)  # the driver is gone: nobody will gather this job's files
 
-    threading.Thread(target=watch, name="nnsweep-parent-watch", daemon=True).start()
+    thread = threading.Thread(target=watch, name="nnsweep-parent-watch", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        # No thread outlives the interpreter: this one is stopped and joined at exit.
+        _stop_watching.set()
+        thread.join()
+
+    atexit.register(stop)
 
 
 def _holder(folder: Path) -> str:
