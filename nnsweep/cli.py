@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nnsweep import store
+from nnsweep import schema, store
 from nnsweep.config import ConfigError
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
@@ -52,11 +52,32 @@ def _collect_command(arguments: Sequence[str]) -> int:
         exit_with_error(f"collect: {error}")
     from nnsweep.sweep.callback import finish_sweep
 
-    return finish_sweep(sweep_dir)
+    try:
+        return finish_sweep(sweep_dir)
+    except SweepFolderError as error:  # nothing to collect: the tables stay as they were
+        exit_with_error(f"collect: {error}")
+
+
+def _check_tables(sweep_dir: Path) -> None:
+    """A report needs a readable ``runs.parquet`` with at least one trained seed."""
+    import pandas as pd
+
+    path = sweep_dir / schema.RUNS
+    redo = f"rebuild it with `python -m nnsweep collect {sweep_dir}`"
+    try:
+        runs = pd.read_parquet(path)
+    except Exception as error:  # pyarrow's many errors for a garbled file
+        exit_with_error(f"report: {path}: unreadable ({type(error).__name__}); {redo}")
+    missing = [column for column in ("status", *schema.CELL_COLUMNS) if column not in runs]
+    if missing:
+        exit_with_error(f"report: {path}: lacks the column(s) {', '.join(missing)}; {redo}")
+    if not (runs["status"] != "failed").any():
+        exit_with_error(f"report: {path}: holds no trained seed, so there is nothing to report")
 
 
 def _report_command(arguments: Sequence[str]) -> int:
     sweep_dir = _sweep_dir_argument("report", arguments)
+    _check_tables(sweep_dir)
     from nnsweep.report.sweep_report import write_report
 
     path = write_report(sweep_dir)

@@ -303,9 +303,17 @@ def collect(
     """Build ``runs.parquet``, ``curves.parquet`` and ``summary.csv`` in ``sweep_dir``.
 
     Returns the tables and the gathering's one-line notices. Refuses (``SweepFolderError``)
-    a folder that is not a sweep folder, before writing anything.
+    a folder that is not a sweep folder, or one where no job of the run that owns it has
+    finished (a run killed before its first job ended), before writing anything: empty
+    tables would replace the earlier ones.
     """
     gathered = gather(sweep_dir, lost)
+    if gathered.runs.empty:
+        ignored = "".join(f"; {notice.removeprefix('nnsweep: ')}" for notice in gathered.notices)
+        raise SweepFolderError(
+            f"{sweep_dir}: nothing to collect: no job of the run that owns it has finished"
+            f"{ignored}; its tables are left as they were"
+        )
     summary = summarise(gathered.runs)
     write_parquet(sweep_dir / RUNS, gathered.runs)
     write_parquet(sweep_dir / CURVES, gathered.curves)

@@ -63,6 +63,34 @@ def _parse_each(overrides: Sequence[str]) -> list[Any]:
     return parsed
 
 
+# Hydra's output folders, by mode. Empty (``hydra.sweep.dir=$OUT`` with OUT unset), Hydra
+# writes into the working folder (or a job into the sweep folder), over the files there.
+HYDRA_OUTPUT_KEYS = {
+    "hydra.run.dir": ("working", "results/run/mine"),
+    "hydra.sweep.dir": ("working", "results/my_sweep"),
+    "hydra.sweep.subdir": ("sweep", "'${hydra.job.num}'"),
+}
+
+
+def check_hydra_output_dirs(cfg: DictConfig, multirun: bool) -> None:
+    """Refuse an empty (or filesystem-root) Hydra output folder, naming the key."""
+    for key, (folder, example) in HYDRA_OUTPUT_KEYS.items():
+        if key.startswith("hydra.sweep.") != multirun:
+            continue
+        try:
+            value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+        except Exception:  # resolved by Hydra only when a job runs (hydra.job.num)
+            continue
+        text = "" if value is None else str(value)
+        if not text.strip():
+            exit_with_error(
+                f"{key}={text!r}: is empty, so the output would go into the {folder} folder "
+                f"itself; give a folder, e.g. {key}={example} (is a shell variable unset?)"
+            )
+        if folder == "working" and Path(text).resolve() == Path(Path(text).resolve().anchor):
+            exit_with_error(f"{key}={text}: is the filesystem root; give a folder")
+
+
 def preflight(arguments: Sequence[str]) -> None:
     """Check the command line before Hydra creates anything, each mistake in one line.
 
@@ -87,6 +115,7 @@ def preflight(arguments: Sequence[str]) -> None:
         exit_with_error(describe_hydra_error(error))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         exit_with_error(describe_file_error(error, overrides))
+    check_hydra_output_dirs(cfg, multirun=bool(flags) or _is_multirun(cfg))
     if flags or _is_multirun(cfg):
         return
     if sweeps:

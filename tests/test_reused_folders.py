@@ -1,0 +1,130 @@
+"""A run claims only its own outputs (issue 21): empty output keys, collect with nothing to
+collect, a report from unusable tables, and sweep folders used again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from nnsweep import schema, store
+from nnsweep.config import to_run_config
+from nnsweep.errors import SweepFolderError
+from nnsweep.sweep import job as run
+
+FAST = ("layers=4-4", "n_seeds=2", "iterations=60", "log_every=20")
+
+
+@pytest.fixture
+def cell(compose_config):
+    def make(*overrides: str):
+        return to_run_config(compose_config(*FAST, *overrides))
+
+    return make
+
+
+def _sweep_of_an_earlier_run(tmp_path: Path, cell) -> Path:
+    """A sweep folder whose tables and job belong to run "earlier", now owned by "killed"
+    (a run killed before any of its jobs finished)."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / schema.MULTIRUN).write_text("{}\n")
+    store.write_json(sweep_dir / schema.OWNER, {"run_id": "earlier"})
+    run.run_cell(cell(), sweep_dir / "0", job=0, run_id="earlier")
+    store.collect(sweep_dir)
+    store.write_json(sweep_dir / schema.OWNER, {"run_id": "killed"})
+    return sweep_dir
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes (but the run lock, which collect takes and git ignores)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".nnsweep.lock"
+    }
+
+
+# --------------------------------------------------------------------------------------
+# HIGH 4: collect with nothing to collect
+# --------------------------------------------------------------------------------------
+
+
+def test_collect_with_no_job_of_the_owning_run_is_refused_and_writes_nothing(
+    cell, tmp_path: Path
+) -> None:
+    sweep_dir = _sweep_of_an_earlier_run(tmp_path, cell)
+    before = _files(sweep_dir)
+    assert len(pd.read_parquet(sweep_dir / schema.RUNS)) == 2
+    with pytest.raises(SweepFolderError, match=r"nothing to collect.*ignored job folder"):
+        store.collect(sweep_dir)
+    assert _files(sweep_dir) == before
+
+
+def test_collect_with_nothing_to_collect_is_one_line_and_leaves_the_files(
+    cell, tmp_path: Path
+) -> None:
+    sweep_dir = _sweep_of_an_earlier_run(tmp_path, cell)
+    before = _files(sweep_dir)
+    done = run_cli(["collect", str(sweep_dir)], timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"nnsweep: error: collect: {sweep_dir}: nothing to collect"
+    ), lines
+    assert _files(sweep_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        (pd.DataFrame({"job": pd.Series(dtype="int64")}), "lacks the column(s) status, dataset"),
+        (b"PAR1 garbled", "unreadable"),
+    ],
+    ids=["empty-table", "garbled"],
+)
+def test_report_on_unusable_tables_is_one_line(table, says: str, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / schema.MULTIRUN).write_text("{}\n")
+    if isinstance(table, bytes):
+        (sweep_dir / schema.RUNS).write_bytes(table)
+    else:
+        store.write_parquet(sweep_dir / schema.RUNS, table)
+    done = run_cli(["report", str(sweep_dir)], timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr, lines
+    assert not (sweep_dir / "report.md").exists()
+
+
+# --------------------------------------------------------------------------------------
+# HIGH 5: an empty Hydra output folder is refused, not the working folder written over
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["-m", "layers=8,16", "hydra.sweep.dir="],
+        ["-m", "layers=8,16", "hydra.sweep.dir=' '"],
+        ["-m", "layers=8,16", "hydra.sweep.subdir="],
+        ["hydra.run.dir="],
+    ],
+    ids=["sweep.dir", "sweep.dir-blank", "sweep.subdir", "run.dir"],
+)
+def test_an_empty_output_folder_is_refused_and_the_working_folder_untouched(
+    arguments: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / schema.RUNS).write_bytes(b"the user's own table")
+    (tmp_path / schema.SUMMARY).write_text("the user's own summary\n")
+    before = _files(tmp_path)
+    done = run_cli([*arguments, "iterations=20", "log_every=10"], cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr
+    key = arguments[-1].split("=")[0]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"nnsweep: error: {key}="), lines
+    assert "is empty" in lines[0]
+    assert _files(tmp_path) == before
