@@ -370,10 +370,23 @@ def robustness_sentence(stability: analysis.Stability | None) -> Paragraph | Non
         return None
     checkpoints, at = stability.checkpoints, stability.iterations
     shown = ", ".join(f"{f:.0%}" for f in checkpoints)
+    skipped = ", ".join(f"{f:.0%}" for f in stability.skipped)
+    if len(checkpoints) < 2:  # every checkpoint before the end lacked a logged point
+        text = (
+            f"Robustness: not checked: no logged point falls at {skipped} of the iterations "
+            "(log_every is coarser), so the verdict is read at the end only."
+        )
+        return Paragraph(text, "robustness")
+    # A checkpoint with no logged point is said to be left out, not read off an earlier one.
+    unlogged = ""
+    if stability.skipped:
+        unlogged = (
+            f" (not at {_join([f'{f:.0%}' for f in stability.skipped])}, where no point is logged)"
+        )
     if stability.earlier is None:
         text = (
             f"Robustness: the decision of every pair on all seeds' training error is the same "
-            f"at {shown} of the iterations: stable from iteration "
+            f"at {shown} of the iterations{unlogged}: stable from iteration "
             f"{at[stability.stable_from]:,} on."
         )
         return Paragraph(text, "robustness")
@@ -385,12 +398,12 @@ def robustness_sentence(stability: analysis.Stability | None) -> Paragraph | Non
     ]
     if stability.stable_from == end:
         lead = "Robustness: the verdict on all seeds' training error changes between "
-        lead += f"{earlier:.0%} of the iterations and the end"
+        lead += f"{earlier:.0%} of the iterations and the end{unlogged}"
     else:
         lead = (
             f"Robustness: the verdict on all seeds' training error is stable from iteration "
             f"{at[stability.stable_from]:,} ({stability.stable_from:.0%}) on; it differs at "
-            f"{earlier:.0%}"
+            f"{earlier:.0%}{unlogged}"
         )
     short = f"{lead}: {len(changes)} pair decision(s) differ; the pair table gives the final ones."
     return Paragraph(lead + ": " + "; ".join(changes) + ".", "robustness", short)

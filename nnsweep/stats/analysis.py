@@ -745,6 +745,11 @@ def robustness(
     The order of the medians and the decision of every pair (all seeds, as the pooled part,
     one Holm family per checkpoint) are compared with the end.
 
+    A checkpoint where some seed has no logged point after the previous checkpoint (a
+    ``log_every`` coarser than the checkpoints) is skipped and listed in ``skipped``:
+    reading the point before would judge a less trained (at iteration 0, an untrained)
+    network as if it were that far.
+
     Returns one row per (checkpoint, pair) and a ``Stability`` (None without curves).
     """
     if curves.empty or len(runs) == 0:
@@ -754,6 +759,21 @@ def robustness(
     merged = curves[["job", "seed", "iteration", "error"]].merge(keyed, on=["job", "seed"])
     if merged.empty:
         return pd.DataFrame(), None
+    n_seeds = len(merged.groupby(["job", "seed"]))
+    kept, skipped, previous = [], [], 0.0
+    for fraction in checkpoints:
+        low, high = np.floor(merged["iterations"] * previous), merged["iterations"] * fraction
+        inside = merged[(merged["iteration"] > low) & (merged["iteration"] <= np.floor(high))]
+        if len(inside.groupby(["job", "seed"])) == n_seeds or fraction == checkpoints[-1]:
+            kept.append(fraction)
+            previous = fraction
+        else:
+            skipped.append(fraction)
+    if len(kept) < 2:  # only the end: nothing to compare it with
+        end = checkpoints[-1]
+        stability = Stability((end,), {}, end, None, (), tuple(skipped))
+        return pd.DataFrame(), stability
+    checkpoints = tuple(kept)
     rows, orders = [], {}
     for fraction in checkpoints:
         target = np.floor(merged["iterations"] * fraction)
@@ -813,6 +833,7 @@ def robustness(
         stable_from=stable_from,
         earlier=earlier,
         changes=changes,
+        skipped=tuple(skipped),
     )
     return table, stability
 
@@ -827,6 +848,8 @@ class Stability:
     earlier: float | None  # the checkpoint before it (None: stable from the first)
     # (pair, winner or decision at ``earlier``, winner or decision at the end), per change
     changes: tuple[tuple[tuple[str, str], str | None, str | None], ...]
+    # checkpoints left out: no logged point since the previous one (log_every too coarse)
+    skipped: tuple[float, ...] = ()
 
 
 def failure_summary(runs: pd.DataFrame) -> pd.DataFrame:
