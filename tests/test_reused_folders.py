@@ -3,11 +3,12 @@ collect, a report from unusable tables, and sweep folders used again."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import PROJECT_ROOT, run_cli
 
 from nnsweep import schema, store
 from nnsweep.config import to_run_config
@@ -128,3 +129,85 @@ def test_an_empty_output_folder_is_refused_and_the_working_folder_untouched(
     assert len(lines) == 1 and lines[0].startswith(f"nnsweep: error: {key}="), lines
     assert "is empty" in lines[0]
     assert _files(tmp_path) == before
+
+
+# --------------------------------------------------------------------------------------
+# HIGH 3: a folder used again shows only this run's files
+# --------------------------------------------------------------------------------------
+
+SHIPPED_AUTO = PROJECT_ROOT / "results" / "neurons_early_auto" / schema.AUTO_RECORD
+# Every file a report writes beside the tables, and its figures folder.
+REPORT_FILES = (
+    "report.md", "report.html", "cell_stats.csv", "pairwise.csv", "failures.csv",
+    "cell_stats_holdout.csv", "pairwise_holdout.csv", "auto_rounds.csv",
+)  # fmt: skip
+FIGURES = "figures"
+
+
+def _sweep_of_this_run(tmp_path: Path, cell, *, failing: bool = False) -> Path:
+    """A sweep folder owned by run "now": jobs 0 and 1 are its own, job 2 is another run's."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / schema.MULTIRUN).write_text("{}\n")
+    store.write_json(sweep_dir / schema.OWNER, {"run_id": "now"})
+    for job, layers in enumerate(("4-4", "8")):
+        if failing:
+            settings = {"layers": layers, "dataset": "tutorial_ex2"}
+            failure = {"reason": "ValueError: broken", "settings": settings, "run_id": "now"}
+            store.write_json(sweep_dir / str(job) / schema.FAILURE, failure)
+        else:
+            run.run_cell(cell(f"layers={layers}"), sweep_dir / str(job), job=job, run_id="now")
+    run.run_cell(cell("layers=3"), sweep_dir / "2", job=2, run_id="earlier")
+    return sweep_dir
+
+
+def _plant_an_earlier_report(sweep_dir: Path) -> None:
+    for name in REPORT_FILES:
+        (sweep_dir / name).write_text("an earlier run's file\n")
+    (sweep_dir / FIGURES).mkdir()
+    (sweep_dir / FIGURES / "holdout_errors.png").write_bytes(b"an earlier figure")
+
+
+@pytest.mark.parametrize("record_run", ["earlier", None], ids=["other-run-id", "before-run-ids"])
+def test_a_report_in_a_reused_folder_shows_only_this_runs_files(
+    cell, tmp_path: Path, record_run: str | None
+) -> None:
+    from nnsweep.report.sweep_report import write_report
+
+    sweep_dir = _sweep_of_this_run(tmp_path, cell)
+    record = store.read_json(SHIPPED_AUTO)  # an auto sweep of other cells, in this folder
+    record.pop("run_id", None)
+    if record_run is not None:
+        record["run_id"] = record_run
+    store.write_json(sweep_dir / schema.AUTO_RECORD, record)
+    if record_run is None:  # written before this run claimed the folder
+        os.utime(sweep_dir / schema.AUTO_RECORD, ns=(0, 0))
+    _plant_an_earlier_report(sweep_dir)
+    store.collect(sweep_dir)
+    write_report(sweep_dir)
+    report = (sweep_dir / "report.md").read_text()
+    assert "Seeds chosen by the data" not in report
+    assert not (sweep_dir / "auto_rounds.csv").exists()
+    for name in ("cell_stats_holdout.csv", "pairwise_holdout.csv"):
+        assert not (sweep_dir / name).exists() and name not in report
+    assert not (sweep_dir / FIGURES / "holdout_errors.png").exists()
+    assert "0/provenance.json" in report and "1/provenance.json" in report
+    assert "2/provenance.json" not in report  # job 2 is another run's, ignored
+
+
+def test_an_auto_record_of_this_run_is_reported() -> None:
+    sweep_dir = SHIPPED_AUTO.parent  # shipped without owner.json: its record is its own
+    assert not (sweep_dir / schema.OWNER).exists()
+    assert store.read_auto(sweep_dir) is not None
+
+
+def test_when_every_cell_fails_no_earlier_report_or_table_stays(cell, tmp_path: Path) -> None:
+    from nnsweep.sweep.callback import finish_sweep
+
+    sweep_dir = _sweep_of_this_run(tmp_path, cell, failing=True)
+    _plant_an_earlier_report(sweep_dir)
+    assert finish_sweep(sweep_dir) == 1
+    left = [name for name in REPORT_FILES if (sweep_dir / name).exists()]
+    assert not left and not (sweep_dir / FIGURES).exists()
+    runs = pd.read_parquet(sweep_dir / schema.RUNS)
+    assert sorted(runs["job"]) == [0, 1] and set(runs["status"]) == {"failed"}

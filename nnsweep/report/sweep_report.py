@@ -52,10 +52,10 @@ def _sweep_config(sweep_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _job_provenance(sweep_dir: Path) -> dict[int, dict[str, Any]]:
-    """Every job's provenance.json, by job number."""
+def _job_provenance(sweep_dir: Path, runs: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    """The provenance.json of every job in ``runs`` (not of job folders it ignored)."""
     found = {}
-    for job_dir in store.job_dirs(sweep_dir):
+    for job_dir in _gathered_job_dirs(sweep_dir, runs):
         path = job_dir / schema.PROVENANCE
         if path.exists():
             try:
@@ -63,6 +63,13 @@ def _job_provenance(sweep_dir: Path) -> dict[int, dict[str, Any]]:
             except ValueError:
                 continue
     return found
+
+
+def _gathered_job_dirs(sweep_dir: Path, runs: pd.DataFrame) -> list[Path]:
+    """The job folders whose rows are in the sweep's table: a folder left by another run
+    is in the sweep folder but not in this sweep."""
+    gathered = {int(job) for job in runs["job"].dropna()} if "job" in runs else set()
+    return [job for job in store.job_dirs(sweep_dir) if int(job.name) in gathered]
 
 
 def _distinct(values: Any) -> str:
@@ -580,7 +587,7 @@ def _sections(
         )
     )
     sections.append(_seed_section(runs, cells, holdout is not None))
-    jobs = _job_provenance(sweep_dir)
+    jobs = _job_provenance(sweep_dir, runs)
     sections.append(_reproduce_section(sweep_dir, config, jobs))
     if jobs:
         sections.append(
@@ -614,7 +621,7 @@ def _sections(
                     table=_best_first(origins, cells),
                 )
             )
-    sections.append(_files_section(sweep_dir))
+    sections.append(_files_section(sweep_dir, runs))
     return sections
 
 
@@ -754,7 +761,7 @@ RAW_FILES = (
 )
 
 
-def _files_section(sweep_dir: Path) -> Section:
+def _files_section(sweep_dir: Path, runs: pd.DataFrame) -> Section:
     links = [
         (f"{name}: {what}", name)
         for name, what in RAW_FILES
@@ -762,7 +769,7 @@ def _files_section(sweep_dir: Path) -> Section:
     ]
     links += [
         (f"job {job.name}: provenance.json", f"{job.name}/{schema.PROVENANCE}")
-        for job in store.job_dirs(sweep_dir)
+        for job in _gathered_job_dirs(sweep_dir, runs)
     ]
     return Section(
         "Files",
@@ -777,6 +784,7 @@ def _files_section(sweep_dir: Path) -> Section:
 def write_report(sweep_dir: Path) -> Path:
     """Analyse the stored tables of ``sweep_dir`` and write the report; returns report.html."""
     runs = schema.with_legacy_settings(pd.read_parquet(sweep_dir / schema.RUNS))
+    store.remove_report(sweep_dir)  # nothing of an earlier report survives unless rewritten
     curves_path = sweep_dir / schema.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
     seeded = analysis.seeded_runs(runs)

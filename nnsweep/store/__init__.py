@@ -54,6 +54,7 @@ from nnsweep.store.tables import (
     owner_run_id,
     read_auto,
     read_job,
+    remove_report,
     summarise,
 )
 
@@ -86,6 +87,7 @@ __all__ = [
     "read_json",
     "read_npz",
     "read_progress",
+    "remove_report",
     "seed_origin",
     "sha256_bytes",
     "store_cached",

@@ -20,10 +20,12 @@ from nnsweep.schema import (
     CELL_COLUMNS,
     CURVES,
     FAILURE,
+    FIGURES,
     MULTIRUN,
     OWNER,
     PROGRESS,
     PROVENANCE,
+    REPORT_FILES,
     RUNS,
     SUMMARY,
     WEIGHTS,
@@ -73,7 +75,29 @@ def check_sweep_dir(sweep_dir: Path, tables_only: bool = False) -> None:
 def read_auto(sweep_dir: Path) -> dict[str, Any] | None:
     """The auto record of a sweep folder (``n_seeds=auto``), or None for an ordinary sweep."""
     path = sweep_dir / AUTO_RECORD
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    record = read_json(path)
+    owner = owner_run_id(sweep_dir)
+    if owner is None:  # a folder made before owners (or shipped without owner.json)
+        return record
+    if "run_id" in record:
+        return record if record["run_id"] == owner else None
+    # Written before records named their run: this run's only if written after its claim.
+    return record if path.stat().st_mtime_ns >= (sweep_dir / OWNER).stat().st_mtime_ns else None
+
+
+def remove_report(sweep_dir: Path) -> None:
+    """Remove a report and what it wrote beside the tables (CSV tables, figures), so that a
+    folder used again never shows an earlier run's report, or its files, as this one's."""
+    for name in REPORT_FILES:
+        (sweep_dir / name).unlink(missing_ok=True)
+    figures = sweep_dir / FIGURES
+    if figures.is_dir():
+        for figure in figures.glob("*.png"):
+            figure.unlink()
+        if not any(figures.iterdir()):
+            figures.rmdir()
 
 
 def owner_run_id(sweep_dir: Path) -> str | None:

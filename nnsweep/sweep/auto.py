@@ -191,18 +191,21 @@ def run_auto_sweep(
                 ),
             }
         )
-        record = _record(plan, rounds, "running")
+        record = _record(plan, rounds, "running", store.owner_run_id(sweep_dir))
         store.write_json(sweep_dir / schema.AUTO_RECORD, record)
     else:
         if not decisions.open.any():
             stop = "decided"
-    record = _record(plan, rounds, stop)
+    record = _record(plan, rounds, stop, store.owner_run_id(sweep_dir))
     store.write_json(sweep_dir / schema.AUTO_RECORD, record)
     return record
 
 
-def _record(plan: Plan, rounds: list[dict[str, Any]], stop: str) -> dict[str, Any]:
+def _record(
+    plan: Plan, rounds: list[dict[str, Any]], stop: str, run_id: str | None
+) -> dict[str, Any]:
     return {
+        "run_id": run_id,  # the run that owns the folder: a later run ignores this record
         "rule": plan.rule,
         "plan": {
             "max_seeds": plan.max_seeds,

@@ -38,6 +38,8 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
             from nnsweep.report.sweep_report import write_report
 
             write_report(sweep_dir)
+        else:  # no report to write: an earlier run's must not pass for this one's
+            store.remove_report(sweep_dir)
     except OSError as error:  # a full disk, a folder gone read-only
         print(
             f"nnsweep: error: cannot write the tables of {sweep_dir}: {error.strerror or error}; "
