@@ -96,6 +96,8 @@ def _seed_count(key: str, value: Any) -> int:
 # first fill the memory). Generous for real work: the shipped sweeps use 1e5 iterations.
 MAX_ITERATIONS = 10**9
 MAX_LOG_POINTS = 10**6  # error-margin points recorded per seed
+MAX_AUTO_SEEDS = 100_000  # n_seeds=auto: max_seeds and seed_block at most this
+MAX_AUTO_ROUNDS = 100  # n_seeds=auto: ceil(max_seeds / seed_block) rounds at most
 _FOLDER_NAME = re.compile(r"^[\w.+-]+$")
 
 
@@ -107,6 +109,9 @@ def _folder_name(key: str, value: Any) -> str:
             "'-', '+'), since sweeps go to <results_dir>/<name>/"
         )
     return value
+
+
+_auto_seeds = partial(_integer, minimum=2, maximum=MAX_AUTO_SEEDS)  # max_seeds, seed_block
 
 
 def _positive_float(key: str, value: Any) -> float:
@@ -132,15 +137,23 @@ def _boolean(key: str, value: Any) -> bool:
     return value
 
 
+# equivalence_margin must lie strictly inside these: a margin as wide as [0, 1] calls every
+# pair "practically equivalent", whatever the data.
+MARGIN_BOUNDS = (0.25, 0.75)
+
+
 def parse_margin(value: Any) -> tuple[float, float]:
-    """``equivalence_margin``: two numbers low < 0.5 < high within [0, 1]."""
-    message = f"equivalence_margin={_show(value)}: give two numbers around 0.5, e.g. [0.44, 0.56]"
+    """``equivalence_margin``: two numbers 0.25 < low < 0.5 < high < 0.75."""
+    message = (
+        f"equivalence_margin={_show(value)}: give two numbers around 0.5, inside "
+        f"({MARGIN_BOUNDS[0]}, {MARGIN_BOUNDS[1]}), e.g. [0.44, 0.56]"
+    )
     if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) != 2:
         raise ConfigError(message)
     if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
         raise ConfigError(message)
     low, high = float(value[0]), float(value[1])
-    if not 0 <= low < 0.5 < high <= 1:
+    if not MARGIN_BOUNDS[0] < low < 0.5 < high < MARGIN_BOUNDS[1]:
         raise ConfigError(message)
     return low, high
 
@@ -290,9 +303,9 @@ class NNSweepConf:
         check=_seed_count,
     )
     max_seeds: int = setting(1000, "n_seeds=auto: no cell gets more seeds than this",
-                             check=partial(_integer, minimum=2))  # fmt: skip
+                             check=_auto_seeds)  # fmt: skip
     seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round",
-                              check=partial(_integer, minimum=2))  # fmt: skip
+                              check=_auto_seeds)  # fmt: skip
     # A sweep over lr: the first tune_seeds seeds of every cell choose each shape's lr (nested).
     tune_seeds: int = setting(
         0,
@@ -430,6 +443,14 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
         raise ConfigError(
             f"log_every={train.log_every}: records {train.iterations // train.log_every:,} "
             f"points per seed over iterations={train.iterations}; at most {MAX_LOG_POINTS:,}"
+        )
+    # A bounded output is at most its range's width from a target inside it: a threshold
+    # above that (error_threshold=5 with sigmoid outputs) has every seed "converge" at once.
+    low, high = ACTIVATIONS[values["output_activation"]].output_range
+    if values["error_threshold"] > high - low:
+        raise ConfigError(
+            f"error_threshold={values['error_threshold']}: must be <= {high - low:g}, the "
+            f"largest error margin of {values['output_activation']} outputs"
         )
     seed, n_seeds = values["seed"], values["n_seeds"]
     if seed + n_seeds > 2**32:

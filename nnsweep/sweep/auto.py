@@ -19,6 +19,7 @@ round's jobs (the nnsweep sweeper launches them through the configured Hydra lau
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import schema, store
+from nnsweep.config import MAX_AUTO_ROUNDS, MAX_AUTO_SEEDS
 from nnsweep.errors import ConfigError
 from nnsweep.stats import analysis
 from nnsweep.stats.sequential import (
@@ -242,10 +244,18 @@ def auto_plan(config: Any) -> Plan:
         value = config.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 2:
             raise ConfigError(f"{key}={value}: must be a whole number >= 2 (with n_seeds=auto)")
+        if value > MAX_AUTO_SEEDS:
+            raise ConfigError(f"{key}={value}: must be <= {MAX_AUTO_SEEDS:,}")
         values[key] = value
     if values["max_seeds"] < values["seed_block"]:
         raise ConfigError(
             f"max_seeds={values['max_seeds']}: must be >= seed_block={values['seed_block']}"
+        )
+    rounds = math.ceil(values["max_seeds"] / values["seed_block"])
+    if rounds > MAX_AUTO_ROUNDS:
+        raise ConfigError(
+            f"max_seeds={values['max_seeds']}: with seed_block={values['seed_block']} plans "
+            f"{rounds:,} rounds; at most {MAX_AUTO_ROUNDS} (raise seed_block or lower max_seeds)"
         )
     seed = config.get("seed", 1)
     if isinstance(seed, int) and seed + values["max_seeds"] > 2**32:

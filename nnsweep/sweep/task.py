@@ -91,6 +91,18 @@ def check_hydra_output_dirs(cfg: DictConfig, multirun: bool) -> None:
             exit_with_error(f"{key}={text}: is the filesystem root; give a folder")
 
 
+def check_launcher(cfg: DictConfig) -> None:
+    """joblib's ``n_jobs``: 0 runs nothing (joblib refuses it only once the sweep started)."""
+    n_jobs = OmegaConf.select(cfg, "hydra.launcher.n_jobs", default=None)
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0
+    ):
+        exit_with_error(
+            f"hydra.launcher.n_jobs={n_jobs}: give the number of jobs to run at once, e.g. 2, "
+            "or -1 for one per core"
+        )
+
+
 def preflight(arguments: Sequence[str]) -> None:
     """Check the command line before Hydra creates anything, each mistake in one line.
 
@@ -116,6 +128,8 @@ def preflight(arguments: Sequence[str]) -> None:
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         exit_with_error(describe_file_error(error, overrides))
     check_hydra_output_dirs(cfg, multirun=bool(flags) or _is_multirun(cfg))
+    if bool(flags) or _is_multirun(cfg):
+        check_launcher(cfg)
     if flags or _is_multirun(cfg):
         return
     if sweeps:
