@@ -65,7 +65,7 @@ def _check_tables(sweep_dir: Path) -> None:
     path = sweep_dir / schema.RUNS
     redo = f"rebuild it with `python -m nnsweep collect {sweep_dir}`"
     try:
-        runs = pd.read_parquet(path)
+        runs = schema.with_legacy_settings(pd.read_parquet(path))
     except Exception as error:  # pyarrow's many errors for a garbled file
         exit_with_error(f"report: {path}: unreadable ({type(error).__name__}); {redo}")
     missing = [column for column in ("status", *schema.CELL_COLUMNS) if column not in runs]
