@@ -34,7 +34,28 @@ from nnsweep.train.trainer import TrainerError
 
 log = logging.getLogger("nnsweep")
 
+
+def register_plugins() -> None:
+    """Register nnsweep's Hydra plugins (search path, its config source, the sweeper) by hand.
+
+    Hydra finds plugins by listing the folders of the ``hydra_plugins`` namespace package.
+    setuptools' default editable install maps ``hydra_plugins.nnsweep_plugins`` by name
+    only, which a listing does not see: run from any folder but the checkout, every
+    experiment was an unknown setting. Registering twice (a wheel, a compat install) is a
+    no-op: Hydra keeps each class once.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.nnsweep_plugins.config_source import NNSweepGroupSource
+    from hydra_plugins.nnsweep_plugins.search_path import NNSweepSearchPathPlugin
+    from hydra_plugins.nnsweep_plugins.sweeper import NNSweepSweeper
+
+    for plugin in (NNSweepGroupSource, NNSweepSearchPathPlugin, NNSweepSweeper):
+        Plugins.instance().register(plugin)
+
+
 register_configs()
+register_plugins()
 register_resolver()
 ownership.register_resolver()
 
