@@ -138,7 +138,32 @@ def claim_sweep_dir(config: DictConfig) -> Path:
     except SweepFolderError as error:
         exit_with_error(str(error))
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    if "joblib" in str(OmegaConf.select(config, "hydra.launcher._target_", default="")):
+        start_trackers_deaf_to_hangup()
     return sweep_dir
+
+
+def start_trackers_deaf_to_hangup() -> None:
+    """Start loky's and multiprocessing's resource trackers now, with SIGHUP ignored.
+
+    They ignore SIGINT and SIGTERM themselves but not SIGHUP: a closed terminal (SIGHUP to
+    the process group) killed loky's tracker, which joblib then relaunched, and the new one
+    printed a KeyError traceback for every semaphore and memmap folder the workers freed.
+    An ignored signal stays ignored across exec, so a tracker started now keeps ignoring it;
+    it still ends when the driver does (its pipe closes). Each call after the first is a
+    no-op while the trackers run.
+    """
+    import signal
+    from multiprocessing import resource_tracker as multiprocessing_tracker
+
+    from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        loky_tracker.ensure_running()
+        multiprocessing_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def auto_sweep(
