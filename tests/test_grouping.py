@@ -11,6 +11,7 @@ import pytest
 from conftest import cell_settings
 from scipy import stats
 
+from nnsweep.report import wording
 from nnsweep.stats import analysis, grouping
 
 
@@ -96,7 +97,7 @@ def test_groups_of_a_synthetic_sweep_are_recovered() -> None:
     best, worst = grouping.best_and_worst_groups(order, separated)
     assert sorted(best) == [f"a{i}" for i in range(7)]
     assert sorted(worst) == [f"c{i}" for i in range(7)]
-    verdict = grouping.grouped_verdict(order, separated)
+    verdict = wording.grouped_verdict(order, separated)
     assert "6 other cell(s) cannot be told apart" in verdict
     assert len(verdict) < 600
 
@@ -118,12 +119,12 @@ def test_seed1_line_is_scipys_spearman() -> None:
     cells = pd.DataFrame(
         {"cell": list("abcde"), "median": [1, 2, 3, 4, 5], "seed1_error": [2, 1, 3, 5, 4.0]}
     )
-    line = grouping.seed1_line(cells)
+    line = wording.seed1_line(cells)
     rho = stats.spearmanr(cells["median"], cells["seed1_error"]).statistic
     assert f"Spearman ρ = {rho:.2f} over 5 cells" in line  # noqa: RUF001
     assert line.count("\n") == 0
     assert grouping.seed1_order(cells).tolist() == [2, 1, 3, 5, 4]
-    assert grouping.seed1_line(cells.assign(seed1_error=np.nan)) is None
+    assert wording.seed1_line(cells.assign(seed1_error=np.nan)) is None
 
 
 def test_many_cell_summary_counts_each_part_and_names_the_groups() -> None:
@@ -135,7 +136,7 @@ def test_many_cell_summary_counts_each_part_and_names_the_groups() -> None:
         rows.append({"a": order[i], "b": order[j], "part": "reliability", "decision": "undecided"})
     pairs = pd.DataFrame(rows)
     labels = {"reliability": "Reliability (solve rate)", "pooled": "Pooled (error of all seeds)"}
-    paragraphs = grouping.many_cell_summary(order, pairs, labels, "error")
+    paragraphs = wording.many_cell_summary(order, pairs, labels, "error")
     assert paragraphs[0].startswith("10 cells, ranked in the cell table")
     assert (
         "Best on error: c0; 2 other cell(s) cannot be told apart from it (c1, c2)."

@@ -104,7 +104,7 @@ def test_grouping_of_a_21_cell_sweep_fits_in_a_few_lines() -> None:
     cells = analysis.cell_statistics(runs)
     pairs = analysis.compare_pairs(runs, cells)
     order = cells["cell"].tolist()
-    verdict = grouping.grouped_verdict(order, grouping.separated_pairs(pairs))
+    verdict = wording.grouped_verdict(order, grouping.separated_pairs(pairs))
     assert len(order) == 21
     assert len(verdict) < 600, len(verdict)
 

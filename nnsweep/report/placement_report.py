@@ -477,8 +477,8 @@ def _grouped(section: Section, cells: pd.DataFrame, pairs: pd.DataFrame, what: s
 
     kept = tuple(wording.many_cell_paragraphs(section.paragraphs))
     labels = {k: v.format(what=what) for k, v in _PART_LABELS.items()} if "part" in pairs else {}
-    summary = grouping.many_cell_summary(cells["cell"].tolist(), pairs, labels, what)
-    seed1 = grouping.seed1_line(cells) if what == "final error" else None
+    summary = wording.many_cell_summary(cells["cell"].tolist(), pairs, labels, what)
+    seed1 = wording.seed1_line(cells) if what == "final error" else None
     return replace(section, paragraphs=(*summary, *kept, *([seed1] if seed1 else ())), bullets=())
 
 

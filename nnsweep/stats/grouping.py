@@ -6,9 +6,9 @@ pairwise decisions into what a reader can hold:
 * the group of cells that cannot be told apart from the best cell, and from the worst;
 * a compact letter display (Piepho 2004, "insert and absorb"): cells that share a letter
   are not significantly different, cells that share none are;
-* one Spearman line for how the tutorial's single seed orders the cells.
+* Spearman's rho between how the tutorial's single seed orders the cells and the medians.
 
-They take the cell order (best first) and the set of pairs the tests separate, so they
+The sentences made from these live in ``nnsweep.report.wording``. They take the cell order (best first) and the set of pairs the tests separate, so they
 work with any pairwise table: ``separated_pairs`` reads the verdict's ``decision`` column,
 or the older ``significant`` one.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -139,107 +138,9 @@ def seed1_agreement(cells: pd.DataFrame) -> tuple[float, int] | None:
     return float(rho), len(cells)
 
 
-def seed1_line(cells: pd.DataFrame) -> str | None:
-    """One line on the tutorial's method (one seed per cell) against all seeds."""
-    agreement = seed1_agreement(cells)
-    if agreement is None:
-        return None
-    rho, count = agreement
-    if not np.isfinite(rho):
-        return None
-    return (
-        "Seed 1's order (one seed per cell, the tutorial's method) agrees with the medians' "
-        f"order with Spearman ρ = {rho:.2f} over {count} cells; each cell's seed-1 rank is in "  # noqa: RUF001
-        "the cell table."
-    )
-
-
 def seed1_order(cells: pd.DataFrame) -> pd.Series:
     """Each cell's place (1 = best) when cells are ordered by seed 1's error alone."""
     return cells["seed1_error"].rank(method="min").astype("Int64")
 
 
-def _names(cells: Sequence[str], limit: int) -> str:
-    if len(cells) <= limit:
-        return ", ".join(cells)
-    return ", ".join(cells[:limit]) + f" and {len(cells) - limit} more"
-
-
-def grouped_verdict(
-    order: Sequence[str],
-    separated: set[Pair],
-    what: str = "final error",
-    limit: int = 8,
-    counts: bool = True,
-) -> str:
-    """The verdict for many cells: the best group, the worst group, and the letters.
-
-    At most ``limit`` names per group are written out; the rest are counted.
-    """
-    if len(order) < 2:
-        return "Only one cell: nothing to compare."
-    if not separated:
-        return (
-            f"No cell can be told apart from any other on {what}: the sweep does not support "
-            "any ranking."
-        )
-    best, worst = best_and_worst_groups(order, separated)
-    parts = [
-        f"Best on {what}: {order[0]}; {len(best) - 1} other cell(s) cannot be told apart "
-        f"from it" + (f" ({_names(best[1:], limit)})." if len(best) > 1 else "."),
-        f"Worst: {order[-1]}; {len(worst) - 1} other cell(s) cannot be told apart from it"
-        + (f" ({_names(worst[1:], limit)})." if len(worst) > 1 else "."),
-    ]
-    if set(best) & set(worst):
-        parts.append("The two groups overlap: the ranking between them is not settled.")
-    if counts:
-        parts.append(
-            f"{len(separated)} of {len(order) * (len(order) - 1) // 2} pairs are told apart; "
-            "in the cell table, cells that share a letter cannot be told apart."
-        )
-    else:
-        parts.append(
-            "In the cell table, cells that share a letter cannot be told apart (pooled comparison)."
-        )
-    return " ".join(parts)
-
-
 MANY_CELLS = 8  # above this many cells a verdict summarises pairs instead of naming them
-
-DECISION_WORDS = {
-    "a_better": "told apart",
-    "b_better": "told apart",
-    "equivalent": "practically equivalent",
-    "undecided": "undecided",
-    "not_applicable": "left out",
-}
-
-
-def decision_counts(rows: pd.DataFrame) -> str:
-    """'95 of 210 pairs told apart, 12 practically equivalent, 103 undecided'."""
-    words = rows["decision"].map(DECISION_WORDS).value_counts()
-    pieces = [f"{words.get('told apart', 0)} of {len(rows)} pairs told apart"]
-    pieces += [
-        f"{words[word]} {word}"
-        for word in ("practically equivalent", "undecided", "left out")
-        if words.get(word, 0)
-    ]
-    return ", ".join(pieces)
-
-
-def many_cell_summary(
-    order: Sequence[str], pairs: pd.DataFrame, labels: dict[str, str], what: str
-) -> list[str]:
-    """A verdict for many cells: the best and worst groups on the pooled comparison, then
-    one line of counts per part (``labels``: part -> its title), instead of pair lists."""
-    paragraphs = [
-        f"{len(order)} cells, ranked in the cell table and the ranked figure. "
-        + grouped_verdict(order, separated_pairs(pairs, "pooled"), what, counts=False)
-    ]
-    for part, label in labels.items():
-        rows = pairs[pairs["part"] == part] if "part" in pairs else pairs
-        if len(rows):
-            paragraphs.append(f"{label}: {decision_counts(rows)}.")
-    if len(paragraphs) > 1:
-        paragraphs[-1] = paragraphs[-1][:-1] + " (every pair in the pair table)."
-    return paragraphs
