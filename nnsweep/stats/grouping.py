@@ -8,9 +8,9 @@ pairwise decisions into what a reader can hold:
   are not significantly different, cells that share none are;
 * Spearman's rho between how the tutorial's single seed orders the cells and the medians.
 
-The sentences made from these live in ``nnsweep.report.wording``. They take the cell order (best first) and the set of pairs the tests separate, so they
-work with any pairwise table: ``separated_pairs`` reads the verdict's ``decision`` column,
-or the older ``significant`` one.
+The sentences made from these live in ``nnsweep.report.wording``. They take the cell order
+(best first) and the set of pairs the tests separate, so they work with any pairwise table:
+``separated_pairs`` reads the verdict's ``decision`` column, or the older ``significant`` one.
 """
 
 from __future__ import annotations
