@@ -521,12 +521,47 @@ def test_notes_are_text_in_report_md() -> None:
     assert "<script>" not in markdown and "&lt;script&gt;x()&lt;/script&gt; &amp; $a$" in markdown
 
 
-def test_figure_labels_are_plain_text() -> None:
+def test_figure_labels_are_plain_text_and_matplotlib_settings_stay_the_callers(
+    tmp_path: Path,
+) -> None:
+    """A "$" in a cell name is printed, not parsed as mathtext, in every label made while
+    drawing and while saving (tick labels), yet matplotlib's global rcParams are untouched."""
     import matplotlib
+    from matplotlib.text import Text
 
-    import nnsweep.report.plots  # noqa: F401
+    from nnsweep.report import plots
+    from nnsweep.report.render import save_figure
 
-    assert matplotlib.rcParams["text.parse_math"] is False
+    before = dict(matplotlib.rcParams)
+    effects = pd.DataFrame(
+        {"label": ["$a$ vs b"], "estimate": [0.7], "ci_low": [0.6], "ci_high": [0.8],
+         "decision": ["a_better"]}
+    )  # fmt: skip
+    figure = plots.forest(effects, (0.44, 0.56), "P($a$<b)")
+    save_figure(tmp_path, "forest", "caption", figure)
+    texts = [text for text in figure.findobj(Text) if "$" in text.get_text()]
+    assert len(texts) >= 2  # the title and the row's tick label
+    assert not any(text.get_parse_math() or text.get_usetex() for text in texts)
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_importing_nnsweep_leaves_a_notebooks_backend_and_rcparams_alone() -> None:
+    """In a fresh interpreter that chose its own backend: importing every module that draws
+    changes neither the backend nor rcParams, and pyplot is never imported."""
+    script = (
+        "import sys, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "before = dict(matplotlib.rcParams)\n"
+        "import nnsweep.cli, nnsweep.report.sweep_report, nnsweep.report.placement_report\n"
+        "import nnsweep.report.plots, nnsweep.report.plots_many\n"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+        "assert dict(matplotlib.rcParams) == before\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.slow

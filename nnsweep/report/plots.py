@@ -9,7 +9,8 @@ Choices, stated once:
 * Every label is plain text: no TeX, no mathtext, so a ``$`` in a cell name prints as ``$``.
   Log axes get plain tick labels (0.001, 1e-05) and, on a range under a decade, more ticks.
 
-The Agg backend is selected before pyplot is imported: reports are made without a screen.
+Figures are made without pyplot (``render.new_figure``), so importing this module leaves a
+notebook's backend and rcParams alone.
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import ticker
@@ -29,8 +26,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-plt.rcParams.update({"text.usetex": False, "text.parse_math": False})
+from nnsweep.report.render import new_figure, plain_text
 
 # Okabe & Ito (2008), "Color Universal Design": distinct under the common colour-vision
 # deficiencies. Its yellow is left out: thin lines and small dots of it vanish on white.
@@ -123,7 +121,7 @@ def _panels(n_cells: int, width: float = 12.0) -> tuple[Figure, list[Axes]]:
     """A grid of small multiples, one panel per cell, sharing both axes."""
     columns = min(n_cells, 5 if n_cells > 12 else 4 if n_cells > 6 else 3)
     rows = -(-n_cells // columns)
-    figure, axes = plt.subplots(
+    figure, axes = new_figure(
         rows,
         columns,
         figsize=(width, 2.3 * rows + 0.8),
@@ -169,6 +167,7 @@ def _split_modes(cell_curves: pd.DataFrame, split: bool) -> list[tuple[str, pd.D
     return [("", cell_curves)]
 
 
+@plain_text
 def learning_curves(
     curves: pd.DataFrame,
     order: Sequence[str],
@@ -188,7 +187,7 @@ def learning_curves(
     first_logged = float(logged[1]) if len(logged) > 1 else 1.0
     if len(order) > MAX_OVERLAID:
         return _learning_curve_panels(curves, order, styles, threshold, first_logged)
-    figure, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
+    figure, ax = new_figure(figsize=(9.5, 5.2), layout="constrained")
     handles = []
     for cell in order:
         style = styles[cell]
@@ -301,6 +300,7 @@ def _ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return finite, np.arange(1, len(finite) + 1) / len(values)
 
 
+@plain_text
 def performance_profile(
     runs: pd.DataFrame,
     order: Sequence[str],
@@ -327,7 +327,7 @@ def performance_profile(
     )
     overlay = len(order) <= MAX_OVERLAID
     figure, axes = (
-        plt.subplots(figsize=(9.5, 5.0), layout="constrained") if overlay else _panels(len(order))
+        new_figure(figsize=(9.5, 5.0), layout="constrained") if overlay else _panels(len(order))
     )
     axes = [axes] * len(order) if overlay else axes
     for ax, cell in zip(axes, order, strict=True):
@@ -400,6 +400,7 @@ def performance_profile(
 # --------------------------------------------------------------------------------------
 
 
+@plain_text
 def final_errors(
     runs: pd.DataFrame,
     order: Sequence[str],
@@ -414,9 +415,7 @@ def final_errors(
     recorded). Unsolved seeds are hollow (when ``mark_unsolved``), unstable ones crossed,
     seed 1 is a star, diverged seeds are counted above the boxes.
     """
-    figure, ax = plt.subplots(
-        figsize=(max(7.5, 0.75 * len(order) + 3.5), 5.2), layout="constrained"
-    )
+    figure, ax = new_figure(figsize=(max(7.5, 0.75 * len(order) + 3.5), 5.2), layout="constrained")
     groups = [runs[runs["cell"] == cell] for cell in order]
     data = [_finite_positive(group[column]) for group in groups]
     positions = np.arange(1, len(order) + 1)
@@ -555,13 +554,14 @@ DECISION_STYLE = {  # decision -> (colour, marker, legend text)
 }
 
 
+@plain_text
 def forest(effects: pd.DataFrame, margin: tuple[float, float], title: str) -> Figure:
     """P(A<B) with its CI, one row per pair (and part), the 0.5 line and the margin.
 
     ``effects`` has columns label, estimate, ci_low, ci_high and decision.
     """
     height = max(2.5, 0.28 * len(effects) + 1.4)
-    figure, ax = plt.subplots(figsize=(9.0, height), layout="constrained")
+    figure, ax = new_figure(figsize=(9.0, height), layout="constrained")
     rows = np.arange(len(effects))[::-1]  # first row on top
     ax.axvspan(*margin, color="#009E73", alpha=0.12, lw=0)
     ax.axvline(0.5, color="#444444", lw=1)
@@ -590,7 +590,7 @@ def forest(effects: pd.DataFrame, margin: tuple[float, float], title: str) -> Fi
     ax.grid(True, axis="x", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
     handles.append(
-        plt.Rectangle(
+        Rectangle(
             (0, 0),
             1,
             1,
@@ -616,12 +616,13 @@ def _text_colour(rgba: tuple[float, ...]) -> str:
     return "black" if luminance > 0.179 else "white"
 
 
+@plain_text
 def heatmap(cells: pd.DataFrame, x: str, y: str, value: str = "median") -> Figure:
     """Median final error over a grid of two swept settings (log colour scale)."""
     grid = cells.pivot_table(index=y, columns=x, values=value, aggfunc="first")
     values = grid.to_numpy(dtype=float)
     rows, columns = values.shape
-    figure, ax = plt.subplots(
+    figure, ax = new_figure(
         figsize=(max(5.5, 1.1 * columns + 3), max(3.5, 0.55 * rows + 2)), layout="constrained"
     )
     finite = _finite_positive(values)
@@ -665,6 +666,7 @@ def cell_colours(figure: Figure) -> dict[str, set[str]]:
     return found
 
 
+@plain_text
 def auto_intervals(rounds: pd.DataFrame, margin: tuple[float, float]) -> Figure:
     """An auto sweep's pairs, one panel each: P(A<B) and its interval after every round.
 
@@ -675,7 +677,7 @@ def auto_intervals(rounds: pd.DataFrame, margin: tuple[float, float]) -> Figure:
     judged = judged[(judged["decided_look"] == 0) | (judged["round"] <= judged["decided_look"])]
     pairs = list(dict.fromkeys(zip(judged["a"], judged["b"], strict=True)))
     n_panels = max(1, len(pairs))
-    figure, axes = plt.subplots(
+    figure, axes = new_figure(
         1, n_panels, figsize=(max(6.0, 3.6 * n_panels), 4.2), squeeze=False, sharey=True,
         layout="constrained",
     )  # fmt: skip

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from nnsweep.report.render import new_figure, plain_text
 from nnsweep.stats.grouping import letter_ranges
 
 MAX_TEXT_CELLS = 12  # above this many cells the matrix shows colour only, no numbers
 NEUTRAL = "#0072B2"  # Okabe-Ito blue, for figures where cells are rows, not colours
 
 
-def _log_if_positive(ax: plt.Axes, values: np.ndarray, axis: str = "x") -> None:
+def _log_if_positive(ax: Axes, values: np.ndarray, axis: str = "x") -> None:
     """A log axis with plain tick labels (0.002, 0.01) when the values span over 3x."""
     finite = values[np.isfinite(values)]
     if not (len(finite) and finite.min() > 0 and finite.max() / finite.min() > 3):
@@ -46,6 +44,7 @@ def _log_if_positive(ax: plt.Axes, values: np.ndarray, axis: str = "x") -> None:
     target.set_minor_formatter(ticker.NullFormatter())
 
 
+@plain_text
 def ranked_dots(
     cells: pd.DataFrame,
     letters: Mapping[str, str] | None = None,
@@ -58,7 +57,7 @@ def ranked_dots(
     q3), best first. Letters, if given, are printed right of each row.
     """
     n_cells = len(cells)
-    figure, ax = plt.subplots(figsize=(8.5, 1.2 + 0.28 * n_cells), layout="constrained")
+    figure, ax = new_figure(figsize=(8.5, 1.2 + 0.28 * n_cells), layout="constrained")
     rows = np.arange(n_cells)[::-1]  # best at the top
     for row, cell in zip(rows, cells.itertuples(), strict=True):
         colour = (colours or {}).get(cell.cell, NEUTRAL)
@@ -115,6 +114,7 @@ def matrix_values(pairs: pd.DataFrame, order: Sequence[str]) -> np.ndarray:
     return matrix
 
 
+@plain_text
 def pairwise_matrix(
     pairs: pd.DataFrame, order: Sequence[str], separated: set[frozenset[str]]
 ) -> Figure:
@@ -126,7 +126,7 @@ def pairwise_matrix(
     size = len(order)
     matrix = matrix_values(pairs, order)
     side = min(11.0, max(5.0, 0.42 * size + 3.0))
-    figure, ax = plt.subplots(figsize=(side + 1.2, side), layout="constrained")
+    figure, ax = new_figure(figsize=(side + 1.2, side), layout="constrained")
     image = ax.imshow(matrix, cmap="RdBu", vmin=0, vmax=1)
     with_text = size <= MAX_TEXT_CELLS
     for i in range(size):
@@ -169,6 +169,7 @@ def _shape_statistics(runs: pd.DataFrame, column: str, higher_is_better: bool) -
     return table.join(first).reset_index()
 
 
+@plain_text
 def placement_panels(
     budgets: Sequence[tuple[str, pd.DataFrame]],
     column: str,
@@ -184,14 +185,14 @@ def placement_panels(
     count = len(budgets)
     columns = min(count, 2)
     rows = -(-count // columns)
-    figure, axes = plt.subplots(
+    figure, axes = new_figure(
         rows, columns, figsize=(6.4 * columns, 4.6 * rows), layout="constrained", squeeze=False
     )
     flat = list(axes.ravel())
     for ax in flat[count:]:
         ax.set_visible(False)
     weights = pd.concat([b[1]["n_weights"] for b in budgets])
-    norm = plt.Normalize(weights.min(), weights.max())
+    norm = Normalize(weights.min(), weights.max())
     scatter = None
     for ax, (title, runs) in zip(flat, budgets, strict=False):
         table = _shape_statistics(runs, column, higher_is_better)
@@ -229,6 +230,7 @@ DESCRIPTOR_LABELS = {
 }
 
 
+@plain_text
 def descriptor_bars(table: pd.DataFrame) -> Figure:
     """One panel per budget: for each part, a bar per descriptor with the share of the
     between-shape variation it explains alone (``placement.descriptors_table``); the best
@@ -237,7 +239,7 @@ def descriptor_bars(table: pd.DataFrame) -> Figure:
     count = len(keys)
     columns = min(count, 2)
     rows = -(-count // columns)
-    figure, axes = plt.subplots(
+    figure, axes = new_figure(
         rows, columns, figsize=(6.4 * columns, 3.4 * rows), layout="constrained", squeeze=False
     )
     flat = list(axes.ravel())
@@ -271,10 +273,11 @@ def descriptor_bars(table: pd.DataFrame) -> Figure:
     return figure
 
 
+@plain_text
 def trend_over_training(over: pd.DataFrame) -> Figure:
     """Spearman's rho (front-loading vs the cells' median training error) with its 95% CI
     at each checked iteration, one line per budget."""
-    figure, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    figure, ax = new_figure(figsize=(7.5, 4.2), layout="constrained")
     styles = ("-", "--", ":", "-.")
     colours = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
     keys = over[["dataset", "total_neurons", "depth"]].drop_duplicates()

@@ -9,12 +9,14 @@ else of the report package: what a section says is decided elsewhere.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as PlotFigure
@@ -22,6 +24,11 @@ from matplotlib.figure import Figure as PlotFigure
 from nnsweep import store
 
 FIGURES = "figures"  # every report's figures go to <report folder>/figures/<name>.png
+
+# Every label is plain text: no TeX, no mathtext, so a "$" in a cell name prints as "$". It
+# holds while a figure is drawn and saved (``plain_text``, ``save_figure``), never globally:
+# importing nnsweep leaves a notebook's backend and rcParams as they were.
+PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
 
 
 @dataclass(frozen=True)
@@ -53,17 +60,29 @@ def save_figure(folder: Path, name: str, caption: str, figure: PlotFigure) -> Fi
     relative = f"{FIGURES}/{name}.png"
     path = folder / relative
     path.parent.mkdir(exist_ok=True)
-    store.atomic_write(path, lambda p: figure.savefig(p, dpi=110, format="png"))
-    _release(figure)
+    with matplotlib.rc_context(PLAIN_TEXT):  # tick labels are made while saving
+        store.atomic_write(path, lambda p: figure.savefig(p, dpi=110, format="png"))
     return Figure(relative, caption)
 
 
-def _release(figure: PlotFigure) -> None:
-    """Forget a figure pyplot still tracks (made through it), so that memory is freed."""
-    if figure.canvas.manager is not None:
-        import matplotlib.pyplot as plt
+def new_figure(
+    rows: int = 1, columns: int = 1, *, figsize: tuple[float, float], **options: Any
+) -> tuple[PlotFigure, Any]:
+    """A figure and its axes (as ``pyplot.subplots`` gives them), made without pyplot: no
+    backend is chosen or changed, and nothing keeps the figure alive once it is saved."""
+    figure = PlotFigure(figsize=figsize, layout=options.pop("layout", None))
+    return figure, figure.subplots(rows, columns, **options)
 
-        plt.close(figure)
+
+def plain_text(draw: Callable[..., PlotFigure]) -> Callable[..., PlotFigure]:
+    """Draw with ``PLAIN_TEXT`` in force, so every label made on the way is plain text."""
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> PlotFigure:
+        with matplotlib.rc_context(PLAIN_TEXT):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 # --------------------------------------------------------------------------------------
