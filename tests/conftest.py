@@ -1,11 +1,15 @@
-"""Shared fixtures: composed configs (Hydra's compose API) and the real CLI in a subprocess."""
+"""Shared fixtures: composed configs (Hydra's compose API), the CLI in this process or in a
+subprocess, and synthetic runs tables."""
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +90,39 @@ def run_cli(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def run_cli_here(
+    arguments: Sequence[str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m nnsweep ARGUMENTS`` called in this process, without starting Python,
+    Hydra and pandas again: for what a command prints and returns. ``run_cli`` stays for
+    what only a real process shows (start-up, signals, workers, environment)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from nnsweep import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    argv, here = sys.argv[:], Path.cwd()
+    sys.argv = ["nnsweep", *arguments]
+    os.chdir(cwd or PROJECT_ROOT)
+    status: Any = 0
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            cli.main()
+    except SystemExit as exited:
+        status = exited.code
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        GlobalHydra.instance().clear()
+    returncode = status if isinstance(status, int) else 0 if status is None else 1
+    return subprocess.CompletedProcess(
+        ["nnsweep", *arguments], returncode, stdout.getvalue(), stderr.getvalue()
     )
 
 

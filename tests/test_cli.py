@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TUTORIAL_TRACE, only_dir, run_cli
+from conftest import TUTORIAL_TRACE, only_dir, run_cli, run_cli_here
+
+from nnsweep.sweep import cell
 
 
 def _margins(stdout: str) -> list[float]:
@@ -66,8 +69,15 @@ def test_example_1_runs_a_3_8_1_network(tmp_path: Path) -> None:
     assert weights["seed1_weight_1"].shape == (8, 1)
 
 
-BAD_INPUTS = [
+# Bad input on the command line: one line naming the key and value, exit 2, nothing written.
+# A few run as real processes (a single run, a sweep, a missing file): the contract is what
+# the user's shell sees. The rest call the same entry point in this process.
+BAD_INPUTS_IN_A_PROCESS = [
     (["layers=8-x-8"], "layers=8-x-8"),
+    (["-m", "dataset=tutorial_ex1,nope"], "dataset=nope"),
+    (["experiments=nope"], "experiments=nope"),
+]
+BAD_INPUTS = [
     (["layers=0-8"], "layers=0-8"),
     (["layers=-3"], "layers=-3"),
     (["layers="], "layers=''"),
@@ -83,10 +93,9 @@ BAD_INPUTS = [
     (["n_seeds=0"], "n_seeds=0"),
     (["layers=100000-100000"], "GiB"),
     (["iterations=abc"], "iterations=abc"),
-    (["experiments=nope"], "experiments=nope"),
     (["-m", "layers=8-8,8-x"], "layers=8-x"),
-    (["-m", "dataset=tutorial_ex1,nope"], "dataset=nope"),
     (["-m", "n_seeds=2,0"], "n_seeds=0"),
+    (["-m", "layers=4,100000-100000"], "GiB"),
     # issue 13: grammar, typos, limits (their rules are tested in-process in test_integrity)
     (["layers=["], "layers=["),
     (["layers=8,16"], "add -m"),
@@ -95,19 +104,38 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("arguments", "named"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS]
-)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(
-    tmp_path: Path, arguments: list[str], named: str
-) -> None:
-    results = tmp_path / "results"
-    done = run_cli([*arguments, f"results_dir={results}"], timeout=120)
+def _refused_in_one_line(done: subprocess.CompletedProcess[str], named: str) -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("nnsweep: error: ") and named in lines[0]
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    BAD_INPUTS_IN_A_PROCESS,
+    ids=[" ".join(a) for a, _ in BAD_INPUTS_IN_A_PROCESS],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, arguments: list[str], named: str
+) -> None:
+    results = tmp_path / "results"
+    _refused_in_one_line(run_cli([*arguments, f"results_dir={results}"], timeout=120), named)
+    assert not results.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS]
+)
+def test_bad_input_is_refused_in_one_line_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str], named: str
+) -> None:
+    """The same contract, called in this process; the memory limit is this test's 8 GiB, so
+    "too big" does not depend on the RAM of the machine that runs it."""
+    monkeypatch.setattr(cell, "available_memory_bytes", lambda: 8 * 2**30)
+    results = tmp_path / "results"
+    _refused_in_one_line(run_cli_here([*arguments, f"results_dir={results}"]), named)
     assert not results.exists()
 
 

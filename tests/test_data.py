@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import only_dir, run_cli
+from conftest import only_dir, run_cli_here
 
 from nnsweep.config import ConfigError, RunConfig, TrainSpec, dataset_spec
 from nnsweep.sweep.cell import load_cell
@@ -105,7 +105,7 @@ def test_csv_dataset_with_holdout_through_the_cli(tmp_path: Path) -> None:
     rows = ["x1,x2,y"] + [f"{a},{b},{a ^ b}" for a in (0, 1) for b in (0, 1)] * 4
     path = _csv(tmp_path, "\n".join(rows) + "\n")
     results = tmp_path / "results"
-    done = run_cli(
+    done = run_cli_here(
         [
             "dataset=csv",
             f"dataset.path={path}",
@@ -124,7 +124,7 @@ def test_csv_dataset_with_holdout_through_the_cli(tmp_path: Path) -> None:
     label = "csv(data.csv, inputs=[x1,x2], targets=[y]) holdout=0.25 data_seed=0"
     assert runs["dataset"].unique().tolist() == [label]
     assert runs["holdout_error"].notna().all()
-    bad = run_cli(
+    bad = run_cli_here(
         [
             "dataset=csv",
             f"dataset.path={path}",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, only_dir, run_cli
+from conftest import PROJECT_ROOT, only_dir, run_cli, run_cli_here
 
 from nnsweep import schema, store
 from nnsweep.config import ConfigError, to_run_config
@@ -160,7 +160,7 @@ def test_collect_on_a_job_folder_is_refused_and_leaves_its_files(cell, tmp_path:
     job_dir = _job(sweep_dir, 0, cell(), owner)
     before = {p.name: p.read_bytes() for p in job_dir.iterdir()}
     for command in ("collect", "report"):
-        done = run_cli([command, str(job_dir)], timeout=120)
+        done = run_cli_here([command, str(job_dir)])
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         refused = f"nnsweep: error: {command} needs one sweep folder: {job_dir}: is one job's"

@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+
+from conftest import PROJECT_ROOT
 
 from nnsweep import schema, store
 from nnsweep.config import to_run_config
+from nnsweep.store import jobs
 from nnsweep.sweep.job import run_cell
 
 
 def test_provenance_names_the_cpu_and_the_tree_state() -> None:
     details = store.provenance()
     assert details["cpu"]["model"]
-    assert set(details["cpu"]["simd"]) <= set(store.SIMD_FLAGS)
-    assert details["git_dirty"] in (True, False, None)
-    assert isinstance(details["git_dirty_files"], list)
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+    assert details["cpu"]["simd"] == [flag for flag in store.SIMD_FLAGS if flag in flags]
+    # The tree state is what git itself says about the checkout, results/ left out.
+    status = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no",
+         "--", ".", ":(exclude)results"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if status.returncode != 0:  # not a git checkout (an unpacked sdist): git cannot tell
+        assert details["git_dirty"] is None and details["git_dirty_files"] == []
+    else:
+        changed = [line[3:] for line in status.stdout.splitlines() if line.strip()]
+        assert details["git_dirty"] is bool(changed)
+        assert details["git_dirty_files"] == changed[:20]
+
+
+def test_a_dirty_tree_names_its_changed_files_but_not_results(tmp_path: Path) -> None:
+    def git(*arguments: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *arguments], check=True, capture_output=True)
+
+    assert jobs._git_dirty_files(tmp_path) is None  # not a repository: git cannot tell
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "results/table.csv"):
+        (tmp_path / name).write_text("before\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    assert jobs._git_dirty_files(tmp_path) == []
+    (tmp_path / "results" / "table.csv").write_text("after\n")
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert jobs._git_dirty_files(tmp_path) == []
+    (tmp_path / "code.py").write_text("after\n")
+    assert jobs._git_dirty_files(tmp_path) == ["code.py"]
 
 
 def test_cached_seeds_keep_where_and_when_they_were_computed(

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cell_settings, run_cli
+from conftest import cell_settings, run_cli_here
 
 from nnsweep import schema, store
 from nnsweep.report import plots
@@ -67,7 +67,7 @@ class _Collector(HTMLParser):
 def test_report_command_regenerates_the_report_and_its_numbers_are_right(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     runs = _fake_sweep(sweep_dir)
-    done = run_cli(["report", str(sweep_dir)])
+    done = run_cli_here(["report", str(sweep_dir)])
     assert done.returncode == 0, done.stderr
 
     cells = pd.read_csv(sweep_dir / "cell_stats.csv").set_index("layers")
@@ -266,7 +266,7 @@ def test_a_sweep_of_two_numeric_axes_gets_a_heatmap(tmp_path: Path) -> None:
 
 
 def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path: Path) -> None:
-    done = run_cli(["report", str(tmp_path / "nope")])
+    done = run_cli_here(["report", str(tmp_path / "nope")])
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "nnsweep: error: report needs" in done.stderr
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import only_dir, run_cli
+from conftest import only_dir, run_cli, run_cli_here
 
 from nnsweep import schema
 from nnsweep.errors import ConfigError
@@ -120,7 +120,9 @@ def test_module_prints_the_list_and_refuses_bad_specs(capsys: pytest.CaptureFixt
 
 
 def test_cli_refuses_a_bad_family_in_one_line(tmp_path: Path) -> None:
-    done = run_cli(["-m", "layers=budget(total=30, depth=3, step=4)", f"results_dir={tmp_path}"])
+    done = run_cli_here(
+        ["-m", "layers=budget(total=30, depth=3, step=4)", f"results_dir={tmp_path}"]
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "nnsweep: error: layers=budget(total=30,depth=3,step=4): "

@@ -21,7 +21,9 @@ from nnsweep.train import native
 
 pytestmark = pytest.mark.slow
 
+# Two jobs train at once whatever the number of CPUs (joblib's default is one per CPU).
 LONG_SWEEP = ["-m", "layers=8-8,4-4", "n_seeds=4", "iterations=5000000", "log_every=1000000"]
+LONG_SWEEP += ["hydra.launcher.n_jobs=2"]
 
 
 def _session(sid: int) -> list[int]:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, only_dir, run_cli
+from conftest import PROJECT_ROOT, only_dir, run_cli, run_cli_here
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,16 @@ def _assert_same_tables(left: Path, right: Path) -> None:
         pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SMALL swept once with the joblib launcher, for the tests that only read it (or copy
+    it first): its sweep folder, at results_dir/sweep/ref, with its cache beside it."""
+    results = tmp_path_factory.mktemp("small")
+    done = run_cli([*SMALL, f"results_dir={results}", f"hydra.sweep.dir={results / 'ref'}"])
+    assert done.returncode == 0, done.stderr
+    return results / "ref"
+
+
 def _sweep(
     tmp_path: Path, name: str, *extra: str, env=None
 ) -> tuple[subprocess.CompletedProcess, Path]:
@@ -49,10 +59,8 @@ def _trained(sweep_dir: Path) -> int:
     )
 
 
-def test_multirun_writes_every_table(tmp_path: Path) -> None:
-    done, results = _sweep(tmp_path, "a")
-    assert done.returncode == 0, done.stderr
-    sweep_dir = only_dir(results / "sweep")
+def test_multirun_writes_every_table(small_sweep: Path) -> None:
+    sweep_dir = small_sweep
     runs, curves, summary = _tables(sweep_dir)
     assert len(runs) == 9 and set(runs["layers"]) == {"8-8", "4-4", "8"}
     assert (runs["status"] == "ok").all()
@@ -96,21 +104,22 @@ def test_multirun_writes_every_table(tmp_path: Path) -> None:
         assert column in pd.read_parquet(sweep_dir / "runs.parquet").columns
 
 
-def test_basic_launcher_gives_the_same_tables_as_joblib(tmp_path: Path) -> None:
-    joblib_done, joblib_results = _sweep(tmp_path, "joblib")
+def test_basic_launcher_gives_the_same_tables_as_joblib(tmp_path: Path, small_sweep: Path) -> None:
     basic_done, basic_results = _sweep(tmp_path, "basic", "hydra/launcher=basic")
-    assert joblib_done.returncode == 0 and basic_done.returncode == 0, basic_done.stderr
-    _assert_same_tables(only_dir(joblib_results / "sweep"), only_dir(basic_results / "sweep"))
+    assert basic_done.returncode == 0, basic_done.stderr
+    _assert_same_tables(small_sweep, only_dir(basic_results / "sweep"))
 
 
-def test_running_again_trains_nothing_and_overlap_trains_only_new_seeds(tmp_path: Path) -> None:
+def test_running_again_trains_nothing_and_overlap_trains_only_new_seeds(
+    tmp_path: Path, small_sweep: Path
+) -> None:
     results = tmp_path / "r"
-    first = run_cli([*SMALL, f"results_dir={results}", "hydra.sweep.dir=" + str(results / "one")])
+    shutil.copytree(small_sweep.parent / ".cache", results / ".cache")  # the first run's cache
     again = run_cli([*SMALL, f"results_dir={results}", "hydra.sweep.dir=" + str(results / "two")])
-    assert first.returncode == 0 and again.returncode == 0, again.stderr
-    assert _trained(results / "one") == 9
+    assert again.returncode == 0, again.stderr
+    assert _trained(small_sweep) == 9
     assert _trained(results / "two") == 0
-    _assert_same_tables(results / "one", results / "two")
+    _assert_same_tables(small_sweep, results / "two")
     more = run_cli(
         [*SMALL, "n_seeds=5", f"results_dir={results}", "hydra.sweep.dir=" + str(results / "three")]
     )
@@ -141,8 +150,10 @@ def _killed_sweep(results: Path, arguments: list[str], wait_for_cache: bool) -> 
         if list((results / ".cache").rglob("*.npz")) or process.poll() is not None:
             break
         time.sleep(0.05)
-    if not wait_for_cache:
-        time.sleep(2.0)
+    while not wait_for_cache and time.monotonic() < deadline:  # started: its folder exists
+        if list(results.glob("sweep/*/multirun.yaml")) or process.poll() is not None:
+            break
+        time.sleep(0.05)
     assert process.poll() is None, "the sweep ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -171,9 +182,9 @@ def test_a_killed_sweep_run_again_gives_the_uninterrupted_tables(
 
 
 def test_a_new_experiment_file_works_without_code_changes(tmp_path: Path) -> None:
-    name = f"zz_test_{uuid.uuid4().hex[:8]}"
-    path = PROJECT_ROOT / "experiments" / f"{name}.yaml"
-    path.write_text(
+    name = "zz_test_new"
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / f"{name}.yaml").write_text(
         "# @package _global_\n"
         f"name: {name}\n"
         "iterations: 200\n"
@@ -186,12 +197,13 @@ def test_a_new_experiment_file_works_without_code_changes(tmp_path: Path) -> Non
         "      layers: 3-3,5\n"
         "      lr: 0.5,1.0\n"
     )
-    try:
-        done = run_cli([f"experiments={name}", f"results_dir={tmp_path}"])
-    finally:
-        path.unlink()
+    results = tmp_path / "results"
+    done = run_cli(
+        [f"hydra.searchpath=[file://{tmp_path}]", f"experiments={name}", f"results_dir={results}"]
+    )
     assert done.returncode == 0, done.stderr
-    runs = pd.read_parquet(only_dir(tmp_path / name) / "runs.parquet")
+    assert not list((PROJECT_ROOT / "experiments").glob("zz_test*"))
+    runs = pd.read_parquet(only_dir(results / name) / "runs.parquet")
     assert len(runs) == 8
     assert set(zip(runs["layers"], runs["lr"], strict=True)) == {
         ("3-3", 0.5),
@@ -241,15 +253,14 @@ def test_a_failing_cell_is_a_row_and_a_non_zero_exit(tmp_path: Path) -> None:
     assert len(runs) == 7  # two healthy cells of three seeds, one failed-cell row
 
 
-def test_collect_rebuilds_tables_of_a_partial_sweep(tmp_path: Path) -> None:
-    done, results = _sweep(tmp_path, "p")
-    assert done.returncode == 0
-    sweep_dir = only_dir(results / "sweep")
+def test_collect_rebuilds_tables_of_a_partial_sweep(tmp_path: Path, small_sweep: Path) -> None:
+    sweep_dir = tmp_path / "partial"
+    shutil.copytree(small_sweep, sweep_dir)
     full = pd.read_parquet(sweep_dir / "runs.parquet")
     (sweep_dir / "2" / "runs.parquet").unlink()  # as if job 2 never finished
     for table in ("runs.parquet", "curves.parquet", "summary.csv"):
         (sweep_dir / table).unlink()
-    collected = run_cli(["collect", str(sweep_dir)])
+    collected = run_cli_here(["collect", str(sweep_dir)])
     assert collected.returncode == 0, collected.stderr
     partial = pd.read_parquet(sweep_dir / "runs.parquet")
     assert len(partial) == 6

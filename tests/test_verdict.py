@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cell_settings, run_cli
+from conftest import cell_settings, run_cli_here
 from scipy import stats
 
 from nnsweep import schema, store
@@ -151,7 +151,7 @@ def _logit_interval_by_hand(
 def test_every_number_of_the_verdict_tables_recomputes_from_runs_parquet(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     _write(sweep_dir, _runs(_two_part_cells(np.random.default_rng(3))))
-    done = run_cli(["report", str(sweep_dir)])
+    done = run_cli_here(["report", str(sweep_dir)])
     assert done.returncode == 0, done.stderr
     runs = pd.read_parquet(sweep_dir / "runs.parquet")
     cells = pd.read_csv(sweep_dir / "cell_stats.csv").set_index("cell")
@@ -333,7 +333,7 @@ def test_noisy_data_has_no_solved_and_compares_seeds_that_did_not_diverge(
     runs["holdout_error"] = runs["final_error"] * 1.1
     sweep_dir = tmp_path / "moons"
     _write(sweep_dir, runs)
-    done = run_cli(["report", str(sweep_dir)])
+    done = run_cli_here(["report", str(sweep_dir)])
     assert done.returncode == 0, done.stderr
     pairs = pd.read_csv(sweep_dir / "pairwise.csv").set_index("part")
     assert pairs.loc["reliability", "decision"] == "not_applicable"

@@ -37,10 +37,11 @@ def _git_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def _git_dirty_files() -> list[str] | None:
+def _git_dirty_files(repo: Path | None = None) -> list[str] | None:
     """Tracked files with uncommitted changes, outside ``results/`` (a sweep rewriting the
-    shipped results is not a change to the code); None when git cannot tell."""
-    repo = Path(nnsweep.__file__).resolve().parents[1]
+    shipped results is not a change to the code); None when git cannot tell. ``repo``:
+    nnsweep's own checkout unless given."""
+    repo = repo or Path(nnsweep.__file__).resolve().parents[1]
     try:
         done = subprocess.run(
             ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no",
