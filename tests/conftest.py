@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
@@ -144,6 +145,52 @@ def cell_settings(**changes: Any) -> dict[str, Any]:
         "trainer_args": "{}",
     }
     return {**settings, **changes}
+
+
+# A healthy seed's value of every per-seed column (schema.SEED_COLUMNS), for synthetic tables;
+# test_record checks that it names every column, so a new column cannot be forgotten here.
+SEED_DEFAULTS: dict[str, Any] = {
+    "status": "ok",
+    "reason": "",
+    "final_error": 0.01,
+    "holdout_error": np.nan,
+    "diverged": False,
+    "solved": True,
+    "accuracy": 1.0,
+    "holdout_accuracy": np.nan,
+    "end_change": 0.0,
+    "unstable": False,
+    "n_weights": 100,
+    "solvable": True,
+    "max_abs_error": 0.1,
+    "iterations_reached": 1000,
+    "first_below_threshold": -1,
+    "wall_seconds": 0.0,
+}
+
+
+def make_runs(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """A runs table as a sweep stores it, from partial rows: each row's cell settings
+    (``cell_settings`` with the row's changes), ``job`` and ``seed``, then every per-seed
+    column of ``schema.SEED_COLUMNS`` in order, a healthy seed's value unless the row gives
+    one; then any other column the row gives. A non-finite ``final_error`` without a
+    ``status`` makes a diverged seed (status, ``diverged`` and ``solved`` follow)."""
+    from nnsweep import schema
+
+    table = []
+    for values in rows:
+        values = dict(values)
+        if not np.isfinite(values.get("final_error", 0.0)) and "status" not in values:
+            values.update(status="diverged", diverged=True, solved=False)
+        settings = cell_settings(**{k: v for k, v in values.items() if k in schema.CELL_COLUMNS})
+        seed_values = {
+            c.name: values.get(c.name, SEED_DEFAULTS[c.name]) for c in schema.SEED_COLUMNS
+        }
+        known = {*settings, *seed_values}
+        others = {k: v for k, v in values.items() if k not in known}
+        ids = {"job": others.pop("job", 0), "seed": others.pop("seed", 1)}
+        table.append({**settings, **ids, **seed_values, **others})
+    return pd.DataFrame(table)
 
 
 def only_dir(parent: Path) -> Path:

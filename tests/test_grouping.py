@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cell_settings
+from conftest import make_runs
 from scipy import stats
 
 from nnsweep.report import wording
@@ -68,16 +68,14 @@ def _synthetic_runs(levels: dict[str, float], n_seeds: int = 50) -> pd.DataFrame
         for seed in range(1, n_seeds + 1):
             rows.append(
                 {
-                    **cell_settings(dataset="synthetic", layers=layers),
+                    "layers": layers,
                     "job": job,
                     "seed": seed,
-                    "status": "ok",
                     "final_error": float(rng.lognormal(np.log(level), 0.25)),
-                    "solved": True,
                     "first_below_threshold": 10,
                 }
             )
-    return pd.DataFrame(rows)
+    return make_runs(rows)
 
 
 def test_groups_of_a_synthetic_sweep_are_recovered() -> None:

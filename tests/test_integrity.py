@@ -243,6 +243,48 @@ def test_a_damaged_cache_entry_is_retrained_with_a_notice(
     assert run.run_cell(run_config, tmp_path / "c").n_trained == 0  # the entry was rewritten
 
 
+def _rewrite_entry(path: Path, keep) -> None:
+    """Rewrite a cache entry with only the arrays ``keep(name)`` accepts, checksum updated
+    (so the entry is damaged by what it lacks, not by its checksum)."""
+    entry = store.read_npz(path)
+    arrays = {k: v for k, v in entry.items() if not k.startswith("entry_") and keep(k)}
+    store.store_cached(path.parent.parent, str(entry[store.ENTRY_KEY]), 1, arrays)
+
+
+def test_an_entry_holding_just_the_declared_arrays_is_enough(cell, tmp_path: Path, capsys) -> None:
+    """Every array the job reads is among the declared ones: an entry stripped to them
+    (its origin note gone too) is used as it is, without a KeyError and without training."""
+    run_config = cell("bias=true")
+    first = run.run_cell(run_config, tmp_path / "a")
+    required = set(run.entry_arrays(run_config))
+    _rewrite_entry(_entry_paths(run_config)[1], lambda name: name in required)
+    again = run.run_cell(run_config, tmp_path / "b")
+    assert again.n_trained == 0
+    assert capsys.readouterr().err.count("cache entry") == 0
+    pd.testing.assert_frame_equal(first.runs, again.runs)
+
+
+@pytest.mark.parametrize(
+    "missing", ["final_error", "curve", "log_iterations", "last_pass_output", "weight_1", "bias_0"]
+)
+def test_an_entry_lacking_a_declared_array_is_retrained_with_a_notice(
+    cell, tmp_path: Path, capsys, missing: str
+) -> None:
+    run_config = cell("bias=true")
+    assert missing in run.entry_arrays(run_config)
+    first = run.run_cell(run_config, tmp_path / "a")
+    path = _entry_paths(run_config)[1]
+    _rewrite_entry(path, lambda name: name != missing)
+    capsys.readouterr()
+    again = run.run_cell(run_config, tmp_path / "b")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert again.n_trained == 1
+    assert len(err) == 1 and str(path) in err[0] and f"lacks {missing}" in err[0], err
+    pd.testing.assert_frame_equal(
+        first.runs.drop(columns=["wall_seconds"]), again.runs.drop(columns=["wall_seconds"])
+    )
+
+
 # --------------------------------------------------------------------------------------
 # 6. Job files are checked against the checksums recorded when they were written
 # --------------------------------------------------------------------------------------

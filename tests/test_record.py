@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsweep import store
+from nnsweep import schema, store
 from nnsweep.config import to_run_config
 from nnsweep.sweep.job import run_cell
 from nnsweep.train.loop import SEED_COLUMNS, TRAINED_COLUMNS, TrainResult
@@ -36,3 +36,19 @@ def test_table_and_cache_entries_follow_the_declaration(compose_config, tmp_path
     stored = {c.name for c in SEED_COLUMNS if c.source != "derived"}
     assert stored <= set(entry)
     assert not {c.name for c in SEED_COLUMNS if c.source == "derived"} & set(entry)
+
+
+def test_the_synthetic_runs_helper_knows_every_seed_column() -> None:
+    from conftest import SEED_DEFAULTS, make_runs
+
+    assert list(SEED_DEFAULTS) == [c.name for c in SEED_COLUMNS]
+    runs = make_runs([{"layers": "4", "seed": 2, "final_error": float("nan"), "part": "x"}])
+    row = runs.iloc[0]
+    seed_columns = [c.name for c in SEED_COLUMNS]
+    assert list(runs.columns) == [*schema.CELL_COLUMNS, "job", "seed", *seed_columns, "part"]
+    assert (row["layers"], row["seed"], row["status"], row["diverged"]) == (
+        "4",
+        2,
+        "diverged",
+        True,
+    )

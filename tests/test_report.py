@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cell_settings, run_cli_here
+from conftest import make_runs, run_cli_here
 
 from nnsweep import schema, store
 from nnsweep.report import plots
@@ -28,23 +28,21 @@ def _fake_sweep(sweep_dir: Path) -> pd.DataFrame:
             diverged = layers == "8-8-8" and seed == 30
             rows.append(
                 {
-                    **cell_settings(dataset=EVIL, layers=layers, log_every=500),
+                    "dataset": EVIL,
+                    "layers": layers,
+                    "log_every": 500,
                     "job": job,
                     "seed": seed,
-                    "status": "diverged" if diverged else "ok",
                     "reason": "non-finite" if diverged else "",
                     "final_error": np.nan if diverged else final,
-                    "diverged": diverged,
                     "solved": seed % 5 != 0,
-                    "max_abs_error": 0.1,
                     "iterations_reached": 10 if diverged else 1000,
                     "first_below_threshold": 100 * seed,
-                    "wall_seconds": 0.01,
                 }
             )
             for iteration, error in ((0, 0.45), (500, 0.01 * scale), (999, final)):
                 curves.append({"job": job, "seed": seed, "iteration": iteration, "error": error})
-    runs = pd.DataFrame(rows)
+    runs = make_runs(rows)
     sweep_dir.mkdir(parents=True)
     store.write_parquet(sweep_dir / schema.RUNS, runs)
     store.write_parquet(sweep_dir / schema.CURVES, pd.DataFrame(curves))

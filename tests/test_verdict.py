@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cell_settings, run_cli_here
+from conftest import cell_settings, make_runs, run_cli_here
 from scipy import stats
 
 from nnsweep import schema, store
@@ -24,32 +24,24 @@ SETTINGS = {
 
 def _runs(cells: dict[str, tuple[np.ndarray, np.ndarray]], **extra: object) -> pd.DataFrame:
     """A runs table: per cell, final errors (NaN = diverged) and solved flags."""
-    rows = []
-    for job, (layers, (errors, solved)) in enumerate(cells.items()):
-        for seed, (error, ok) in enumerate(zip(errors, solved, strict=True), start=1):
-            diverged = not np.isfinite(error)
-            rows.append(
-                {
-                    **SETTINGS,
-                    **extra,
-                    "layers": layers,
-                    "job": job,
-                    "seed": seed,
-                    "status": "diverged" if diverged else "ok",
-                    "reason": "",
-                    "final_error": error,
-                    "diverged": diverged,
-                    "solved": bool(ok) and not diverged,
-                    "max_abs_error": 0.5,
-                    "iterations_reached": 1000,
-                    "first_below_threshold": 10 * seed,
-                    "wall_seconds": 0.0,
-                    "n_weights": 100 + job,
-                    "end_change": 0.0,
-                    "unstable": False,
-                }
-            )
-    return pd.DataFrame(rows)
+    return make_runs(
+        [
+            {
+                **SETTINGS,
+                **extra,
+                "layers": layers,
+                "job": job,
+                "seed": seed,
+                "final_error": error,
+                "solved": bool(ok) and bool(np.isfinite(error)),
+                "max_abs_error": 0.5,
+                "first_below_threshold": 10 * seed,
+                "n_weights": 100 + job,
+            }
+            for job, (layers, (errors, solved)) in enumerate(cells.items())
+            for seed, (error, ok) in enumerate(zip(errors, solved, strict=True), start=1)
+        ]
+    )
 
 
 def _two_part_cells(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:

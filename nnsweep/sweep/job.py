@@ -105,6 +105,21 @@ def trainer_identity(run: RunConfig) -> dict[str, Any]:
     return {"trainer_source_sha256": trainer.source_sha256(run.train.trainer)}
 
 
+# A cache entry holds, besides the stored seed columns and the weights (and biases) of each
+# layer, these arrays of the seed: ``split_by_seed`` writes them, ``entry_arrays`` requires
+# every one, so an entry that lacks one is retrained with a notice instead of failing later.
+ENTRY_ARRAYS = ("log_iterations", "curve", "final_output", "last_pass_output")
+
+
+def entry_arrays(run: RunConfig) -> list[str]:
+    """Every array a cache entry of ``run``'s cell must hold: all that the job reads."""
+    # a user's trainer returns no weights (see nnsweep.train.trainer)
+    n_layers = len(run.train.hidden_layers) + 1 if run.train.trainer == BUILTIN_TRAINER else 0
+    biases = [f"bias_{k}" for k in range(n_layers)] if run.train.bias else []
+    stored = [column.name for column in SEED_COLUMNS if column.source != "derived"]
+    return [*stored, *ENTRY_ARRAYS, *(f"weight_{k}" for k in range(n_layers)), *biases]
+
+
 def split_by_seed(result: TrainResult) -> list[dict[str, np.ndarray]]:
     """One cache entry (a dict of arrays) per seed of a stacked result: the trained
     ``SEED_COLUMNS`` under their own names, the job's ``wall_seconds``, then the curve,
@@ -208,20 +223,13 @@ def _tables(
     return pd.DataFrame(run_rows), curves
 
 
-def _required_arrays(run: RunConfig) -> list[str]:
-    n_layers = len(run.train.hidden_layers) + 1 if run.train.trainer == BUILTIN_TRAINER else 0
-    biases = [f"bias_{k}" for k in range(n_layers)] if run.train.bias else []
-    stored = [column.name for column in SEED_COLUMNS if column.source != "derived"]
-    return [*stored, "final_output", *(f"weight_{k}" for k in range(n_layers)), *biases]
-
-
 def load_cached_entries(
     run: RunConfig, dataset: Dataset, keys: dict[int, str]
 ) -> dict[int, dict[str, np.ndarray]]:
     """The usable cache entries of a cell's seeds; a damaged one is named on stderr and
     left out, so that its seed is trained again (and its entry rewritten)."""
     cache_dir = Path(run.cache_dir)
-    required = _required_arrays(run)
+    required = entry_arrays(run)
     entries: dict[int, dict[str, np.ndarray]] = {}
     for seed, key in keys.items():
         cached, notice = store.load_cached(cache_dir, key, seed, required)
