@@ -317,13 +317,13 @@ def rate_score(
         restricted_a * (1 - restricted_a) / n_a + restricted_b * (1 - restricted_b) / n_b
     ) * (total / (total - 1.0))
     difference = k_a / n_a - k_b / n_b - delta
+    # Zero variance under H0 happens only at a boundary the data sit on (score 0) or
+    # contradict outright (score infinite). Both branches are evaluated everywhere, so the
+    # one not taken may divide by zero or multiply 0 by inf: silence that, not the result.
     with np.errstate(divide="ignore", invalid="ignore"):
         score = difference / np.sqrt(variance)
-    # Zero variance under H0 happens only at a boundary the data sit on (score 0) or
-    # contradict outright (score infinite).
-    return np.where(
-        variance > 0, score, np.where(difference == 0, 0.0, np.sign(difference) * np.inf)
-    )
+        boundary = np.where(difference == 0, 0.0, np.sign(difference) * np.inf)
+    return np.where(variance > 0, score, boundary)
 
 
 @dataclass(frozen=True)
