@@ -336,12 +336,20 @@ def part_summary(
     return f"{label}: " + "; ".join(pieces) + "."
 
 
-def family_sentence(pairs: pd.DataFrame, alpha: float = ALPHA) -> str | None:
-    """States the Holm family the verdict's tests belong to, and what the intervals are."""
+def _family_size(pairs: pd.DataFrame) -> int | None:
+    """How many tests the verdict's Holm family holds (None: no test was made)."""
     if pairs.empty or not pairs["p_value"].notna().any():
         return None
     tested = pairs[pairs["p_value"].notna()]
-    size = int(tested["family_size"].iloc[0]) if "family_size" in tested else 2 * len(tested)
+    return int(tested["family_size"].iloc[0]) if "family_size" in tested else 2 * len(tested)
+
+
+def family_sentence(pairs: pd.DataFrame, alpha: float = ALPHA) -> str | None:
+    """States the Holm family the verdict's tests belong to, and what the intervals are."""
+    size = _family_size(pairs)
+    if size is None:
+        return None
+    tested = pairs[pairs["p_value"].notna()]
     parts = _join([p for p in PARTS if (tested["part"] == p).any()])
     metrics = tested["metric"].unique() if "metric" in tested else ["final_error"]
     where = " and ".join(METRICS.get(m, m) for m in metrics)
@@ -527,9 +535,19 @@ def seed1_paragraph(cells: pd.DataFrame, pairs: pd.DataFrame | None = None) -> P
 
 
 def family_paragraph(pairs: pd.DataFrame, alpha: float = ALPHA) -> Paragraph | None:
-    """``family_sentence`` as a paragraph of kind "family"."""
+    """``family_sentence`` as a paragraph of kind "family".
+
+    Its short form, for many cells, leaves out what the intervals mean: a many-cell verdict
+    prints counts, and the intervals sit in the pair table.
+    """
     text = family_sentence(pairs, alpha)
-    return Paragraph(text, "family") if text else None
+    if not text:
+        return None
+    short = (
+        f"One Holm family holds all {_family_size(pairs)} tests (alpha = {alpha}); the pair "
+        "table's intervals are at each test's Holm level."
+    )
+    return Paragraph(text, "family", short)
 
 
 # Paragraph kinds that list pairs or cells one by one: a report with many cells replaces
