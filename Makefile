@@ -28,9 +28,10 @@ kernel-check:
 	@$(BIN)/python -c "import sys; from nnsweep.train import native; sys.exit(0 if native.built() else $(KERNEL_MISSING))"
 KERNEL_MISSING := 'a C compiler exists but the native kernel did not build (see the compiler output above; NNSWEEP_REQUIRE_NATIVE=0 goes on without it)'
 
-# Tests also need pytest and ruff, and the Ray and submitit launchers they run sweeps on.
+# Tests also need pytest and ruff, the Ray and submitit launchers they run sweeps on, and
+# scikit-learn (the real-data datasets and the MLP example trainer), so none of those tests skips.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,ray,slurm]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,slurm,real]' --config-settings editable_mode=compat
 	touch $(TEST_STAMP)
 
 setup: $(TEST_STAMP)
