@@ -231,6 +231,11 @@ DatasetConf = dataclasses.make_dataclass(
     "DatasetConf",
     [(f.name, Any, field(default=f.default)) for f in dataclasses.fields(DatasetSpec)],
 )
+# make_dataclass leaves the class in module "types" (Python 3.11 has no module= argument), so
+# pickle could not find it by name: cloudpickle then copied it by value, and the submitit
+# launcher's jobs recomposed the config against a copy with no fields ("Key 'name' not in
+# 'DatasetConf'"). Naming its real home makes it pickle by reference, like any other class.
+DatasetConf.__module__ = __name__
 
 
 @dataclass

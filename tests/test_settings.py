@@ -89,3 +89,14 @@ def test_help_lists_every_setting_with_its_default_on_one_page() -> None:
     for f in SETTINGS:
         assert f"  {f.name}=" in page and f.metadata["doc"] in page
     assert ".venv" not in page and "results/" not in page
+
+
+def test_the_config_schemas_pickle_by_reference() -> None:
+    # Launchers that pickle the config (submitit, Ray) recompose it in the job against the
+    # unpickled schema; a schema pickled by value arrived there with no fields.
+    import pickle
+
+    from nnsweep.config import DatasetConf, NNSweepConf
+
+    for schema_class in (DatasetConf, NNSweepConf):
+        assert pickle.loads(pickle.dumps(schema_class)) is schema_class
