@@ -101,6 +101,9 @@ BAD_INPUTS = [
     (["layers=8,16"], "add -m"),
     (["+iteration=5"], "did you mean iterations?"),
     (["n_seeds=1000000000"], "GiB"),
+    # issue 21: an auto sweep compares cells; one cell listed twice was "a failed cell"
+    (["-m", "layers=8,8", "n_seeds=auto", "iterations=50"], "layers=8 and layers=8 are the same"),
+    (["-m", "layers=8,[8],16", "n_seeds=auto"], "layers=8 and layers=[8] are the same cell"),
 ]
 
 

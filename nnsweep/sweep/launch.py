@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,37 @@ def check_distinct_data(cells: Sequence[RunConfig]) -> None:
             )
 
 
+def swept_keys(config_loader: Any, overrides: Sequence[str]) -> set[str]:
+    """The keys that the sweep lists values for (``layers`` in ``layers=8,8 lr=1``)."""
+    parser = OverridesParser.create(config_loader=config_loader)
+    parsed = parser.parse_overrides(list(overrides))
+    return {o.get_key_element() for o in parsed if o.is_sweep_override()}
+
+
+def check_distinct_cells(
+    cells: Sequence[RunConfig], jobs: Sequence[Job], swept: Collection[str] = ()
+) -> None:
+    """Refuse two jobs that compose to the same cell (``layers=8,8``) in an auto sweep: its
+    rounds compare cells, and a cell compared with itself was judged "failed" (its seeds
+    were merged into the first job's) and named by its job index."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, cell in enumerate(cells):
+        settings = tuple(sorted(cell_settings(cell).items(), key=lambda item: item[0]))
+        first = seen.setdefault(settings, index)
+        if first != index:
+            pair = (jobs[first], jobs[index])
+            shown = [
+                k
+                for k, override in enumerate(pair[0])
+                if override != pair[1][k] or override.split("=")[0] in swept
+            ]
+            named = [" ".join(job[k] for k in shown) or "two jobs" for job in pair]
+            raise ConfigError(
+                f"n_seeds=auto: {named[0]} and {named[1]} are the same cell; an auto sweep "
+                "compares distinct cells, so list each value once"
+            )
+
+
 def batches(jobs: Sequence[Job], max_batch_size: int | None) -> list[list[Job]]:
     """Jobs in launch batches of at most ``max_batch_size`` (all at once when None)."""
     size = max_batch_size or len(jobs) or 1
@@ -167,12 +198,17 @@ def start_trackers_deaf_to_hangup() -> None:
 
 
 def auto_sweep(
-    config: DictConfig, config_loader: Any, launcher: Any, jobs: Sequence[Job]
+    config: DictConfig,
+    config_loader: Any,
+    launcher: Any,
+    jobs: Sequence[Job],
+    swept: Collection[str] = (),
 ) -> list[Any]:
     """``n_seeds=auto``: rounds of seeds through the same launcher (see nnsweep.sweep.auto)."""
 
     def validate(job_lists: list[Job]) -> list[RunConfig]:
         cells = validated_cells(config, config_loader, job_lists)
+        check_distinct_cells(cells, jobs, swept)
         claim_sweep_dir(config)
         return cells
 
@@ -199,7 +235,8 @@ def run_sweep(
     except HydraException as error:
         exit_with_error(describe_hydra_error(error))
     if is_auto(config):
-        return auto_sweep(config, config_loader, launcher, jobs)
+        swept = swept_keys(config_loader, overrides)
+        return auto_sweep(config, config_loader, launcher, jobs, swept)
     cells = validated_cells(config, config_loader, jobs)
     sweep_dir = claim_sweep_dir(config)
     total = sum(cell.n_seeds * cell.train.iterations for cell in cells)
