@@ -500,7 +500,11 @@ def check_output_paths(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key}={_show(value)}: give a folder, e.g. {key}=results")
         folder = Path(_anchored(value, base_dir))
-        if folder.resolve() == Path(folder.resolve().anchor):
+        try:
+            resolved = folder.resolve()
+        except (RuntimeError, OSError) as error:  # a symbolic link loop (3.11: RuntimeError)
+            raise ConfigError(f"{key}={value}: cannot be resolved ({error})") from None
+        if resolved == Path(resolved.anchor):
             raise ConfigError(f"{key}={value}: is the filesystem root; give a folder")
         existing = folder
         while not existing.exists() and existing.parent != existing:

@@ -37,6 +37,15 @@ def _did_you_mean(key: str) -> str:
     return f"; did you mean {match[0]}?" if match else f"; known settings: {', '.join(known)}"
 
 
+def describe_resolution_error(error: Exception, overrides: Sequence[str] = ()) -> str:
+    """An interpolation OmegaConf cannot resolve (``results_dir=${nope}``), in one line
+    naming the override that set it (or its key, when a config file did)."""
+    key = str(getattr(error, "full_key", "") or "")
+    why = str(getattr(error, "msg", "") or error).splitlines()[0].strip()
+    typed = [o for o in overrides if key and o.split("=", 1)[0].lstrip("+~") == key]
+    return f"{typed[-1] if typed else key or 'a setting'}: cannot be resolved ({why})"
+
+
 def describe_file_error(error: Exception, overrides: Sequence[str]) -> str:
     """A config file (an experiment, a dataset) that YAML or UTF-8 cannot read, in one line."""
     import yaml

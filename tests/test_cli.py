@@ -154,3 +154,39 @@ def test_default_run_matches_all_ten_tutorial_numbers(tmp_path: Path, arithmetic
     np.testing.assert_allclose(margins, TUTORIAL_TRACE, rtol=1e-12, atol=0)
     output_lines = done.stdout.splitlines()[10:]
     assert output_lines[0].startswith("[[0.99836")  # the tutorial's print(layer_5), first row
+
+
+# issue 21: a symbolic link loop as an output folder (32-48 lines of traceback) and an
+# interpolation that cannot be resolved (93 lines), single runs and sweeps alike.
+UNRESOLVABLE = [
+    (["results_dir={loop}"], "results_dir={loop}: cannot be resolved (Symlink loop"),
+    (["cache_dir={loop}"], "cache_dir={loop}: cannot be resolved (Symlink loop"),
+    (["-m", "layers=8,16", "results_dir={loop}/sub"], "results_dir={loop}/sub: cannot be"),
+    (["-m", "layers=8,16", "cache_dir={loop}"], "cache_dir={loop}: cannot be resolved"),
+    (["hydra.run.dir={loop}"], "hydra.run.dir={loop}: cannot be resolved"),
+    (["results_dir=${{nope}}"], "results_dir=${{nope}}: cannot be resolved (Interpolation key"),
+    (["-m", "layers=8,16", "results_dir=${{nope}}"], "results_dir=${{nope}}: cannot be"),
+    (["-m", "layers=8,16", "lr=${{nope}}"], "lr=${{nope}}: cannot be resolved"),
+    (["notes=${{oc.env:NNSWEEP_UNSET_VARIABLE}}"], "Environment variable"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"), UNRESOLVABLE, ids=[" ".join(a) for a, _ in UNRESOLVABLE]
+)
+def test_a_symlink_loop_or_a_bad_interpolation_is_refused_in_one_line(
+    tmp_path: Path, arguments: list[str], named: str
+) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "other")
+    (tmp_path / "other").symlink_to(loop)
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    given = [a.format(loop=loop) for a in arguments]
+    defaults = [f"{key}={path}" for key, path in (("results_dir", results), ("cache_dir", cache))]
+    keys = {a.split("=")[0] for a in given}
+    done = run_cli_here(
+        [*given, "iterations=10", *(d for d in defaults if d.split("=")[0] not in keys)]
+    )
+    _refused_in_one_line(done, named.format(loop=loop))
+    assert not results.exists() and not cache.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]

@@ -19,10 +19,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
 
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import ConfigError, SweepFolderError
-from nnsweep.exits import describe_hydra_error, exit_with_error
+from nnsweep.exits import describe_hydra_error, describe_resolution_error, exit_with_error
 from nnsweep.sweep import ownership
 from nnsweep.sweep.auto import is_auto, launch_auto_sweep
 from nnsweep.sweep.cell import load_cell
@@ -75,6 +76,8 @@ def validated_cells(config: DictConfig, config_loader: Any, jobs: Sequence[Job])
         exit_with_error(str(error))
     except HydraException as error:
         exit_with_error(describe_hydra_error(error))
+    except OmegaConfBaseException as error:  # results_dir=${nope}
+        exit_with_error(describe_resolution_error(error, [o for job in jobs for o in job]))
 
 
 def check_distinct_data(cells: Sequence[RunConfig]) -> None:

@@ -19,10 +19,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from nnsweep import schema, store
-from nnsweep.config import ConfigError, RunConfig, cell_settings, register_configs
-from nnsweep.exits import describe_file_error, describe_hydra_error, exit_with_error
+from nnsweep.config import (
+    ConfigError,
+    RunConfig,
+    cell_settings,
+    check_output_paths,
+    register_configs,
+)
+from nnsweep.exits import (
+    describe_file_error,
+    describe_hydra_error,
+    describe_resolution_error,
+    exit_with_error,
+)
 from nnsweep.help import register_resolver
 from nnsweep.locations import CONF_DIR
 from nnsweep.sweep import ownership
@@ -103,12 +115,16 @@ def check_hydra_output_dirs(cfg: DictConfig, multirun: bool) -> None:
         except Exception:  # resolved by Hydra only when a job runs (hydra.job.num)
             continue
         text = "" if value is None else str(value)
+        try:
+            resolved = Path(text).resolve()
+        except (RuntimeError, OSError) as error:  # a symbolic link loop (3.11: RuntimeError)
+            exit_with_error(f"{key}={text}: cannot be resolved ({error})")
         if not text.strip():
             exit_with_error(
                 f"{key}={text!r}: is empty, so the output would go into the {folder} folder "
                 f"itself; give a folder, e.g. {key}={example} (is a shell variable unset?)"
             )
-        if folder == "working" and Path(text).resolve() == Path(Path(text).resolve().anchor):
+        if folder == "working" and resolved == Path(resolved.anchor):
             exit_with_error(f"{key}={text}: is the filesystem root; give a folder")
 
 
@@ -148,6 +164,17 @@ def preflight(arguments: Sequence[str]) -> None:
         exit_with_error(describe_hydra_error(error))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         exit_with_error(describe_file_error(error, overrides))
+    try:  # the user's folders first: their mistakes are named, not Hydra's folders below
+        user = cfg.copy()
+        with open_dict(user):
+            del user["hydra"]
+        settings = OmegaConf.to_container(user, resolve=True)
+        assert isinstance(settings, dict)
+        check_output_paths(settings)
+    except OmegaConfBaseException as error:
+        exit_with_error(describe_resolution_error(error, overrides))
+    except ConfigError as error:
+        exit_with_error(str(error))
     check_hydra_output_dirs(cfg, multirun=bool(flags) or _is_multirun(cfg))
     if bool(flags) or _is_multirun(cfg):
         check_launcher(cfg)
