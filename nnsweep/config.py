@@ -34,7 +34,7 @@ from nnsweep.checks import show as _show
 from nnsweep.checks import whole_number as _integer
 from nnsweep.errors import ConfigError
 from nnsweep.train.data import DatasetSpec, dataset_spec
-from nnsweep.train.model import ACTIVATIONS, INITIALISERS
+from nnsweep.train.model import ACTIVATIONS, INITIALISERS, SEED_STREAMS
 from nnsweep.train.portable import ARITHMETICS
 
 # OmegaConf's marker for a value that a config file must provide. Hydra itself is imported
@@ -298,8 +298,17 @@ class NNSweepConf:
     trainer_args: Any = setting(None, "settings for a module:function trainer, e.g. "
                                 "trainer_args={momentum:0.9}", check=_trainer_args,
                                 numbers=True)  # fmt: skip
-    seed: int = setting(1, "first seed; seed s draws weights as np.random.seed(s) would",
+    seed: int = setting(1, "first seed: a cell trains seeds seed, seed+1, ... (how each draws "
+                        "its weights: seed_stream)",
                         check=partial(_integer, minimum=0))  # fmt: skip
+    # Whether cells of different shapes start from shared or independent draws (README).
+    seed_stream: str = setting(
+        "shared",
+        "shared: seed s is np.random.seed(s) in every cell, so shapes with the same first width "
+        "share first-layer weights | per_cell: each shape's seed s draws its own stream",
+        check=partial(_choice, table=SEED_STREAMS),
+        numbers=True,
+    )
     # Any, not int: a sweep may say "auto" (OmegaConf has no int-or-"auto" type).
     n_seeds: Any = setting(
         1,
@@ -380,6 +389,7 @@ class TrainSpec:
     arithmetic: str = "portable"  # portable (the same bits everywhere) or numpy (the host's)
     trainer: str = "builtin"  # builtin, or the module:function that trains
     trainer_args: str = "{}"  # free-form trainer settings, as canonical JSON (hashable)
+    seed_stream: str = "shared"  # shared (np.random.seed(s)) or per_cell (model.SEED_STREAMS)
 
     @property
     def args(self) -> dict[str, Any]:
@@ -457,6 +467,11 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
             f"error_threshold={values['error_threshold']}: must be <= {high - low:g}, the "
             f"largest error margin of {values['output_activation']} outputs"
         )
+    if train.seed_stream != "shared" and train.trainer != BUILTIN_TRAINER:
+        raise ConfigError(
+            f"seed_stream={train.seed_stream}: only trainer={BUILTIN_TRAINER} draws weights "
+            f"from nnsweep's streams; trainer={train.trainer} draws its own"
+        )
     seed, n_seeds = values["seed"], values["n_seeds"]
     if seed + n_seeds > 2**32:
         raise ConfigError(f"seed={seed}: seeds must stay below 2**32 (n_seeds={n_seeds})")
@@ -515,13 +530,21 @@ def check_output_paths(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
             raise ConfigError(f"{key}={value}: {existing} is not writable")
 
 
+# Settings added after per-seed caches were first written, at the value every older entry
+# was trained with: the key leaves them out at that value, so those entries stay valid.
+KEYED_ONLY_WHEN_SET = {"seed_stream": "shared"}
+
+
 def train_key_fields(train: TrainSpec) -> dict[str, Any]:
     """Every field of the trainer's spec: the part of a seed's cache key that settings make.
 
     ``TrainSpec`` is built from exactly the settings declared with ``numbers=True``, so a
-    new setting that changes the numbers is in the key without being listed anywhere.
+    new setting that changes the numbers is in the key without being listed anywhere
+    (``KEYED_ONLY_WHEN_SET`` only: not at its old value).
     """
-    return {f.name: getattr(train, f.name) for f in dataclasses.fields(train)}
+    fields = {f.name: getattr(train, f.name) for f in dataclasses.fields(train)}
+    unset = {k for k, old in KEYED_ONLY_WHEN_SET.items() if fields[k] == old}
+    return {k: v for k, v in fields.items() if k not in unset}
 
 
 def cell_settings(run: RunConfig) -> dict[str, Any]:

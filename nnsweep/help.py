@@ -53,6 +53,7 @@ def help_page() -> str:
         "  nnsweep collect SWEEP_FOLDER       rebuild a sweep's tables and report from its jobs",
         "  nnsweep report SWEEP_FOLDER        rebuild a sweep's report from its tables",
         "  python -m nnsweep ... is the same. Output goes to ./results of this folder.",
+        "  Hydra's own options: --hydra-help, --cfg job, --info, --config-dir DIR, --multirun (-m)",
         "",
         "Settings (key=default):",
         "  dataset=tutorial_ex2".ljust(width + 2) + "training data, one of the datasets below",
@@ -73,8 +74,6 @@ def help_page() -> str:
         "",
         "Examples:",
         EXAMPLES,
-        "",
-        "Hydra's own options: --hydra-help, --cfg job, --info, --config-dir DIR, --multirun (-m)",
     ]
     return "\n".join(lines).replace("$", "")
 

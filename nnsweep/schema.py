@@ -58,6 +58,7 @@ LEGACY_SETTINGS = {
     "arithmetic": "numpy",  # before the portable arithmetic: the host's
     "trainer": "builtin",  # before trainer=module:function: the built-in loop
     "trainer_args": "{}",  # ... with no trainer settings
+    "seed_stream": "shared",  # before per_cell streams: np.random.seed(s) in every cell
 }
 
 

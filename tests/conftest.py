@@ -143,6 +143,7 @@ def cell_settings(**changes: Any) -> dict[str, Any]:
         "arithmetic": "portable",
         "trainer": "builtin",
         "trainer_args": "{}",
+        "seed_stream": "shared",
     }
     return {**settings, **changes}
 

@@ -554,7 +554,9 @@ def _sections(
             Section(
                 "Pairwise comparisons",
                 paragraphs=(
-                    wording.methods_text(margin),
+                    wording.methods_text(
+                        margin, seed_streams=runs["seed_stream"].dropna().unique().tolist()
+                    ),
                     "Estimate: for reliability the success rate of A minus that of B; for "
                     "quality and pooled P(A<B) + 0.5 P(A=B). 'CI level' is the confidence "
                     "of each row's interval (its test's Holm level). Every comparison is "

@@ -479,8 +479,13 @@ def methods_text(
     alpha: float = ALPHA,
     rate_margin: float = core.RATE_MARGIN,
     smallest_effect: float = analysis.SMALLEST_EFFECT,
+    seed_streams: Sequence[str] = ("shared",),
 ) -> str:
-    """How the verdict was computed, in one paragraph for the report."""
+    """How the verdict was computed, in one paragraph for the report.
+
+    ``seed_streams``: the sweep's values of the ``seed_stream`` setting (which decide whether
+    cells of different shapes share their first-layer weights).
+    """
     return (
         "Reliability: the success rate of each cell with a Wilson score interval; the "
         "difference of two rates with the Miettinen-Nurminen score test, whose interval is "
@@ -520,11 +525,33 @@ def methods_text(
         "Vargha and Delaney's 'medium'; "
         "twice the rate margin for rates), by Noether's formula and the normal approximation "
         "for two proportions, at 80% power and alpha divided by the family size; never "
-        f"fewer than the seeds already trained, 'more than {core.SEEDS_CAP:,}' beyond. Seed s "
-        "of every cell starts from np.random.seed(s) and draws its first layer first, so "
-        "cells with the same first width share their first-layer weights seed by seed; the "
-        "comparisons treat cells as independent samples, which such a positive pairing can "
-        "only make conservative."
+        f"fewer than the seeds already trained, 'more than {core.SEEDS_CAP:,}' beyond. "
+        + stream_sentence(seed_streams)
+    )
+
+
+def stream_sentence(seed_streams: Sequence[str]) -> str:
+    """Which seed stream the cells used, and what that means for pairing (``seed_stream``)."""
+    shared = (
+        "cells with the same first width share their first-layer weights seed by seed "
+        "(seed s starts from np.random.seed(s) and draws its first layer first)"
+    )
+    per_cell = (
+        "each shape's seed s draws from its own stream of (s, the layer sizes), so cells of "
+        "different shapes start from independent draws"
+    )
+    if set(seed_streams) == {"per_cell"}:
+        return f"Seeds (seed_stream=per_cell): {per_cell}; the comparisons are unpaired."
+    if "per_cell" in seed_streams:
+        return (
+            f"Seeds: with seed_stream=shared {shared}; with seed_stream=per_cell {per_cell}. "
+            "The comparisons treat cells as independent samples, which a positive pairing "
+            "can only make conservative."
+        )
+    return (
+        f"Seeds (seed_stream=shared): {shared}; the comparisons treat cells as independent "
+        "samples, which such a positive pairing can only make conservative (seed_stream="
+        "per_cell draws independently)."
     )
 
 

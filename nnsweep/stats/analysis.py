@@ -12,10 +12,13 @@ Definitions, stated once (the report repeats the ones a reader needs):
 * Diverged seeds never succeed. Wherever all seeds of a cell enter a statistic (medians,
   quantiles, the pooled rank test, summary.csv) a diverged seed's error counts as +inf: it
   ranks worst. A failed cell (code error) has no seeds and is left out.
-* Seeds and cells. Seed s of every cell starts from ``np.random.seed(s)``, and the first
+* Seeds and cells. With ``seed_stream=shared`` (the default, the tutorial's) seed s of every
+  cell starts from ``np.random.seed(s)``, and the first
   draw is the first layer's weights, so cells with the same input and first hidden width
   share their first-layer weights seed by seed (8-8 and 8-16 with seed 7 start alike in
-  their first layer). Their errors may correlate, seed by seed; the comparisons below treat
+  their first layer); ``seed_stream=per_cell`` gives each shape's seed s its own stream
+  (``nnsweep.train.model.SEED_STREAMS``), so shapes start from independent draws. Under
+  the shared stream errors may correlate, seed by seed; the comparisons below treat
   cells as independent samples anyway. For a positive correlation that only makes them
   conservative (an unpaired test ignores a covariance that would shrink the variance of
   the difference); the pairing is not exploited, because most pairs of shapes share

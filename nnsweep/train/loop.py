@@ -179,7 +179,8 @@ def train(
         ``spec.arithmetic`` says how every number is computed: ``portable`` (the same bits
         on every machine, docs/arithmetic.md) or ``numpy`` (the tutorial's np.dot/np.exp).
     seeds : sequence of int
-        Seed ``s`` draws its weights as ``np.random.seed(s)`` would.
+        Seed ``s`` draws its weights as ``np.random.seed(s)`` would (``spec.seed_stream``
+        ``shared``), or from its own stream of (s, the layer units) (``per_cell``).
     progress : callable, optional
         Called with the number of iterations done, every few hundred iterations.
     holdout : (inputs, targets), optional
@@ -192,7 +193,7 @@ def train(
     """
     started = time.perf_counter()
     units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
-    weights = init_weights(units, seeds, spec.init)
+    weights = init_weights(units, seeds, spec.init, spec.seed_stream)
     biases = None
     if spec.bias:
         biases = [np.zeros((len(seeds), 1, b)) for b in units[1:]]

@@ -96,16 +96,52 @@ INITIALISERS: dict[str, Initialiser] = {
 }
 
 
+# --------------------------------------------------------------------------------------
+# Seed streams: which RandomState seed s of a cell draws its weights from
+# --------------------------------------------------------------------------------------
+
+
+def _shared_stream(seed: int, units: Sequence[int]) -> np.random.RandomState:
+    # np.random.seed(seed), the tutorial's: every shape draws its first layer first, so
+    # cells with the same inputs and first width share their first-layer weights.
+    return np.random.RandomState(seed)
+
+
+def _per_cell_stream(seed: int, units: Sequence[int]) -> np.random.RandomState:
+    # The integers (seed, number of weight layers, *units) through numpy's SeedSequence
+    # into four 32-bit words that seed the legacy RandomState (its init_by_array), i.e.
+    #   np.random.seed(np.random.SeedSequence([s, len(units) - 1, *units]).generate_state(4))
+    # No hash of Python objects and both steps under numpy's stream-stability policy: the
+    # same words on every machine. The length makes (seed, units) -> entropy one-to-one
+    # (SeedSequence alone would read [.., 8] and [.., 8, 0] alike).
+    entropy = [int(seed), len(units) - 1, *(int(u) for u in units)]
+    return np.random.RandomState(np.random.SeedSequence(entropy).generate_state(4))
+
+
+SeedStream = Callable[[int, Sequence[int]], np.random.RandomState]
+
+# ``TrainSpec.seed_stream``: how seed s of a network with layer units ``units`` gets its
+# RandomState. The draws from it are the same initialiser calls either way.
+SEED_STREAMS: dict[str, SeedStream] = {
+    "shared": _shared_stream,
+    "per_cell": _per_cell_stream,
+}
+
+
 def layer_units(n_inputs: int, hidden_layers: Sequence[int], n_outputs: int) -> list[int]:
     """Units per layer, input and output included: ``[n_in, *hidden, n_out]``."""
     return [n_inputs, *hidden_layers, n_outputs]
 
 
-def init_weights(units: Sequence[int], seeds: Sequence[int], init: str) -> list[np.ndarray]:
+def init_weights(
+    units: Sequence[int], seeds: Sequence[int], init: str, stream: str = "shared"
+) -> list[np.ndarray]:
     """Draw every seed's weights and stack them.
 
-    Seed ``s`` gets exactly what ``np.random.seed(s)`` followed by one draw per layer would
-    give, from its own ``RandomState``; the global numpy stream is never touched.
+    With ``stream="shared"`` (the default, the tutorial's) seed ``s`` gets exactly what
+    ``np.random.seed(s)`` followed by one draw per layer would give; with ``"per_cell"`` the
+    same draws come from a stream of (s, ``units``) (``SEED_STREAMS``). Each seed has its own
+    ``RandomState``; the global numpy stream is never touched.
 
     Returns
     -------
@@ -113,9 +149,10 @@ def init_weights(units: Sequence[int], seeds: Sequence[int], init: str) -> list[
         One C-contiguous float64 array of shape ``(n_seeds, units[k], units[k + 1])`` per layer.
     """
     draw = INITIALISERS[init]
+    seed_stream = SEED_STREAMS[stream]
     per_seed = []
     for seed in seeds:
-        rng = np.random.RandomState(seed)
+        rng = seed_stream(seed, units)
         per_seed.append([draw(rng, a, b) for a, b in itertools.pairwise(units)])
     return [
         np.ascontiguousarray(np.stack([layers[k] for layers in per_seed]), dtype=np.float64)
