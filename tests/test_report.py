@@ -272,7 +272,7 @@ def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path: Path) -> No
 def test_a_forest_of_many_pairs_keeps_the_ones_a_ranking_rests_on() -> None:
     from itertools import combinations
 
-    from nnsweep.report.sweep_report import MAX_FOREST_ROWS, forest_rows
+    from nnsweep.report.sweep_figures import MAX_FOREST_ROWS, forest_rows
 
     order = [f"c{i}" for i in range(20)]  # 190 pairs
     effects = pd.DataFrame(

@@ -10,17 +10,14 @@ never trains, and writes into the sweep directory:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from nnsweep import schema, store
 from nnsweep.config import parse_margin
-from nnsweep.report import placement_report, plots, wording
+from nnsweep.report import placement_report, plots, run_record, sweep_figures, wording
 from nnsweep.report.auto_report import auto_section
 from nnsweep.report.render import (
     Figure,
@@ -35,354 +32,6 @@ from nnsweep.stats import analysis, core
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
 COLLAPSE_ROWS = 12  # a pairwise table longer than this folds under <details>
 SEED_ROWS_SHOWN = 50  # a per-seed table longer than this folds under <details>
-
-
-# --------------------------------------------------------------------------------------
-# What was run
-# --------------------------------------------------------------------------------------
-
-
-def _sweep_config(sweep_dir: Path) -> dict[str, Any]:
-    path = sweep_dir / "multirun.yaml"
-    if not path.exists():
-        return {}
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        return {}
-
-
-def _job_provenance(sweep_dir: Path, runs: pd.DataFrame) -> dict[int, dict[str, Any]]:
-    """The provenance.json of every job in ``runs`` (not of job folders it ignored)."""
-    found = {}
-    for job_dir in _gathered_job_dirs(sweep_dir, runs):
-        path = job_dir / schema.PROVENANCE
-        if path.exists():
-            try:
-                found[int(job_dir.name)] = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                continue
-    return found
-
-
-def _gathered_job_dirs(sweep_dir: Path, runs: pd.DataFrame) -> list[Path]:
-    """The job folders whose rows are in the sweep's table: a folder left by another run
-    is in the sweep folder but not in this sweep."""
-    gathered = {int(job) for job in runs["job"].dropna()} if "job" in runs else set()
-    return [job for job in store.job_dirs(sweep_dir) if int(job.name) in gathered]
-
-
-def _distinct(values: Any) -> str:
-    shown = [str(v) for v in dict.fromkeys(values) if v is not None]
-    return ", ".join(shown) if shown else "not recorded"
-
-
-def _blas(entries: list[dict[str, Any]]) -> str:
-    return "; ".join(
-        f"{b.get('internal_api')} {b.get('version')}, core type {b.get('architecture')}, "
-        f"{b.get('num_threads')} thread(s)"
-        for b in entries
-    )
-
-
-def _cpu(cpu: dict[str, Any] | None) -> str:
-    if not cpu:
-        return "not recorded"
-    simd = ", ".join(
-        f"{flag} {'yes' if flag in cpu['simd'] else 'no'}" for flag in store.SIMD_FLAGS
-    )
-    return f"{cpu.get('model')} ({simd})"
-
-
-def _dirty(value: Any, files: list[str] | None = None) -> str:
-    if value is None:
-        return "not recorded"
-    if not value:
-        return "no (clean tree)"
-    return "YES, uncommitted changes" + (f" in {', '.join(files)}" if files else "")
-
-
-def _provenance_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
-    """What computed this sweep's numbers, one row per item (jobs agreeing share a value)."""
-    details = list(jobs.values())
-    kernels = {
-        job: p.get("kernel")
-        or ("all seeds from the cache" if p.get("trained_seeds") == [] else None)
-        for job, p in jobs.items()
-    }
-    by_kernel: dict[str, list[int]] = {}
-    for job, kernel in kernels.items():
-        by_kernel.setdefault(str(kernel or "not recorded"), []).append(job)
-    trained = sum(len(p.get("trained_seeds", [])) for p in details)
-    rows = [
-        ("nnsweep", _distinct(p.get("nnsweep") for p in details)),
-        ("git commit", _distinct(p.get("git_commit") for p in details)),
-        ("uncommitted changes", _distinct(
-            _dirty(p.get("git_dirty"), p.get("git_dirty_files")) for p in details
-        )),
-        ("CPU (SIMD flags)", _distinct(_cpu(p.get("cpu")) for p in details)),
-        ("arithmetic", "; ".join(
-            f"{kernel} (job{'s' if len(js) > 1 else ''} {', '.join(map(str, js))})"
-            for kernel, js in by_kernel.items()
-        )),
-        ("numpy", _distinct(p.get("numpy") for p in details)),
-        ("BLAS", _distinct(_blas(p.get("blas", [])) for p in details)),
-        ("python", _distinct(p.get("python") for p in details)),
-        ("pandas", _distinct(p.get("pandas") for p in details)),
-        ("host", _distinct(p.get("host") for p in details)),
-        ("platform", _distinct(p.get("platform") for p in details)),
-        ("jobs written (UTC)", _time_span(p.get("time_utc") for p in details)),
-        ("seeds trained by this sweep", f"{trained} of {int(runs['seed'].notna().sum())}"),
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["item", "value"])
-
-
-def _origin_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
-    """Where and when the seeds that came from the cache were computed."""
-    labels = analysis.seeded_runs(runs).drop_duplicates("job").set_index("job")["cell"]
-    rows = []
-    for job, details in jobs.items():
-        trained = set(details.get("trained_seeds", []))
-        origins = details.get("seed_origins")
-        cell = labels.get(job, f"job {job}")
-        if origins is None:
-            cached = sorted(set(map(int, details.get("cache_keys", {}))) - trained)
-            if cached:
-                origins = [{"seeds": cached, "host": None}]
-            else:
-                continue
-        for origin in origins:
-            seeds = [s for s in origin["seeds"] if s not in trained]
-            if not seeds:
-                continue
-            known = origin.get("host") is not None
-            rows.append({
-                "cell": cell,
-                "seeds": _seed_ranges(seeds),
-                "computed on": origin.get("host") if known else "not recorded (cached before "
-                "nnsweep recorded origins)",
-                "at (UTC)": origin.get("time_utc") or "-",
-                "commit": str(origin.get("git_commit") or "-")[:12],
-                "arithmetic": origin.get("kernel") or "-",
-                "CPU": _cpu(origin.get("cpu")) if known else "-",
-            })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _time_span(times: Any) -> str:
-    known = sorted(str(t) for t in times if t)
-    if not known:
-        return "not recorded"
-    return known[0] if known[0] == known[-1] else f"{known[0]} to {known[-1]}"
-
-
-def _seed_ranges(seeds: list[int]) -> str:
-    """1, 2, 3, 7 -> '1-3, 7'."""
-    seeds = sorted(seeds)
-    parts, start = [], seeds[0]
-    for previous, seed in zip(seeds, [*seeds[1:], None], strict=True):
-        if seed != previous + 1 if seed is not None else True:
-            parts.append(f"{start}" if start == previous else f"{start}-{previous}")
-            start = seed
-    return ", ".join(parts)
-
-
-def _command(config: dict[str, Any]) -> str | None:
-    overrides = config.get("hydra", {}).get("overrides", {})
-    if overrides.get("task") is None:
-        return None
-    hydra_overrides = [
-        o for o in overrides.get("hydra", []) if not str(o).startswith("hydra.mode=")
-    ]
-    task = [str(override) for override in overrides["task"]]
-    # A report is a sweep's: without an experiments file (which sets the mode) it took -m.
-    multirun = [] if any(o.startswith("experiments=") for o in task) else ["-m"]
-    return " ".join(["python -m nnsweep", *multirun, *task, *map(str, hydra_overrides)])
-
-
-def _run_table(runs: pd.DataFrame) -> pd.DataFrame:
-    seeds = runs["seed"].dropna()
-    rows = []
-    for column in schema.CELL_COLUMNS:
-        values = runs[column].dropna().unique().tolist()
-        rows.append({"setting": column, "value": ", ".join(format_number(v) for v in values)})
-    if len(seeds):
-        rows.append(
-            {
-                "setting": "seeds per cell",
-                "value": f"{int(seeds.min())}..{int(seeds.max())} "
-                f"({runs.groupby(schema.CELL_COLUMNS, dropna=False)['seed'].count().max()} "
-                "per cell)",
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------
-
-
-# P(A<B) inside this is "practically equivalent"; a sweep may set its own
-# (``equivalence_margin``), which the report reads from multirun.yaml.
-EQUIVALENCE_MARGIN = analysis.MARGIN
-
-
-def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """95% CI of P(X<Y) + 0.5 P(X=Y) by DeLong's placement variance (until the verdict's
-    pairwise table gives its own)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    psi = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
-    estimate = psi.mean()
-    variance = psi.mean(axis=1).var(ddof=1) / len(x) + psi.mean(axis=0).var(ddof=1) / len(y)
-    half = 1.959964 * np.sqrt(max(variance, 0.0))
-    return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
-
-
-def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The forest plot's rows: label, estimate, ci_low, ci_high, decision, one per pair and
-    part of the verdict's pairwise table where P(A<B) applies."""
-    if pairs.empty:
-        return pd.DataFrame(
-            columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
-        )
-    if "part" in pairs:  # the verdict's table (CONTRACT.md)
-        shown = pairs[pairs["part"].isin(["quality", "pooled"])]
-        shown = shown[shown["decision"] != "not_applicable"]
-        several = shown["part"].nunique() > 1
-        return pd.DataFrame({
-            "a": shown["a"].to_numpy(str),
-            "b": shown["b"].to_numpy(str),
-            "label": [f"{r.a} vs {r.b}" + (f" ({r.part})" if several else "")
-                      for r in shown.itertuples()],
-            "estimate": shown["estimate"].to_numpy(float),
-            "ci_low": shown["ci_low"].to_numpy(float),
-            "ci_high": shown["ci_high"].to_numpy(float),
-            "decision": shown["decision"].to_numpy(str),
-        })  # fmt: skip
-    errors = analysis.ranked_error(runs, metric)
-    samples = {c: errors[runs["cell"] == c].to_numpy(float) for c in runs["cell"].unique()}
-    rows = []
-    for row in pairs.itertuples():
-        low, high = _p_below_ci(samples[row.a], samples[row.b])
-        if row.significant:
-            decision = "a_better" if row.p_a_below_b > 0.5 else "b_better"
-        elif EQUIVALENCE_MARGIN[0] <= low and high <= EQUIVALENCE_MARGIN[1]:
-            decision = "equivalent"
-        else:
-            decision = "undecided"
-        rows.append((row.a, row.b, f"{row.a} vs {row.b}", row.p_a_below_b, low, high, decision))
-    return pd.DataFrame(
-        rows, columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
-    )
-
-
-MAX_FOREST_ROWS = 50  # past this many rows the forest plot keeps the pairs that rank the cells
-
-
-def forest_rows(effects: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, str]:
-    """All rows while they fit; else the best cell against each other and each cell against
-    the next in rank (the comparisons a ranking rests on), with a note saying so."""
-    if len(effects) <= MAX_FOREST_ROWS:
-        return effects, ""
-    rank = {cell: i for i, cell in enumerate(order)}
-    gap = (effects["a"].map(rank) - effects["b"].map(rank)).abs()
-    best = effects["a"].eq(order[0]) | effects["b"].eq(order[0])
-    kept = effects[best | (gap == 1)]
-    note = (
-        f" Of {len(effects)} rows, shown are the {len(kept)} that compare the best cell with "
-        "each other and each cell with the next in rank; pairwise.csv has them all."
-    )
-    return kept, note
-
-
-def _solving_matters(runs: pd.DataFrame, cells: pd.DataFrame) -> bool:
-    """Whether "solved" separates good from stuck seeds: only where every row can be learnt;
-    on noisy data almost no seed gets every row right, and "unsolved" marks nothing."""
-    if "solvable" in cells:  # the verdict's per-dataset decision
-        return bool(cells["solvable"].all())
-    return bool(len(runs)) and float(runs["solved"].astype(bool).mean()) >= 0.5
-
-
-def _figures(
-    sweep_dir: Path,
-    runs: pd.DataFrame,
-    curves: pd.DataFrame,
-    cells: pd.DataFrame,
-    pairs: pd.DataFrame,
-    styles: dict[str, plots.CellStyle],
-    holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-    margin: tuple[float, float] = EQUIVALENCE_MARGIN,
-) -> list[Figure]:
-    order = cells["cell"].tolist()
-    thresholds = runs["error_threshold"].dropna().unique()
-    threshold = float(thresholds[0]) if len(thresholds) == 1 else None
-    solving = _solving_matters(runs, cells)
-    stuck = solving and not runs["solved"].astype(bool).all()  # unsolved seeds to mark
-    made = []
-    if not curves.empty:
-        labelled = curves.merge(runs[["job", "seed", "cell", "solved"]], on=["job", "seed"])
-        made.append(save_figure(
-            sweep_dir, "learning_curves",
-            "Error margin against iteration (log after the first logged point): "
-            + ("the median over seeds per cell, the band is the interquartile range"
-               + ("; where a cell has both solved and stuck seeds, their medians are drawn "
-                  "apart" if stuck else "")
-               if len(order) <= plots.MAX_OVERLAID
-               else "one panel per cell, every seed thin, the median thick, seed 1 dotted")
-            + ("; the dashed line is the error threshold." if threshold else "."),
-            plots.learning_curves(labelled, order, styles, threshold, split_solved=solving),
-        ))  # fmt: skip
-    made.append(save_figure(
-        sweep_dir, "performance_profile",
-        "Performance profile: for each final error margin, the share of a cell's seeds ending "
-        "at or below it. A late step is stuck seeds; the height before it, the success rate.",
-        plots.performance_profile(runs, order, styles, threshold=threshold),
-    ))  # fmt: skip
-    made.append(save_figure(
-        sweep_dir, "final_errors",
-        "Every seed's final error margin, cells best first; boxes show quartiles"
-        + ("; hollow dots are seeds that did not solve the task" if stuck else "")
-        + "; the star is seed 1.",
-        plots.final_errors(runs, order, styles, mark_unsolved=solving),
-    ))  # fmt: skip
-    effects, trimmed = forest_rows(pair_effects(pairs, runs, "final_error"), order)
-    if len(effects):
-        made.append(save_figure(
-            sweep_dir, "pairwise",
-            "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
-            "row per pair; the shaded band is the equivalence margin." + trimmed,
-            plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
-        ))  # fmt: skip
-    if holdout is not None:
-        holdout_cells, holdout_pairs = holdout
-        made.append(save_figure(
-            sweep_dir, "holdout_errors",
-            "Every seed's error on the held-out rows, cells best first on it; the star is seed 1.",
-            plots.final_errors(
-                runs, holdout_cells["cell"].tolist(), styles, column="holdout_error",
-                what="held-out error margin", mark_unsolved=solving,
-            ),
-        ))  # fmt: skip
-        holdout_effects, trimmed = forest_rows(
-            pair_effects(holdout_pairs, runs, "holdout_error"), holdout_cells["cell"].tolist()
-        )
-        if len(holdout_effects):
-            made.append(save_figure(
-                sweep_dir, "pairwise_holdout",
-                "P(A<B) on the held-out error, with its 95% CI, one row per pair." + trimmed,
-                plots.forest(holdout_effects, margin,
-                             "Effect sizes on held-out error: P(A<B) per pair"),
-            ))  # fmt: skip
-    axes = analysis.varying_columns(runs)
-    if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
-        made.append(save_figure(
-            sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
-            plots.heatmap(cells, axes[1], axes[0]),
-        ))  # fmt: skip
-    colours = {cell: style.colour for cell, style in styles.items()}
-    made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, save_figure)
-    return made
 
 
 # --------------------------------------------------------------------------------------
@@ -445,8 +94,8 @@ def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
 
 def _margin(sweep_dir: Path) -> tuple[float, float]:
     """The sweep's equivalence margin for P(A<B) (``equivalence_margin``), or the default."""
-    value = _sweep_config(sweep_dir).get("equivalence_margin")
-    return EQUIVALENCE_MARGIN if value is None else parse_margin(value)
+    value = run_record.sweep_config(sweep_dir).get("equivalence_margin")
+    return sweep_figures.EQUIVALENCE_MARGIN if value is None else parse_margin(value)
 
 
 def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
@@ -477,9 +126,10 @@ def _sections(
     figures: list[Figure],
     holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     robustness: analysis.Stability | None = None,
-    margin: tuple[float, float] = EQUIVALENCE_MARGIN,
+    margin: tuple[float, float] = sweep_figures.EQUIVALENCE_MARGIN,
 ) -> list[Section]:
-    config = _sweep_config(sweep_dir)
+    config = run_record.sweep_config(sweep_dir)
+    command = run_record.command_line(config)
     threshold = ", ".join(format_number(v) for v in runs["error_threshold"].dropna().unique())
     all_pairs = pairs if holdout is None else pd.concat([pairs, holdout[1]], ignore_index=True)
     verdict = wording.verdict_paragraphs(cells, pairs, "final_error", robustness)
@@ -501,7 +151,7 @@ def _sections(
             paragraphs=tuple(
                 p
                 for p in (
-                    f"Command: `{_command(config)}`" if _command(config) else None,
+                    f"Command: `{command}`" if command else None,
                     f"{len(failed)} cell(s) failed with a code error and are left out: "
                     + "; ".join(f"job {r.job}: {r.reason}" for r in failed.itertuples())
                     if len(failed)
@@ -509,7 +159,7 @@ def _sections(
                 )
                 if p
             ),
-            table=_run_table(runs),
+            table=run_record.run_table(runs),
         ),
         Section(
             "Cells",
@@ -589,41 +239,7 @@ def _sections(
         )
     )
     sections.append(_seed_section(runs, cells, holdout is not None))
-    jobs = _job_provenance(sweep_dir, runs)
-    sections.append(_reproduce_section(sweep_dir, config, jobs))
-    if jobs:
-        sections.append(
-            Section(
-                "Provenance",
-                paragraphs=(
-                    "Per-seed values depend on the floating-point order of the BLAS and CPU "
-                    "that computed them; distributions over seeds do not.",
-                ),
-                table=_provenance_table(jobs, runs),
-            )
-        )
-        origins = _origin_table(jobs, runs)
-        unknown = origins["computed on"].str.startswith("not recorded") if len(origins) else []
-        if len(origins) and all(unknown):
-            sections.append(
-                Section(
-                    "Seeds taken from the cache",
-                    paragraphs=(
-                        "Every seed of this sweep came from the per-seed cache, filled before "
-                        "nnsweep recorded where and when a seed was computed: their origin is "
-                        "not known. Rerunning with an emptied cache records it.",
-                    ),
-                )
-            )
-        elif len(origins):
-            sections.append(
-                Section(
-                    "Seeds taken from the cache",
-                    paragraphs=("Where and when the seeds this sweep reused were computed.",),
-                    table=_best_first(origins, cells),
-                )
-            )
-    sections.append(_files_section(sweep_dir, runs))
+    sections += run_record.record_sections(sweep_dir, config, runs, cells["cell"].tolist())
     return sections
 
 
@@ -702,87 +318,6 @@ def _seed_section(runs: pd.DataFrame, cells: pd.DataFrame, holdout: bool) -> Sec
     )
 
 
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the working folder when it lies below it, else absolute."""
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(resolved)
-
-
-def _reproduce_section(
-    sweep_dir: Path, config: dict[str, Any], jobs: dict[int, dict[str, Any]]
-) -> Section:
-    """The commands that made these files, and the code state they ran on."""
-    commits = sorted({str(p.get("git_commit")) for p in jobs.values() if p.get("git_commit")})
-    dirty = [p.get("git_dirty") for p in jobs.values()]
-    folder = str(config.get("hydra", {}).get("sweep", {}).get("dir") or "")
-    if not folder or "${" in folder:  # the default dir is an interpolation: name the real one
-        folder = _shown_path(sweep_dir)
-    command = _command(config)
-    lines = []
-    if commits:
-        lines += [
-            f"git checkout {commits[0]}"
-            + ("  # jobs ran on several commits" if len(commits) > 1 else "")
-        ]
-    lines += [
-        "# the sweep (trains only seeds missing from results/.cache)",
-        command or "# the command line was not recorded (no multirun.yaml)",
-        "# the tables again from the job folders, then this report",
-        f"python -m nnsweep collect {folder}",
-        "# this report again from the stored tables, without training",
-        f"python -m nnsweep report {folder}",
-    ]  # fmt: skip
-    state = (
-        "not recorded (made before nnsweep recorded it)"
-        if not dirty or any(d is None for d in dirty)
-        else "dirty: uncommitted changes, the commit alone does not reproduce it"
-        if any(dirty)
-        else "clean"
-    )
-    return Section(
-        "Reproduce",
-        paragraphs=(f"Commit {', '.join(commits) or 'not recorded'}; working tree {state}.",),
-        code="\n".join(lines),
-    )
-
-
-RAW_FILES = (
-    (schema.RUNS, "one row per seed"),
-    (schema.CURVES, "one row per seed and logged iteration"),
-    (schema.SUMMARY, "per-cell counts and quartiles"),
-    ("cell_stats.csv", "the cells table"),
-    ("pairwise.csv", "the pairwise table"),
-    ("failures.csv", "the failures table"),
-    ("cell_stats_holdout.csv", "the cells table on held-out error"),
-    ("pairwise_holdout.csv", "the pairwise table on held-out error"),
-    ("multirun.yaml", "the sweep's full Hydra config"),
-    ("report.md", "this report in Markdown"),
-)
-
-
-def _files_section(sweep_dir: Path, runs: pd.DataFrame) -> Section:
-    links = [
-        (f"{name}: {what}", name)
-        for name, what in RAW_FILES
-        if (sweep_dir / name).exists() or name == "report.md"
-    ]
-    links += [
-        (f"job {job.name}: provenance.json", f"{job.name}/{schema.PROVENANCE}")
-        for job in _gathered_job_dirs(sweep_dir, runs)
-    ]
-    return Section(
-        "Files",
-        paragraphs=(
-            "Each job folder (0/, 1/, ...) also holds that cell's own runs.parquet, "
-            "curves.parquet and weights.npz (final weights of every seed).",
-        ),
-        links=tuple(links),
-    )
-
-
 def write_report(sweep_dir: Path) -> Path:
     """Analyse the stored tables of ``sweep_dir`` and write the report; returns report.html."""
     runs = schema.with_legacy_settings(pd.read_parquet(sweep_dir / schema.RUNS))
@@ -824,7 +359,7 @@ def write_report(sweep_dir: Path) -> Path:
     # order) get the distinct colours first, where telling lines apart matters most.
     styles = plots.cell_styles(cells["cell"].tolist() if len(cells) else [])
     figures = (
-        _figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout, margin)
+        sweep_figures.figures(sweep_dir, seeded, curves, cells, pairs, styles, holdout, margin)
         if len(cells)
         else []
     )
@@ -835,7 +370,7 @@ def write_report(sweep_dir: Path) -> Path:
     sections = placement_report.readable_sections(
         sections, sweep_dir, runs, curves, cells, pairs, save_figure, holdout
     )
-    title = f"nnsweep report: {_sweep_config(sweep_dir).get('name') or sweep_dir.name}"
+    title = f"nnsweep report: {run_record.sweep_config(sweep_dir).get('name') or sweep_dir.name}"
     markdown = render_markdown(title, sections)
     store.write_text(sweep_dir / "report.md", markdown)
     colours = {cell: style.colour for cell, style in styles.items()}
