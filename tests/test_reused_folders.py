@@ -212,3 +212,47 @@ def test_when_every_cell_fails_no_earlier_report_or_table_stays(cell, tmp_path: 
     assert not left and not (sweep_dir / FIGURES).exists()
     runs = pd.read_parquet(sweep_dir / schema.RUNS)
     assert sorted(runs["job"]) == [0, 1] and set(runs["status"]) == {"failed"}
+
+
+# --------------------------------------------------------------------------------------
+# MEDIUM 10: a killed run into a folder of results (make run) leaves it as it was
+# --------------------------------------------------------------------------------------
+
+RERUN = ("-m", "layers=4,8,8-8", "n_seeds=2", "iterations=50", "log_every=25", "progress=false")
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_a_folder_of_results_leaves_it_as_it_was(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "results" / "shipped"
+    given = [*RERUN, f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=basic"]
+    first = run_cli([*given, f"cache_dir={tmp_path / 'cache1'}"], cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (sweep_dir / "notes.txt").write_text("the user's own file\n")
+    before = _files(sweep_dir)
+
+    # The basic launcher runs the jobs in the driver; the fault injection kills it (-9)
+    # as it starts to train layers=8: job 0 is done, nothing after it is.
+    faults = str(Path(__file__).parent / "fault_injection")
+    env = {
+        "PYTHONPATH": os.pathsep.join([faults, os.environ.get("PYTHONPATH", "")]),
+        "NNSWEEP_TEST_KILL_LAYERS": "8",
+    }
+    killed = run_cli([*given, f"cache_dir={tmp_path / 'cache2'}"], cwd=tmp_path, env=env)
+    assert killed.returncode == -9, killed.stderr
+    assert _files(sweep_dir) == before  # owner.json included: the folder is still the first's
+    assert (tmp_path / "results" / ".shipped.new" / "0" / schema.RUNS).exists()  # it trained
+
+    again = run_cli([*given, f"cache_dir={tmp_path / 'cache2'}"], cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().endswith(f"tables in {sweep_dir}")
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["shipped"]
+    after = _files(sweep_dir)
+    assert after["notes.txt"] == before["notes.txt"]
+    assert after[schema.OWNER] != before[schema.OWNER]  # the new run's folder now
+    assert str(tmp_path / "results" / ".shipped") not in after["report.md"].decode()
+    new = pd.read_parquet(sweep_dir / schema.RUNS)
+    assert sorted(set(new["layers"])) == ["4", "8", "8-8"] and len(new) == 6
+    assert (
+        store.owner_run_id(sweep_dir)
+        == store.read_json(sweep_dir / "0" / schema.PROVENANCE)["run_id"]
+    )

@@ -15,7 +15,7 @@ from nnsweep import store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import SweepFolderError
 from nnsweep.exits import exit_with_error
-from nnsweep.sweep import ownership
+from nnsweep.sweep import ownership, staging
 
 log = logging.getLogger("nnsweep")
 
@@ -40,6 +40,7 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
             write_report(sweep_dir)
         else:  # no report to write: an earlier run's must not pass for this one's
             store.remove_report(sweep_dir)
+        sweep_dir = staging.publish(sweep_dir)  # a staged run replaces the folder only now
     except OSError as error:  # a full disk, a folder gone read-only
         print(
             f"nnsweep: error: cannot write the tables of {sweep_dir}: {error.strerror or error}; "

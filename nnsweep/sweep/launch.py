@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, describe_resolution_error, exit_with_error
-from nnsweep.sweep import ownership
+from nnsweep.sweep import leftovers, ownership, staging
 from nnsweep.sweep.auto import is_auto, launch_auto_sweep
 from nnsweep.sweep.cell import load_cell
 from nnsweep.sweep.progress import SweepProgress
@@ -167,11 +167,22 @@ def claim_sweep_dir(config: DictConfig) -> Path:
     """Once every cell is valid: the folder becomes this sweep's (or is refused) and gets
     ``multirun.yaml``."""
     sweep_dir = Path(config.hydra.sweep.dir)
+    leftovers.remove_dead_leftovers()  # /dev/shm files of sweeps killed with kill -9
     try:
-        ownership.claim(sweep_dir)
+        if staging.holds_results(sweep_dir):  # trained beside it, swapped in at the end
+            sweep_dir = staging.stage(sweep_dir)
+        else:
+            ownership.claim(sweep_dir)
     except SweepFolderError as error:
         exit_with_error(str(error))
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")  # names the folder the user gave
+    if sweep_dir != Path(config.hydra.sweep.dir):
+        # The launcher makes the folder from the sweep's config and each job composes its
+        # own from hydra.overrides.hydra: both now point into the staging folder.
+        with read_write(config), open_dict(config):
+            config.hydra.sweep.dir = str(sweep_dir)
+            quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
+            config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
     if "joblib" in str(OmegaConf.select(config, "hydra.launcher._target_", default="")):
         start_trackers_deaf_to_hangup()
     return sweep_dir

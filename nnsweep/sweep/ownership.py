@@ -94,6 +94,16 @@ def claim(folder: Path, keep_owner: bool = False) -> str | None:
     return run_id
 
 
+def moved(source: Path, target: Path) -> None:
+    """A claimed folder was renamed over another claimed one (a staged sweep swapped in):
+    the lock held on ``source`` is now the lock of ``target``; the replaced one's is let go."""
+    replaced = _held.pop(target, None)
+    if replaced is not None:
+        os.close(replaced)
+    if source in _held:
+        _held[target] = _held.pop(source)
+
+
 def owner(folder: Path) -> dict[str, Any]:
     """``owner.json`` of a claimed folder; empty when there is none or it is unreadable."""
     try:
