@@ -20,7 +20,7 @@ from typing import Any
 
 from nnsweep import schema, store
 from nnsweep.config import ConfigError
-from nnsweep.errors import SweepFolderError
+from nnsweep.errors import DamagedFileError, SweepFolderError
 from nnsweep.exits import exit_with_error
 from nnsweep.locations import CONF_DIR
 from nnsweep.sweep import ownership
@@ -64,6 +64,10 @@ def _check_tables(sweep_dir: Path) -> None:
 
     path = sweep_dir / schema.RUNS
     redo = f"rebuild it with `python -m nnsweep collect {sweep_dir}`"
+    try:
+        store.check_tables(sweep_dir)
+    except DamagedFileError as error:
+        exit_with_error(f"report: {error}; {redo.replace('it', 'the tables', 1)}")
     try:
         runs = schema.with_legacy_settings(pd.read_parquet(path))
     except Exception as error:  # pyarrow's many errors for a garbled file

@@ -30,6 +30,7 @@ SUMMARY = "summary.csv"  # per-cell median, IQR and counts of a sweep
 MULTIRUN = "multirun.yaml"  # Hydra writes it into every sweep folder it starts
 OWNER = "owner.json"  # the run that owns a sweep folder now (see nnsweep.sweep.ownership)
 AUTO_RECORD = "auto.json"  # an n_seeds=auto sweep's plan, rule and every round
+TABLE_CHECKSUMS = "checksums.json"  # SHA-256 of a sweep's gathered tables (collect)
 # What a sweep's report writes beside its tables (figures/ holds its *.png): removed before
 # a report is written, so a folder used again shows no earlier run's report or tables.
 REPORT_FILES = (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, run_cli
+from conftest import PROJECT_ROOT, run_cli, run_cli_here
 
 from nnsweep import schema, store
 from nnsweep.config import to_run_config
@@ -99,6 +99,52 @@ def test_report_on_unusable_tables_is_one_line(table, says: str, tmp_path: Path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr, lines
+    assert not (sweep_dir / "report.md").exists()
+
+
+# --------------------------------------------------------------------------------------
+# MEDIUM 5: the sweep's own tables carry checksums, as its job files do
+# --------------------------------------------------------------------------------------
+
+
+def _edit_a_value(path: Path) -> None:
+    runs = pd.read_parquet(path)
+    runs.loc[0, "final_error"] = runs.loc[0, "final_error"] / 2  # still a valid table
+    path.write_bytes(store.parquet_bytes(runs))
+
+
+def _flip_a_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("table", "damage"),
+    [
+        (schema.RUNS, _edit_a_value),
+        (schema.RUNS, _flip_a_bit),
+        (schema.CURVES, _flip_a_bit),
+        (schema.SUMMARY, lambda path: path.write_text(path.read_text().replace("4-4", "8-8"))),
+        (schema.CURVES, lambda path: path.unlink()),
+    ],
+    ids=["runs-edited", "runs-bit", "curves-bit", "summary-edited", "curves-gone"],
+)
+def test_a_report_from_changed_tables_is_refused_in_one_line(
+    cell, tmp_path: Path, table: str, damage
+) -> None:
+    """On main before the fix, each of these reports was written, exit 0."""
+    sweep_dir = _sweep_of_this_run(tmp_path, cell)
+    store.collect(sweep_dir)
+    store.check_tables(sweep_dir)  # as collect wrote them: they pass
+    damage(sweep_dir / table)
+    done = run_cli_here(["report", str(sweep_dir)])
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"nnsweep: error: report: {sweep_dir / table}"
+    ), lines
+    assert "checksums.json" in lines[0] and f"collect {sweep_dir}" in lines[0]
     assert not (sweep_dir / "report.md").exists()
 
 

@@ -28,10 +28,11 @@ from nnsweep.schema import (
     REPORT_FILES,
     RUNS,
     SUMMARY,
+    TABLE_CHECKSUMS,
     WEIGHTS,
     with_legacy_settings,
 )
-from nnsweep.store.atomic import read_json, sha256_bytes, write_parquet, write_text
+from nnsweep.store.atomic import read_json, sha256_bytes, write_bytes, write_json, write_parquet
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -339,7 +340,34 @@ def collect(
             f"{ignored}; its tables are left as they were"
         )
     summary = summarise(gathered.runs)
-    write_parquet(sweep_dir / RUNS, gathered.runs)
-    write_parquet(sweep_dir / CURVES, gathered.curves)
-    write_text(sweep_dir / SUMMARY, summary.to_csv(index=False))
+    checksums = {
+        RUNS: write_parquet(sweep_dir / RUNS, gathered.runs),
+        CURVES: write_parquet(sweep_dir / CURVES, gathered.curves),
+        SUMMARY: write_bytes(sweep_dir / SUMMARY, summary.to_csv(index=False).encode("utf-8")),
+    }
+    write_json(sweep_dir / TABLE_CHECKSUMS, checksums)
     return gathered.runs, gathered.curves, summary, gathered.notices
+
+
+def check_tables(sweep_dir: Path) -> None:
+    """The gathered tables against the SHA-256 that ``collect`` recorded, as the job files
+    are checked: one flipped bit would otherwise change a report's numbers silently.
+
+    Tables gathered before checksums were recorded (no ``checksums.json``) pass unchecked.
+
+    Raises
+    ------
+    DamagedFileError
+        Naming the first table that is missing or does not match.
+    """
+    path = sweep_dir / TABLE_CHECKSUMS
+    if not path.exists():
+        return
+    for name, expected in read_json(path).items():
+        table = sweep_dir / name
+        if name not in (RUNS, CURVES, SUMMARY):
+            continue
+        if not table.exists():
+            raise DamagedFileError(table, f"is missing ({TABLE_CHECKSUMS} records it)")
+        if sha256_bytes(table.read_bytes()) != expected:
+            raise DamagedFileError(table, f"does not match its checksum in {TABLE_CHECKSUMS}")

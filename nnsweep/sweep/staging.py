@@ -28,6 +28,7 @@ _OUTPUTS = {
     schema.MULTIRUN,
     schema.OWNER,
     schema.AUTO_RECORD,
+    schema.TABLE_CHECKSUMS,
     schema.PROGRESS,
     schema.FIGURES,
     *schema.REPORT_FILES,
