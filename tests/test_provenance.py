@@ -73,3 +73,47 @@ def test_cached_seeds_keep_where_and_when_they_were_computed(
     again = json.loads((tmp_path / "again" / schema.PROVENANCE).read_text())
     assert again["trained_seeds"] == [] and again["kernel"] is None
     assert again["seed_origins"] == first["seed_origins"]
+
+
+def test_an_installed_nnsweep_inside_a_users_repository_names_no_commit_as_its_own(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 21: site-packages in a project's .venv lies inside the project's repository;
+    its commit was recorded as nnsweep's and its tree called clean."""
+    import nnsweep
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(tmp_path), *arguments], check=True, capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "analysis.py").write_text("the user's code\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "the user's work")
+    package = tmp_path / ".venv" / "lib" / "site-packages" / "nnsweep"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("# an installed copy\n")
+    monkeypatch.setattr(nnsweep, "__file__", str(package / "__init__.py"))
+    monkeypatch.chdir(tmp_path)
+
+    details = store.provenance()
+
+    assert details["git_commit"] is None and details["git_dirty"] is None
+    assert details["nnsweep_source"] == "installed"
+    assert len(details["nnsweep_source_sha256"]) == 64
+    assert details["project_git_commit"] == git("rev-parse", "HEAD")
+    assert details["project_git_dirty"] is False
+    assert Path(details["project_dir"]).resolve() == tmp_path.resolve()
+
+
+def test_nnsweeps_own_checkout_is_named_and_not_as_a_project() -> None:
+    details = store.provenance()  # the tests run from nnsweep's checkout
+    if details["nnsweep_source"] == "installed":  # an unpacked sdist: git cannot tell
+        return
+    head = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    assert details["git_commit"] == head.stdout.strip()
+    assert "project_git_commit" not in details

@@ -3,6 +3,8 @@ its progress file, and clearing an earlier outcome before it runs again."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import platform
 import subprocess
@@ -22,11 +24,15 @@ from nnsweep.store.atomic import write_json
 from nnsweep.store.tables import job_dirs
 
 
-def _git_commit() -> str | None:
-    repo = Path(nnsweep.__file__).resolve().parents[1]
+def _package_dir() -> Path:
+    return Path(nnsweep.__file__).resolve().parent
+
+
+def _git(repo: Path, *arguments: str) -> str | None:
+    """``git -C repo ARGUMENTS``'s output; None when git cannot tell (no git, no repo)."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            ["git", "-C", str(repo), *arguments],
             capture_output=True,
             text=True,
             timeout=5,
@@ -34,7 +40,47 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def _checkout() -> Path | None:
+    """nnsweep's own git checkout (the repository, or an editable install of it): the folder
+    above the package, when it is git's top level. None for an installed copy, also one that
+    lies inside another repository (site-packages in a project's .venv): that commit is the
+    project's, not nnsweep's."""
+    root = _package_dir().parent
+    top = _git(root, "rev-parse", "--show-toplevel")
+    return root if top is not None and Path(top).resolve() == root else None
+
+
+def _git_commit(repo: Path | None) -> str | None:
+    return None if repo is None else _git(repo, "rev-parse", "HEAD")
+
+
+@functools.cache
+def _source_sha256(package: Path) -> str:
+    """nnsweep's own identity where git cannot give one (an installed copy): the SHA-256 of
+    its source files, names and bytes, in a fixed order."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".c", ".h") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _project(checkout: Path | None) -> dict[str, Any]:
+    """The user's own repository (where the run started), when it is not nnsweep's: its
+    commit and state, labelled as the project's."""
+    top = _git(Path.cwd(), "rev-parse", "--show-toplevel")
+    if top is None or (checkout is not None and Path(top).resolve() == checkout):
+        return {}
+    dirty_files = _git_dirty_files(Path(top))
+    return {
+        "project_dir": top,
+        "project_git_commit": _git(Path(top), "rev-parse", "HEAD"),
+        "project_git_dirty": None if dirty_files is None else bool(dirty_files),
+    }
 
 
 def _git_dirty_files(repo: Path | None = None) -> list[str] | None:
@@ -95,12 +141,16 @@ def provenance() -> dict[str, Any]:
     """Versions, BLAS, CPU, host and time: what a reader needs to trust or redo a result."""
     from threadpoolctl import threadpool_info
 
-    dirty_files = _git_dirty_files()
+    checkout = _checkout()  # git_* describe nnsweep's own checkout, never the user's
+    dirty_files = _git_dirty_files(checkout) if checkout is not None else None
     return {
         "nnsweep": nnsweep.__version__,
-        "git_commit": _git_commit(),
+        "nnsweep_source": "git checkout" if checkout is not None else "installed",
+        "nnsweep_source_sha256": _source_sha256(_package_dir()),
+        "git_commit": _git_commit(checkout),
         "git_dirty": None if dirty_files is None else bool(dirty_files),
         "git_dirty_files": (dirty_files or [])[:20],
+        **_project(checkout),
         "cpu": cpu(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
