@@ -28,6 +28,15 @@ _UNKNOWN_KEY = re.compile(
 _UNKNOWN_OVERRIDE = re.compile(r"Could not override '(?P<key>[^']+)'")
 
 
+# Hydra's message for a value of the wrong type, as the command line sets it.
+_BAD_VALUE = re.compile(
+    r"Error merging override (?P<override>\S+).*?"
+    r"(?:could not be converted to (?P<type>\w+)|(?P<bool>is not a valid bool))",
+    re.DOTALL,
+)
+_TYPE_WORDS = {"Integer": "a whole number", "Float": "a number"}
+
+
 def _did_you_mean(key: str) -> str:
     from nnsweep.config import DatasetConf, NNSweepConf
 
@@ -77,6 +86,11 @@ def describe_hydra_error(error: HydraException) -> str:
         if key in ("experiments", "dataset"):  # the file held no mapping of settings
             return f"{where}: the file is empty or not a mapping of settings"
         return f"{where}: unknown setting {key}{_did_you_mean(key)}"
+    bad_value = _BAD_VALUE.search(f"{error} {error.__cause__}")
+    if bad_value:  # iterations=abc: in nnsweep's words, not Hydra's
+        kind = "true or false" if bad_value["bool"] else _TYPE_WORDS.get(bad_value["type"])
+        if kind:
+            return f"{bad_value['override']}: must be {kind}"
     overridden = _UNKNOWN_OVERRIDE.search(str(error))
     # A key the schema lacks, on the command line ("not in" is in the error or its cause).
     if overridden and "not in" in f"{error} {error.__cause__}":
