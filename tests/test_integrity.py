@@ -556,11 +556,45 @@ def test_an_unreadable_csv_is_a_one_line_error(
 # --------------------------------------------------------------------------------------
 
 
-def test_notes_are_text_in_report_md() -> None:
+MARKDOWN_TEXTS = [
+    "<script>x()</script> & $a$",
+    "P(A<B) = 0.7 and 16-8-8 < 8-8-8 <= 4",
+    "<!-- hidden --> <?php ?> <![CDATA[x]]> <https://example.org> <me@example.org>",
+    "&amp; &#60; &lt;b&gt; a & b",
+    "`<b>` stays code, and so does `a & b`; a lone ` then <i>x</i>",
+    "<a href='x' onclick=\"y()\">link</a> <br/> </p>",
+]
+
+
+@pytest.mark.parametrize("text", MARKDOWN_TEXTS)
+def test_notes_are_text_in_report_md(text: str) -> None:
+    """What report.md says renders, under CommonMark, as exactly the text written: no tag,
+    comment, autolink or entity of a note becomes markup, in a paragraph or a table cell."""
+    from markdown_it import MarkdownIt
+
     from nnsweep.report.render import Section, render_markdown
 
-    markdown = render_markdown("t", [Section("About", paragraphs=("<script>x()</script> & $a$",))])
-    assert "<script>" not in markdown and "&lt;script&gt;x()&lt;/script&gt; &amp; $a$" in markdown
+    table = pd.DataFrame({"note": [text.replace("`", "")]})
+    markdown = render_markdown("t", [Section("About", paragraphs=(text,), table=table)])
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    inline = [t for t in tokens if t.type == "inline"]
+    children = [c for t in inline for c in t.children or []]
+    assert not [c for c in children if c.type in ("html_inline", "link_open")]
+    assert not [t for t in tokens if t.type == "html_block"]
+    shown = [
+        "".join(c.content for c in t.children or [] if c.type in ("text", "code_inline"))
+        for t in inline
+    ]
+    assert text.replace("`", "") in shown  # the table cell, exactly as written
+    pairs = text.count("`") - text.count("`") % 2  # a lone last backtick is shown
+    paragraph = tokens[[t.type for t in tokens].index("paragraph_open") + 1]
+    assert shown[inline.index(paragraph)] == text.replace("`", "", pairs)
+
+
+def test_comparisons_read_as_written_in_raw_report_md() -> None:
+    from nnsweep.report.render import markdown_text
+
+    assert markdown_text("P(A<B) = 0.7; 16-8-8 < 8-8-8") == "P(A<B) = 0.7; 16-8-8 < 8-8-8"
 
 
 def test_figure_labels_are_plain_text_and_matplotlib_settings_stay_the_callers(
@@ -618,7 +652,7 @@ def test_non_ascii_notes_and_paths_under_an_ascii_locale(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     sweep_dir = only_dir(results / "sweep")
-    assert "Grüße, ☃ &lt;b&gt;" in (sweep_dir / "report.md").read_text(encoding="utf-8")
+    assert "Grüße, ☃ &lt;b>" in (sweep_dir / "report.md").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------

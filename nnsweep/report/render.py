@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,11 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     cells = _formatted(frame)
 
     def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
+        return (
+            "| "
+            + " | ".join(markdown_text(v).replace("|", "\\|").replace("\n", " ") for v in values)
+            + " |"
+        )
 
     rows = [line(list(map(str, cells.columns))), "|" + "---|" * len(cells.columns)]
     rows += [line(list(row)) for row in cells.itertuples(index=False)]
@@ -189,10 +194,8 @@ def render_markdown(title: str, sections: list[Section]) -> str:
     parts = [f"# {title}", ""]
     for section in sections:
         parts += [f"## {section.title}", ""]
-        # Text is text: a note holding "<script>" must not become HTML where report.md is
-        # rendered (a Markdown renderer shows "&lt;" as "<").
-        parts += [html.escape(p, quote=False) + "\n" for p in section.paragraphs]
-        parts += [f"- {html.escape(b, quote=False)}" for b in section.bullets]
+        parts += [markdown_text(p) + "\n" for p in section.paragraphs]
+        parts += [f"- {markdown_text(b)}" for b in section.bullets]
         parts += [""] if section.bullets else []
         if section.code:
             parts += ["```sh", section.code, "```", ""]
@@ -204,10 +207,39 @@ def render_markdown(title: str, sections: list[Section]) -> str:
             parts += [table, ""]
         for figure in section.figures:
             parts += [f"[![{figure.caption}]({figure.file})]({figure.file})", ""]
-            parts += [f"*{figure.caption}*", ""]
+            parts += [f"*{markdown_text(figure.caption)}*", ""]
         parts += [f"- [{label}]({target})" for label, target in section.links]
         parts += [""] if section.links else []
     return "\n".join(parts)
+
+
+# What CommonMark would read as markup rather than text: a "<" that opens a tag, a comment,
+# a declaration or an autolink, and a "&" that spells an entity. "P(A<B)" and "16-8-8 < 8-8-8"
+# are none of these, so they stay as written and the raw report.md reads as it renders.
+_MARKUP_LT = re.compile(
+    r"<(?=[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"  # an open tag
+    r"|/[A-Za-z][A-Za-z0-9-]*\s*>"  # a closing tag
+    r"|[!?]"  # a comment, declaration, CDATA or processing instruction
+    r"|[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>"  # an autolink
+    r"|[^\s@<>]+@[^\s@<>]+>)"  # an e-mail autolink
+)
+_ENTITY_AMP = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` for report.md: shown as written by a Markdown renderer, never run as HTML.
+
+    Escapes only what would be read as markup (a note holding "<script>" stays text), not
+    every "<", so comparisons such as P(A<B) read the same in the raw file. Code spans are
+    literal in Markdown and are left alone.
+    """
+    pieces = text.split("`")
+    return "`".join(
+        piece
+        if index % 2 and index < len(pieces) - 1  # a closed code span
+        else _MARKUP_LT.sub("&lt;", _ENTITY_AMP.sub("&amp;", piece))
+        for index, piece in enumerate(pieces)
+    )
 
 
 def _inline(text: str) -> str:
