@@ -104,6 +104,10 @@ def test_report_command_regenerates_the_report_and_its_numbers_are_right(tmp_pat
 
     markdown = (sweep_dir / "report.md").read_text()
     assert "## Verdict" in markdown and "8-16-8 ends with lower error than 16-8-8" in markdown
+    # The table a reader reads says "A better", in words; pairwise.csv keeps the codes.
+    assert "a_better" not in markdown and "b_better" not in markdown
+    assert "| A better |" in markdown or "| B better |" in markdown
+    assert set(pairs["decision"]) & {"a_better", "b_better"}
 
     page = (sweep_dir / "report.html").read_text()
     parser = _Collector()
@@ -283,3 +287,20 @@ def test_a_forest_of_many_pairs_keeps_the_ones_a_ranking_rests_on() -> None:
     assert len(kept) == 19 + 18 <= MAX_FOREST_ROWS and "190" in note
     assert set(kept["label"]) >= {"c0 vs c19", "c7 vs c8"} and "c3 vs c9" not in set(kept["label"])
     assert forest_rows(effects.head(10), order)[0].equals(effects.head(10))
+
+
+@pytest.mark.parametrize(
+    ("arithmetics", "same_bits", "depends"),
+    [(["portable"], True, False), (["numpy"], False, True), (["portable", "numpy"], True, True)],
+)
+def test_provenance_says_what_the_arithmetic_makes_per_seed_values_depend_on(
+    arithmetics: list[str], same_bits: bool, depends: bool
+) -> None:
+    from nnsweep.report.run_record import _arithmetic_sentence
+
+    runs = pd.DataFrame({"arithmetic": arithmetics})
+    sentence = _arithmetic_sentence(runs)
+    assert ("same bits on every CPU" in sentence) == same_bits
+    assert ("depend, bit for bit, on the floating-point order" in sentence) == depends
+    # Tables from before the setting existed were trained with the host's numpy.
+    assert "depend, bit for bit" in _arithmetic_sentence(pd.DataFrame({"seed": [1]}))

@@ -585,7 +585,9 @@ def forest(effects: pd.DataFrame, margin: tuple[float, float], title: str) -> Fi
     ax.set_yticklabels(effects["label"], fontsize=8 if len(effects) > 20 else 9)
     ax.set_ylim(-0.7, len(effects) - 0.3)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("P(A<B): chance that a seed of A ends below a seed of B (95% CI)")
+    ax.set_xlabel(
+        "P(A<B): chance that a seed of A ends below a seed of B (interval at its Holm level)"
+    )
     ax.set_title(title)
     ax.grid(True, axis="x", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()

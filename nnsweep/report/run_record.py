@@ -205,10 +205,7 @@ def record_sections(
         sections.append(
             Section(
                 "Provenance",
-                paragraphs=(
-                    "Per-seed values depend on the floating-point order of the BLAS and CPU "
-                    "that computed them; distributions over seeds do not.",
-                ),
+                paragraphs=(_arithmetic_sentence(runs),),
                 table=_provenance_table(jobs, runs),
             )
         )
@@ -235,6 +232,23 @@ def record_sections(
             )
     sections.append(_files_section(sweep_dir, runs))
     return sections
+
+
+def _arithmetic_sentence(runs: pd.DataFrame) -> str:
+    """What the per-seed numbers depend on, from the arithmetic that computed them."""
+    used = set(schema.with_legacy_settings(runs)["arithmetic"].dropna())
+    portable = (
+        "Seeds trained with the portable arithmetic (IEEE-754 basic operations in one fixed "
+        "order, docs/arithmetic.md) have the same bits on every CPU, whichever kernel ran "
+        "them; the BLAS row matters only for arithmetic=numpy."
+    )
+    host = (
+        "Seeds trained with arithmetic=numpy depend, bit for bit, on the floating-point order "
+        "of the BLAS and CPU that computed them; distributions over seeds do not."
+    )
+    return " ".join(
+        ([portable] if "portable" in used else []) + ([host] if used - {"portable"} else [])
+    )
 
 
 def _in_order(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:

@@ -142,8 +142,9 @@ def figures(
     if len(effects):
         made.append(save_figure(
             sweep_dir, "pairwise",
-            "P(A<B), the chance that a seed of A ends below a seed of B, with its 95% CI, one "
-            "row per pair; the shaded band is the equivalence margin." + trimmed,
+            "P(A<B), the chance that a seed of A ends below a seed of B, one row per pair, with "
+            "its interval at its test's Holm level (the pairwise table's CI level), so that no "
+            "bar contradicts its decision; the shaded band is the equivalence margin." + trimmed,
             plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
         ))  # fmt: skip
     if holdout is not None:
@@ -162,7 +163,8 @@ def figures(
         if len(holdout_effects):
             made.append(save_figure(
                 sweep_dir, "pairwise_holdout",
-                "P(A<B) on the held-out error, with its 95% CI, one row per pair." + trimmed,
+                "P(A<B) on the held-out error, one row per pair, with its interval at its test's "
+                "Holm level (the table's CI level)." + trimmed,
                 plots.forest(holdout_effects, margin,
                              "Effect sizes on held-out error: P(A<B) per pair"),
             ))  # fmt: skip

@@ -212,7 +212,7 @@ def _sections(
                     "of each row's interval (its test's Holm level). Every comparison is "
                     "unpaired.",
                 ),
-                table=_shown(_decided_first(pairs), PAIR_TABLE_COLUMNS),
+                table=_shown(wording.decisions_in_words(_decided_first(pairs)), PAIR_TABLE_COLUMNS),
                 collapse=_collapse_summary(pairs),
             )
         )

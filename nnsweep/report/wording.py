@@ -665,6 +665,23 @@ DECISION_WORDS = {
 }
 
 
+# The pairwise table's decision column as a reader reads it; pairwise.csv keeps the codes.
+DECISION_LABELS = {
+    Decision.A_BETTER: "A better",
+    Decision.B_BETTER: "B better",
+    Decision.EQUIVALENT: "practically equivalent",
+    Decision.UNDECIDED: "undecided",
+    Decision.NOT_APPLICABLE: "left out",
+}
+
+
+def decisions_in_words(pairs: pd.DataFrame) -> pd.DataFrame:
+    """``pairs`` with its decision codes ("a_better") replaced by ``DECISION_LABELS``."""
+    if "decision" not in pairs:
+        return pairs
+    return pairs.assign(decision=pairs["decision"].map(lambda d: DECISION_LABELS.get(d, d)))
+
+
 def decision_counts(rows: pd.DataFrame) -> str:
     """'95 of 210 pairs told apart, 12 practically equivalent, 103 undecided'."""
     words = rows["decision"].map(DECISION_WORDS).value_counts()
