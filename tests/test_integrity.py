@@ -217,12 +217,19 @@ def _edit_a_number(path: Path, _seed_3: Path) -> None:
     store.write_npz(path, entry)
 
 
+def _make_a_folder(path: Path, _seed_3: Path) -> None:
+    path.unlink()  # issue 21: a folder in an entry's place failed its cell at every run
+    path.mkdir()
+    (path / "something").write_text("not a cache entry\n")
+
+
 @pytest.mark.parametrize(
     ("damage", "notice"),
     [
         (_truncate, "is unreadable"),
         (_swap_with_seed_3, "belongs to another key or seed"),
         (_edit_a_number, "does not match its checksum"),
+        (_make_a_folder, "is unreadable (IsADirectoryError)"),
     ],
 )
 def test_a_damaged_cache_entry_is_retrained_with_a_notice(
@@ -696,3 +703,23 @@ def test_every_job_file_is_written_as_utf8(cell, tmp_path: Path) -> None:
     job_dir = tmp_path / "0"
     run.run_cell(cell(), job_dir, run_id="ü")
     assert json.loads((job_dir / schema.PROVENANCE).read_bytes().decode("utf-8"))["run_id"] == "ü"
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC from a write names no file; the error must say which folder is full (the
+    cache's or the results'), so the file it was writing is named."""
+    import errno
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    target = tmp_path / "cache" / "ab" / "entry.npz"
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "write_bytes", full)
+        with pytest.raises(OSError) as caught:
+            store.write_bytes(target, b"arrays")
+    assert caught.value.errno == errno.ENOSPC
+    assert str(target) in str(caught.value) and "No space left on device" in str(caught.value)
+    assert list((tmp_path / "cache" / "ab").iterdir()) == []  # no temporary file left

@@ -30,6 +30,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        if error.filename is None:  # a full disk says nothing of where: name the file
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     finally:
         if temporary.exists():
             temporary.unlink()

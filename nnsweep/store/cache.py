@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -94,4 +95,7 @@ def store_cached(cache_dir: Path, key: str, seed: int, arrays: Mapping[str, np.n
     entry[ENTRY_KEY] = np.str_(key)
     entry[ENTRY_SEED] = np.int64(seed)
     entry[ENTRY_SHA256] = np.str_(arrays_sha256(arrays))
-    write_npz(cache_path(cache_dir, key), entry)
+    path = cache_path(cache_dir, key)
+    if path.is_dir() and not path.is_symlink():  # a folder in an entry's place (read as
+        shutil.rmtree(path)  # damaged above) would fail its cell at every run
+    write_npz(path, entry)
