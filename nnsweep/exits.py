@@ -37,6 +37,45 @@ _BAD_VALUE = re.compile(
 _TYPE_WORDS = {"Integer": "a whole number", "Float": "a number"}
 
 
+# Launchers that come with an extra: the modules each needs, and the extra that installs them.
+LAUNCHER_EXTRAS = {
+    "ray": ("ray", "hydra_plugins.hydra_ray_launcher"),
+    "slurm": ("submitit", "hydra_plugins.hydra_submitit_launcher"),
+}
+
+
+def launcher_extra(launcher: str) -> str | None:
+    """The extra a launcher needs (``ray_cluster`` -> ``ray``), None for a built-in one."""
+    if launcher.startswith("ray"):
+        return "ray"
+    if launcher.startswith("submitit") or launcher == "slurm":
+        return "slurm"
+    return None
+
+
+def describe_missing_launcher(launcher: str) -> str | None:
+    """One line naming the extra to install, when ``launcher``'s modules are not importable."""
+    import importlib.util
+
+    extra = launcher_extra(launcher)
+    if extra is None:
+        return None
+    for module in LAUNCHER_EXTRAS[extra]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return (
+                f"hydra/launcher={launcher}: needs {module}, from nnsweep's {extra} extra: "
+                f"pip install 'nnsweep[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+            )
+    return None
+
+
+_LAUNCHER_NOT_LOADED = re.compile(r"Could not load 'hydra/launcher/(?P<name>[\w-]+)'")
+
+
 def _did_you_mean(key: str) -> str:
     from nnsweep.config import DatasetConf, NNSweepConf
 
@@ -86,6 +125,13 @@ def describe_hydra_error(error: HydraException) -> str:
         if key in ("experiments", "dataset"):  # the file held no mapping of settings
             return f"{where}: the file is empty or not a mapping of settings"
         return f"{where}: unknown setting {key}{_did_you_mean(key)}"
+    not_loaded = _LAUNCHER_NOT_LOADED.search(str(error))
+    if not_loaded and launcher_extra(not_loaded["name"]):  # its plugin is not installed
+        extra = launcher_extra(not_loaded["name"])
+        return (
+            f"hydra/launcher={not_loaded['name']}: not installed; it comes with nnsweep's "
+            f"{extra} extra: pip install 'nnsweep[{extra}]'"
+        )
     bad_value = _BAD_VALUE.search(f"{error} {error.__cause__}")
     if bad_value:  # iterations=abc: in nnsweep's words, not Hydra's
         kind = "true or false" if bad_value["bool"] else _TYPE_WORDS.get(bad_value["type"])

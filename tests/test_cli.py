@@ -193,3 +193,48 @@ def test_a_symlink_loop_or_a_bad_interpolation_is_refused_in_one_line(
     _refused_in_one_line(done, named.format(loop=loop))
     assert not results.exists() and not cache.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]
+
+
+@pytest.mark.parametrize(
+    ("launcher", "module", "extra"),
+    [
+        ("ray_cluster", "ray", "ray"),
+        ("slurm", "submitit", "slurm"),
+        ("submitit_local", "hydra_plugins.hydra_submitit_launcher", "slurm"),
+    ],
+)
+def test_a_launcher_whose_extra_is_missing_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, launcher: str, module: str, extra: str
+) -> None:
+    """Issue 21: the launchers --help lists failed with Hydra's raw "Could not load" (or a
+    ModuleNotFoundError in every job) without naming the extra that installs them."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == module else real_find_spec(name, *rest),
+    )
+    results = tmp_path / "results"
+    done = run_cli_here(
+        ["-m", "layers=4,8", f"hydra/launcher={launcher}", f"results_dir={results}"]
+    )
+    _refused_in_one_line(done, f"hydra/launcher={launcher}: needs {module}")
+    assert f"pip install 'nnsweep[{extra}]'" in done.stderr
+    assert not results.exists()
+
+
+def test_hydras_could_not_load_a_launcher_names_the_extra() -> None:
+    from hydra.errors import ConfigCompositionException
+
+    from nnsweep.exits import describe_hydra_error
+
+    error = ConfigCompositionException(
+        "In 'hydra/launcher/ray_cluster': Could not load 'hydra/launcher/ray'."
+    )
+    line = describe_hydra_error(error)
+    assert line == (
+        "hydra/launcher=ray: not installed; it comes with nnsweep's ray extra: "
+        "pip install 'nnsweep[ray]'"
+    )

@@ -32,6 +32,7 @@ from nnsweep.config import (
 from nnsweep.exits import (
     describe_file_error,
     describe_hydra_error,
+    describe_missing_launcher,
     describe_resolution_error,
     exit_with_error,
 )
@@ -155,6 +156,11 @@ def preflight(arguments: Sequence[str]) -> None:
         return
     overrides = [argument for argument in arguments if argument not in MULTIRUN_FLAGS]
     parsed = _parse_each(overrides)
+    for override in parsed:  # before Hydra's "Could not load" or a job's ModuleNotFoundError
+        if override.get_key_element() == "hydra/launcher" and not override.is_sweep_override():
+            missing = describe_missing_launcher(str(override.value()))
+            if missing:
+                exit_with_error(missing)
     sweeps = [str(o.input_line) for o in parsed if o.is_sweep_override()]
     fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
     try:
