@@ -290,7 +290,10 @@ def test_a_run_killed_in_a_folder_of_results_leaves_it_as_it_was(tmp_path: Path)
 
     again = run_cli([*given, f"cache_dir={tmp_path / 'cache2'}"], cwd=tmp_path, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.strip().endswith(f"tables in {sweep_dir}")
+    # The summary names the published folder and its report, never the staging folder.
+    assert again.stdout.strip().endswith(
+        f"tables in {sweep_dir}; report: {sweep_dir / 'report.html'}"
+    )
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["shipped"]
     after = _files(sweep_dir)
     assert after["notes.txt"] == before["notes.txt"]

@@ -98,6 +98,8 @@ def test_the_wheel_runs_a_cell_a_sweep_and_help_from_an_empty_folder(
     sweep = _run([str(installed / "python"), "-m", "nnsweep", "experiments=mine"], tmp_path)
     assert "2 cell(s), 4 seed(s)" in sweep.stdout
     (sweep_dir,) = (tmp_path / "results" / "mine").iterdir()
+    # Where to look next, as the path the user gave (relative to where they ran it).
+    assert f"report: {(sweep_dir / 'report.html').relative_to(tmp_path)}" in sweep.stdout
     runs = pd.read_parquet(sweep_dir / "runs.parquet")
     assert sorted(set(runs["layers"])) == ["3-3", "5"] and len(runs) == 4
     assert (sweep_dir / "report.md").exists() and (sweep_dir / "summary.csv").exists()

@@ -30,7 +30,8 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
         runs, _curves, summary, notices = store.collect(sweep_dir, lost)
         for notice in notices:
             print(notice, file=sys.stderr)
-        if (runs["status"] != "failed").any():  # a report needs at least one trained seed
+        reported = bool((runs["status"] != "failed").any())
+        if reported:  # a report needs at least one trained seed
             # Imported only now, in the main thread: collecting the tables needs none of the
             # report's libraries. (A thread that imported them while the jobs trained could
             # still be inside `import matplotlib` when a refused sweep exited, and the
@@ -54,6 +55,7 @@ def finish_sweep(sweep_dir: Path, lost: dict[int, dict[str, Any]] | None = None)
     print(
         f"nnsweep: {len(summary)} cell(s), {n_seeds} seed(s), {n_diverged} diverged, "
         f"{n_failed} failed cell(s); tables in {sweep_dir}"
+        + (f"; report: {sweep_dir / 'report.html'}" if reported else "")
     )
     if n_failed:
         failed = runs[runs["status"] == "failed"].iloc[0]
