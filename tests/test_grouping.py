@@ -119,7 +119,7 @@ def test_seed1_line_is_scipys_spearman() -> None:
     )
     line = wording.seed1_line(cells)
     rho = stats.spearmanr(cells["median"], cells["seed1_error"]).statistic
-    assert f"Spearman ρ = {rho:.2f} over 5 cells" in line  # noqa: RUF001
+    assert f"Spearman ρ = {rho:.2f} over 5 cells" in line
     assert line.count("\n") == 0
     assert grouping.seed1_order(cells).tolist() == [2, 1, 3, 5, 4]
     assert wording.seed1_line(cells.assign(seed1_error=np.nan)) is None

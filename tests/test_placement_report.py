@@ -137,7 +137,7 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
     verdict = markdown.split("## Verdict\n")[1].split("\n## ")[0].strip()
     assert len(verdict) < VERDICT_LIMIT, len(verdict)
     assert "Best on final error:" in verdict and "Worst:" in verdict
-    assert "Spearman ρ = " in verdict  # noqa: RUF001
+    assert "Spearman ρ = " in verdict
     assert verdict.count(" vs ") == 0  # no pair listed one by one
     cell_header = next(line for line in markdown.splitlines() if line.startswith("| cell |"))
     assert "| group |" in cell_header and "seed 1 order among cells" in cell_header

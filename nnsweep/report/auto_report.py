@@ -18,10 +18,24 @@ from nnsweep.report.render import Section, save_figure
 ROUNDS_CSV = "auto_rounds.csv"
 FIGURE = "auto_intervals"  # figures/auto_intervals.png
 ROUND_COLUMNS = [
-    "round", "alpha", "a", "b", "n_a", "n_b", "estimate", "ci_low", "ci_high", "ci_level",
-    "p_holm", "p_equivalence_holm", "decision", "decided_look", "decided_now", "seeds_needed",
+    "round",
+    "alpha",
+    "a",
+    "b",
+    "n_a",
+    "n_b",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "p_holm",
+    "p_equivalence_holm",
+    "decision",
+    "decided_look",
+    "decided_now",
+    "seeds_needed",
     "seeds_needed_high",
-]  # fmt: skip
+]
 
 
 def rounds_table(record: dict[str, Any]) -> pd.DataFrame:

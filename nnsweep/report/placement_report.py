@@ -95,7 +95,7 @@ TREND_COLUMNS = {
     "n_shapes": "shapes",
     "n_seeds": "seeds",
     "metric": "metric",
-    "rho": "ρ (front-loading, typical seed)",  # noqa: RUF001
+    "rho": "ρ (front-loading, typical seed)",
     "rho_ci_low": "CI low (shapes+seeds, BCa)",
     "rho_ci_high": "CI high",
     "rho_seed_ci_low": "CI low (seeds only)",
@@ -134,7 +134,7 @@ OVER_COLUMNS = {
     "total_neurons": "neurons",
     "fraction": "fraction of training",
     "iteration": "iteration",
-    "rho": "ρ",  # noqa: RUF001
+    "rho": "ρ",
     "rho_ci_low": "95% CI low",
     "rho_ci_high": "95% CI high",
     "direction": "front-loading",
@@ -167,12 +167,14 @@ def descriptor_pivot(results: list[placement.BudgetResult]) -> pd.DataFrame:
     table["descriptor"] = [placement_words.descriptor_words(d, 3) for d in table["descriptor"]]
     return (
         table.pivot_table(
-            index=["dataset", "total_neurons", "part"], columns="descriptor", values="explained",
+            index=["dataset", "total_neurons", "part"],
+            columns="descriptor",
+            values="explained",
             sort=False,
         )
         .reset_index()
         .rename(columns={"dataset": "task", "total_neurons": "neurons"})
-    )  # fmt: skip
+    )
 
 
 def placement_figures(
@@ -199,34 +201,44 @@ def placement_figures(
             fragile = " (fragile)" if t.fragile or result.flips_over_training else ""
             title = (
                 f"{result.settings['dataset']}, {int(result.settings['total_neurons'])} neurons"
-                f"\nρ = {t.rho:.2f} [{t.low:.2f}, {t.high:.2f}] (shape-level BCa): "  # noqa: RUF001
+                f"\nρ = {t.rho:.2f} [{t.low:.2f}, {t.high:.2f}] (shape-level BCa): "
                 f"{t.direction.value}{fragile}"
             )
             budgets.append((title, rows))
         made.append(
-            save(out_dir, f"{name}_{metric_name}",
-                 f"Each shape's {info.label} against its front-loading, one panel per neuron "
-                 "budget; colour is the weight count, the bar the seeds' interquartile range.",
-                 plots_many.placement_panels(
-                     budgets, info.column, info.label, info.higher_is_better))
-        )  # fmt: skip
+            save(
+                out_dir,
+                f"{name}_{metric_name}",
+                f"Each shape's {info.label} against its front-loading, one panel per neuron "
+                "budget; colour is the weight count, the bar the seeds' interquartile range.",
+                plots_many.placement_panels(
+                    budgets, info.column, info.label, info.higher_is_better
+                ),
+            )
+        )
     table = placement.descriptors_table(results)
     if len(table):
         made.append(
-            save(out_dir, f"{name}_descriptors",
-                 "Share of the between-shape variation each descriptor explains alone, per "
-                 "budget and part (solve rate: binomial deviance; error of the seeds that "
-                 "solved, or the metric: weighted R²). The tallest bar is what matters.",
-                 plots_many.descriptor_bars(table))
-        )  # fmt: skip
+            save(
+                out_dir,
+                f"{name}_descriptors",
+                "Share of the between-shape variation each descriptor explains alone, per "
+                "budget and part (solve rate: binomial deviance; error of the seeds that "
+                "solved, or the metric: weighted R²). The tallest bar is what matters.",
+                plots_many.descriptor_bars(table),
+            )
+        )
     over = placement.over_training_table(results)
     if len(over):
         made.append(
-            save(out_dir, f"{name}_over_training",
-                 "Spearman's rho of front-loading with the shapes' median training error at "
-                 "10%, 25%, 50% and 100% of training, per budget (band: shape-level 95% BCa CI).",
-                 plots_many.trend_over_training(over))
-        )  # fmt: skip
+            save(
+                out_dir,
+                f"{name}_over_training",
+                "Spearman's rho of front-loading with the shapes' median training error at "
+                "10%, 25%, 50% and 100% of training, per budget (band: shape-level 95% BCa CI).",
+                plots_many.trend_over_training(over),
+            )
+        )
     return made
 
 
@@ -251,7 +263,7 @@ METHOD = (
     "'best in x% of resamples' says how stable that choice is. Front-loading is then fitted "
     "beside it: if its effect vanishes, front-loading was standing in for that descriptor.",
     "Error control: per budget, every call of its answer (each part's best descriptor, "
-    "front-loading alone and beside it, the selection-free checks and the typical seed's ρ) "  # noqa: RUF001
+    "front-loading alone and beside it, the selection-free checks and the typical seed's ρ) "
     "is one Holm family at family-wise alpha = 0.05, as one sweep's verdict is; each p-value "
     "inverts its BCa interval, and each interval is shown at its Holm level, so it excludes "
     "no change exactly when the call is made. Across budgets the families are separate "
@@ -261,11 +273,11 @@ METHOD = (
     "draws, fixed seed): shapes resampled with replacement, then seeds within each drawn "
     "shape; the acceleration comes from the jackknife leaving one shape out. Resampling "
     "shapes keeps a descriptor's misfit between shapes in the interval; the seeds-only "
-    "interval, which treats it as known, is shown beside ρ. A call is made when the interval "  # noqa: RUF001
+    "interval, which treats it as known, is shown beside ρ. A call is made when the interval "
     "excludes no change; it is fragile when the interval's end nearest no change lies within "
     f"{placement.FRAGILE_SHARE:.0%} of the interval's width from it, or when the trend's "
     "direction changes over training.",
-    "ρ is Spearman's rank correlation over a budget's shapes between front-loading and the "  # noqa: RUF001
+    "ρ is Spearman's rank correlation over a budget's shapes between front-loading and the "
     "shape's median final error (mean held-out accuracy on tasks with a held-out split): "
     "the typical seed, which mixes both parts. Effects are quoted over a descriptor's range "
     "in the budget: odds of solving as a ratio, errors as a ratio, accuracy as a difference.",
@@ -297,12 +309,13 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
     trends = placement.trends_table(verdicts)
     over = placement.over_training_table(verdicts)
     descriptors = placement.descriptors_table(verdicts)
-    store.atomic_write(study_dir / "placement_trends.csv",
-                       lambda p: trends.to_csv(p, index=False))  # fmt: skip
-    store.atomic_write(study_dir / "placement_descriptors.csv",
-                       lambda p: descriptors.to_csv(p, index=False))  # fmt: skip
-    store.atomic_write(study_dir / "placement_over_training.csv",
-                       lambda p: over.to_csv(p, index=False))  # fmt: skip
+    store.atomic_write(study_dir / "placement_trends.csv", lambda p: trends.to_csv(p, index=False))
+    store.atomic_write(
+        study_dir / "placement_descriptors.csv", lambda p: descriptors.to_csv(p, index=False)
+    )
+    store.atomic_write(
+        study_dir / "placement_over_training.csv", lambda p: over.to_csv(p, index=False)
+    )
     summary = placement_words.summary(verdicts)
     answer = [line for result in verdicts for line in placement_words.budget_paragraphs(result)]
     sections = [
@@ -418,15 +431,21 @@ def many_cell_figures(
     separated = grouping.separated_pairs(pairs)
     letters = grouping.compact_letters(order, separated)
     return [
-        save(sweep_dir, f"ranked{name}",
-             f"Cells ranked by median {what}: the dot is the median, the thick bar its 95% CI, "
-             "the grey bar the interquartile range; cells sharing a letter cannot be told apart.",
-             plots_many.ranked_dots(cells, letters, what, colours)),
-        save(sweep_dir, f"pairwise_matrix{name}",
-             "P(A<B) for every pair, cells ordered by median (best first); red: the row cell "
-             "ends higher, blue: lower; a dot marks the pairs told apart.",
-             plots_many.pairwise_matrix(pairs, order, separated)),
-    ]  # fmt: skip
+        save(
+            sweep_dir,
+            f"ranked{name}",
+            f"Cells ranked by median {what}: the dot is the median, the thick bar its 95% CI, "
+            "the grey bar the interquartile range; cells sharing a letter cannot be told apart.",
+            plots_many.ranked_dots(cells, letters, what, colours),
+        ),
+        save(
+            sweep_dir,
+            f"pairwise_matrix{name}",
+            "P(A<B) for every pair, cells ordered by median (best first); red: the row cell "
+            "ends higher, blue: lower; a dot marks the pairs told apart.",
+            plots_many.pairwise_matrix(pairs, order, separated),
+        ),
+    ]
 
 
 def placement_section(

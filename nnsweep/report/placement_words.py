@@ -197,7 +197,7 @@ def trend_sentence(result: BudgetResult) -> str:
     )
     head = (
         f"The {statistic} {result.metric.label} over all seeds against front-loading: "
-        f"ρ = {t.rho:.2f} ({interval})"  # noqa: RUF001
+        f"ρ = {t.rho:.2f} ({interval})"
     )
     decided = [
         (p, p.front_alone)
@@ -236,7 +236,7 @@ def over_training_sentence(result: BudgetResult) -> str | None:
         f"{iteration:,}: {t.rho:+.2f} {t.direction.value}" for iteration, t in result.over_training
     )
     flips = " Its direction changes over training." if result.flips_over_training else ""
-    return f"ρ of the median training error with front-loading over training: {points}.{flips}"  # noqa: RUF001
+    return f"ρ of the median training error with front-loading over training: {points}.{flips}"
 
 
 def budget_title(result: BudgetResult) -> str:

@@ -470,9 +470,16 @@ def final_errors(
             )
         if flagged.any():
             ax.scatter(
-                x[flagged], y[flagged], s=22, marker="x", color=colour, gid=cell, lw=1.0,
-                alpha=0.8, zorder=3,
-            )  # fmt: skip
+                x[flagged],
+                y[flagged],
+                s=22,
+                marker="x",
+                color=colour,
+                gid=cell,
+                lw=1.0,
+                alpha=0.8,
+                zorder=3,
+            )
         seed1 = (shown["seed"] == 1).to_numpy()
         ax.scatter(
             x[seed1],
@@ -680,9 +687,13 @@ def auto_intervals(rounds: pd.DataFrame, margin: tuple[float, float]) -> Figure:
     pairs = list(dict.fromkeys(zip(judged["a"], judged["b"], strict=True)))
     n_panels = max(1, len(pairs))
     figure, axes = new_figure(
-        1, n_panels, figsize=(max(6.0, 3.6 * n_panels), 4.2), squeeze=False, sharey=True,
+        1,
+        n_panels,
+        figsize=(max(6.0, 3.6 * n_panels), 4.2),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     most = float(judged[["n_a", "n_b"]].min(axis=1).max()) if len(judged) else 1.0
     for ax, (a, b) in zip(axes[0], pairs, strict=False):
         rows = judged[(judged["a"] == a) & (judged["b"] == b)]
@@ -695,9 +706,13 @@ def auto_intervals(rounds: pd.DataFrame, margin: tuple[float, float]) -> Figure:
         ax.errorbar(seeds, estimate, yerr=errors, fmt="o-", color="0.35", mfc="white", capsize=3)
         decided = rows[rows["decided_now"].astype(bool)]
         ax.plot(
-            decided[["n_a", "n_b"]].min(axis=1), decided["estimate"], "o", color="#D55E00",
-            markersize=8, zorder=4,
-        )  # fmt: skip
+            decided[["n_a", "n_b"]].min(axis=1),
+            decided["estimate"],
+            "o",
+            color="#D55E00",
+            markersize=8,
+            zorder=4,
+        )
         outcome = str(rows["decision"].iloc[-1]).replace("_", " ")
         outcome = {"a better": f"{a} lower", "b better": f"{b} lower"}.get(outcome, outcome)
         ax.set_title(f"{a} vs {b}: {outcome}")

@@ -99,17 +99,14 @@ def ranked_dots(
 def matrix_values(pairs: pd.DataFrame, order: Sequence[str]) -> np.ndarray:
     """P(row cell < column cell) as a square array in ``order`` (NaN on the diagonal).
 
-    Reads the verdict's long table (rows with part "pooled", column ``estimate``) or the
-    older wide one (column ``p_a_below_b``).
+    Reads the verdict's long table: its rows with part "pooled", column ``estimate``.
     """
-    if "part" in pairs:
-        pairs = pairs[pairs["part"] == "pooled"]
-    column = "estimate" if "estimate" in pairs else "p_a_below_b"
+    pairs = pairs[pairs["part"] == "pooled"]
     index = {cell: i for i, cell in enumerate(order)}
     matrix = np.full((len(order), len(order)), np.nan)
     for row in pairs.itertuples():
         i, j = index[row.a], index[row.b]
-        value = getattr(row, column)
+        value = row.estimate
         matrix[i, j], matrix[j, i] = value, 1.0 - value
     return matrix
 
@@ -137,8 +134,15 @@ def pairwise_matrix(
             dark = abs(matrix[i, j] - 0.5) > 0.3  # deep red or blue: white reads
             colour = "white" if dark else "black"
             if with_text:
-                ax.text(j, i, f"{matrix[i, j]:.2f}{'*' if apart else ''}", ha="center",
-                        va="center", fontsize=8, color=colour)  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.2f}{'*' if apart else ''}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
             elif apart:
                 ax.plot(j, i, ".", color=colour, ms=3)
     labels_size = 8 if size <= 16 else 7
@@ -209,8 +213,14 @@ def placement_panels(
             linewidths=0.4,
         )
         for row in table.itertuples():
-            ax.annotate(row.layers, (row.front_loading, row.statistic), xytext=(4, 2),
-                        textcoords="offset points", fontsize=6.5, color="#333333")  # fmt: skip
+            ax.annotate(
+                row.layers,
+                (row.front_loading, row.statistic),
+                xytext=(4, 2),
+                textcoords="offset points",
+                fontsize=6.5,
+                color="#333333",
+            )
         if not higher_is_better:
             _log_if_positive(ax, table[["statistic", "low", "high"]].to_numpy().ravel(), "y")
         ax.set_title(title, fontsize=9)
@@ -257,14 +267,22 @@ def descriptor_bars(table: pd.DataFrame) -> Figure:
         for k, part in enumerate(parts):
             rows_ = mine[mine["part"] == part].set_index("descriptor").reindex(descriptors)
             x = np.arange(len(descriptors)) + (k - (len(parts) - 1) / 2) * width
-            ax.bar(x, rows_["explained"].clip(lower=0), width, color=colours.get(part, NEUTRAL),
-                   edgecolor=["black" if b else "none" for b in rows_["best"].fillna(False)],
-                   linewidth=1.5, label=names.get(part, part))  # fmt: skip
+            ax.bar(
+                x,
+                rows_["explained"].clip(lower=0),
+                width,
+                color=colours.get(part, NEUTRAL),
+                edgecolor=["black" if b else "none" for b in rows_["best"].fillna(False)],
+                linewidth=1.5,
+                label=names.get(part, part),
+            )
         ax.set_xticks(np.arange(len(descriptors)))
         ax.set_xticklabels(
             [DESCRIPTOR_LABELS.get(d, d.replace("log_w", "width ")) for d in descriptors],
-            rotation=30, ha="right", fontsize=8,
-        )  # fmt: skip
+            rotation=30,
+            ha="right",
+            fontsize=8,
+        )
         ax.set_ylim(0, 1)
         ax.set_ylabel("share explained alone")
         ax.set_title(f"{key.dataset}, {key.total_neurons} neurons", fontsize=9)
@@ -288,15 +306,26 @@ def trend_over_training(over: pd.DataFrame) -> Figure:
             & (over["depth"] == key.depth)
         ].sort_values("fraction")
         colour = colours[index % len(colours)]
-        ax.fill_between(mine["fraction"] * 100, mine["rho_ci_low"], mine["rho_ci_high"],
-                        color=colour, alpha=0.12, lw=0)  # fmt: skip
-        ax.plot(mine["fraction"] * 100, mine["rho"], marker="o", color=colour,
-                ls=styles[(index // len(colours)) % len(styles)],
-                label=f"{key.dataset}, {key.total_neurons} neurons")  # fmt: skip
+        ax.fill_between(
+            mine["fraction"] * 100,
+            mine["rho_ci_low"],
+            mine["rho_ci_high"],
+            color=colour,
+            alpha=0.12,
+            lw=0,
+        )
+        ax.plot(
+            mine["fraction"] * 100,
+            mine["rho"],
+            marker="o",
+            color=colour,
+            ls=styles[(index // len(colours)) % len(styles)],
+            label=f"{key.dataset}, {key.total_neurons} neurons",
+        )
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylim(-1, 1)
     ax.set_xlabel("% of the training iterations")
-    ax.set_ylabel("ρ(front-loading, median training error)")  # noqa: RUF001
+    ax.set_ylabel("ρ(front-loading, median training error)")
     ax.set_title("Does the trend hold over training? (band: 95% CI; above 0 = front-loading hurts)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="best")

@@ -108,10 +108,21 @@ def format_number(value: Any) -> str:
 # Display columns with a fixed meaning, and their one format; other numeric columns get
 # a format chosen from their values (``_auto_format``).
 PERCENT_COLUMNS = (
-    "solved", "solved CI low", "solved CI high", "solved 95% CI low", "solved 95% CI high",
-    "failure rate", "A solved", "B solved", "unstable", "unstable at the end", "accuracy",
-    "held-out accuracy", "median training accuracy", "median held-out accuracy",
-)  # fmt: skip
+    "solved",
+    "solved CI low",
+    "solved CI high",
+    "solved 95% CI low",
+    "solved 95% CI high",
+    "failure rate",
+    "A solved",
+    "B solved",
+    "unstable",
+    "unstable at the end",
+    "accuracy",
+    "held-out accuracy",
+    "median training accuracy",
+    "median held-out accuracy",
+)
 PROBABILITY_COLUMNS = ("P(A<B)",)
 ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
 

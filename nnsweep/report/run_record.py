@@ -93,14 +93,18 @@ def _provenance_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd
     rows = [
         ("nnsweep", _distinct(p.get("nnsweep") for p in details)),
         ("git commit", _distinct(p.get("git_commit") for p in details)),
-        ("uncommitted changes", _distinct(
-            _dirty(p.get("git_dirty"), p.get("git_dirty_files")) for p in details
-        )),
+        (
+            "uncommitted changes",
+            _distinct(_dirty(p.get("git_dirty"), p.get("git_dirty_files")) for p in details),
+        ),
         ("CPU (SIMD flags)", _distinct(_cpu(p.get("cpu")) for p in details)),
-        ("arithmetic", "; ".join(
-            f"{kernel} (job{'s' if len(js) > 1 else ''} {', '.join(map(str, js))})"
-            for kernel, js in by_kernel.items()
-        )),
+        (
+            "arithmetic",
+            "; ".join(
+                f"{kernel} (job{'s' if len(js) > 1 else ''} {', '.join(map(str, js))})"
+                for kernel, js in by_kernel.items()
+            ),
+        ),
         ("numpy", _distinct(p.get("numpy") for p in details)),
         ("BLAS", _distinct(_blas(p.get("blas", [])) for p in details)),
         ("python", _distinct(p.get("python") for p in details)),
@@ -109,7 +113,7 @@ def _provenance_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd
         ("platform", _distinct(p.get("platform") for p in details)),
         ("jobs written (UTC)", _time_span(p.get("time_utc") for p in details)),
         ("seeds trained by this sweep", f"{trained} of {int(runs['seed'].notna().sum())}"),
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -132,16 +136,19 @@ def _origin_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.Dat
             if not seeds:
                 continue
             known = origin.get("host") is not None
-            rows.append({
-                "cell": cell,
-                "seeds": _seed_ranges(seeds),
-                "computed on": origin.get("host") if known else "not recorded (cached before "
-                "nnsweep recorded origins)",
-                "at (UTC)": origin.get("time_utc") or "-",
-                "commit": str(origin.get("git_commit") or "-")[:12],
-                "arithmetic": origin.get("kernel") or "-",
-                "CPU": _cpu(origin.get("cpu")) if known else "-",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "cell": cell,
+                    "seeds": _seed_ranges(seeds),
+                    "computed on": origin.get("host")
+                    if known
+                    else "not recorded (cached before nnsweep recorded origins)",
+                    "at (UTC)": origin.get("time_utc") or "-",
+                    "commit": str(origin.get("git_commit") or "-")[:12],
+                    "arithmetic": origin.get("kernel") or "-",
+                    "CPU": _cpu(origin.get("cpu")) if known else "-",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -289,7 +296,7 @@ def _reproduce_section(
         f"python -m nnsweep collect {folder}",
         "# this report again from the stored tables, without training",
         f"python -m nnsweep report {folder}",
-    ]  # fmt: skip
+    ]
     state = (
         "not recorded (made before nnsweep recorded it)"
         if not dirty or any(d is None for d in dirty)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from nnsweep.report import placement_report, plots
@@ -20,52 +19,28 @@ from nnsweep.stats import analysis
 EQUIVALENCE_MARGIN = analysis.MARGIN
 
 
-def _p_below_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """95% CI of P(X<Y) + 0.5 P(X=Y) by DeLong's placement variance (until the verdict's
-    pairwise table gives its own)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    psi = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
-    estimate = psi.mean()
-    variance = psi.mean(axis=1).var(ddof=1) / len(x) + psi.mean(axis=0).var(ddof=1) / len(y)
-    half = 1.959964 * np.sqrt(max(variance, 0.0))
-    return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
-
-
-def pair_effects(pairs: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+def pair_effects(pairs: pd.DataFrame) -> pd.DataFrame:
     """The forest plot's rows: label, estimate, ci_low, ci_high, decision, one per pair and
     part of the verdict's pairwise table where P(A<B) applies."""
     if pairs.empty:
         return pd.DataFrame(
             columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
         )
-    if "part" in pairs:  # the verdict's table (CONTRACT.md)
-        shown = pairs[pairs["part"].isin(["quality", "pooled"])]
-        shown = shown[shown["decision"] != "not_applicable"]
-        several = shown["part"].nunique() > 1
-        return pd.DataFrame({
+    shown = pairs[pairs["part"].isin(["quality", "pooled"])]
+    shown = shown[shown["decision"] != "not_applicable"]
+    several = shown["part"].nunique() > 1
+    return pd.DataFrame(
+        {
             "a": shown["a"].to_numpy(str),
             "b": shown["b"].to_numpy(str),
-            "label": [f"{r.a} vs {r.b}" + (f" ({r.part})" if several else "")
-                      for r in shown.itertuples()],
+            "label": [
+                f"{r.a} vs {r.b}" + (f" ({r.part})" if several else "") for r in shown.itertuples()
+            ],
             "estimate": shown["estimate"].to_numpy(float),
             "ci_low": shown["ci_low"].to_numpy(float),
             "ci_high": shown["ci_high"].to_numpy(float),
             "decision": shown["decision"].to_numpy(str),
-        })  # fmt: skip
-    errors = analysis.ranked_error(runs, metric)
-    samples = {c: errors[runs["cell"] == c].to_numpy(float) for c in runs["cell"].unique()}
-    rows = []
-    for row in pairs.itertuples():
-        low, high = _p_below_ci(samples[row.a], samples[row.b])
-        if row.significant:
-            decision = "a_better" if row.p_a_below_b > 0.5 else "b_better"
-        elif EQUIVALENCE_MARGIN[0] <= low and high <= EQUIVALENCE_MARGIN[1]:
-            decision = "equivalent"
-        else:
-            decision = "undecided"
-        rows.append((row.a, row.b, f"{row.a} vs {row.b}", row.p_a_below_b, low, high, decision))
-    return pd.DataFrame(
-        rows, columns=["a", "b", "label", "estimate", "ci_low", "ci_high", "decision"]
+        }
     )
 
 
@@ -114,66 +89,101 @@ def figures(
     made = []
     if not curves.empty:
         labelled = curves.merge(runs[["job", "seed", "cell", "solved"]], on=["job", "seed"])
-        made.append(save_figure(
-            sweep_dir, "learning_curves",
-            "Error margin against iteration (log after the first logged point): "
-            + ("the median over seeds per cell, the band is the interquartile range"
-               + ("; where a cell has both solved and stuck seeds, their medians are drawn "
-                  "apart" if stuck else "")
-               if len(order) <= plots.MAX_OVERLAID
-               else "one panel per cell, every seed thin, the median thick, seed 1 dotted")
-            + ("; the dashed line is the error threshold." if threshold else "."),
-            plots.learning_curves(labelled, order, styles, threshold, split_solved=solving),
-        ))  # fmt: skip
-    made.append(save_figure(
-        sweep_dir, "performance_profile",
-        "Performance profile: for each final error margin, the share of a cell's seeds ending "
-        "at or below it. A late step is stuck seeds; the height before it, the success rate.",
-        plots.performance_profile(runs, order, styles, threshold=threshold),
-    ))  # fmt: skip
-    made.append(save_figure(
-        sweep_dir, "final_errors",
-        "Every seed's final error margin, cells best first; boxes show quartiles"
-        + ("; hollow dots are seeds that did not solve the task" if stuck else "")
-        + "; the star is seed 1.",
-        plots.final_errors(runs, order, styles, mark_unsolved=solving),
-    ))  # fmt: skip
-    effects, trimmed = forest_rows(pair_effects(pairs, runs, "final_error"), order)
+        made.append(
+            save_figure(
+                sweep_dir,
+                "learning_curves",
+                "Error margin against iteration (log after the first logged point): "
+                + (
+                    "the median over seeds per cell, the band is the interquartile range"
+                    + (
+                        "; where a cell has both solved and stuck seeds, their medians are drawn "
+                        "apart"
+                        if stuck
+                        else ""
+                    )
+                    if len(order) <= plots.MAX_OVERLAID
+                    else "one panel per cell, every seed thin, the median thick, seed 1 dotted"
+                )
+                + ("; the dashed line is the error threshold." if threshold else "."),
+                plots.learning_curves(labelled, order, styles, threshold, split_solved=solving),
+            )
+        )
+    made.append(
+        save_figure(
+            sweep_dir,
+            "performance_profile",
+            "Performance profile: for each final error margin, the share of a cell's seeds ending "
+            "at or below it. A late step is stuck seeds; the height before it, the success rate.",
+            plots.performance_profile(runs, order, styles, threshold=threshold),
+        )
+    )
+    made.append(
+        save_figure(
+            sweep_dir,
+            "final_errors",
+            "Every seed's final error margin, cells best first; boxes show quartiles"
+            + ("; hollow dots are seeds that did not solve the task" if stuck else "")
+            + "; the star is seed 1.",
+            plots.final_errors(runs, order, styles, mark_unsolved=solving),
+        )
+    )
+    effects, trimmed = forest_rows(pair_effects(pairs), order)
     if len(effects):
-        made.append(save_figure(
-            sweep_dir, "pairwise",
-            "P(A<B), the chance that a seed of A ends below a seed of B, one row per pair, with "
-            "its interval at its test's Holm level (the pairwise table's CI level), so that no "
-            "bar contradicts its decision; the shaded band is the equivalence margin." + trimmed,
-            plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
-        ))  # fmt: skip
+        made.append(
+            save_figure(
+                sweep_dir,
+                "pairwise",
+                "P(A<B), the chance that a seed of A ends below a seed of B, one row per pair, "
+                "with its interval at its test's Holm level (the pairwise table's CI level), so "
+                "that no bar contradicts its decision; the shaded band is the equivalence margin."
+                + trimmed,
+                plots.forest(effects, margin, "Effect sizes: P(A<B) per pair"),
+            )
+        )
     if holdout is not None:
         holdout_cells, holdout_pairs = holdout
-        made.append(save_figure(
-            sweep_dir, "holdout_errors",
-            "Every seed's error on the held-out rows, cells best first on it; the star is seed 1.",
-            plots.final_errors(
-                runs, holdout_cells["cell"].tolist(), styles, column="holdout_error",
-                what="held-out error margin", mark_unsolved=solving,
-            ),
-        ))  # fmt: skip
+        made.append(
+            save_figure(
+                sweep_dir,
+                "holdout_errors",
+                "Every seed's error on the held-out rows, cells best first on it; "
+                "the star is seed 1.",
+                plots.final_errors(
+                    runs,
+                    holdout_cells["cell"].tolist(),
+                    styles,
+                    column="holdout_error",
+                    what="held-out error margin",
+                    mark_unsolved=solving,
+                ),
+            )
+        )
         holdout_effects, trimmed = forest_rows(
-            pair_effects(holdout_pairs, runs, "holdout_error"), holdout_cells["cell"].tolist()
+            pair_effects(holdout_pairs), holdout_cells["cell"].tolist()
         )
         if len(holdout_effects):
-            made.append(save_figure(
-                sweep_dir, "pairwise_holdout",
-                "P(A<B) on the held-out error, one row per pair, with its interval at its test's "
-                "Holm level (the table's CI level)." + trimmed,
-                plots.forest(holdout_effects, margin,
-                             "Effect sizes on held-out error: P(A<B) per pair"),
-            ))  # fmt: skip
+            made.append(
+                save_figure(
+                    sweep_dir,
+                    "pairwise_holdout",
+                    "P(A<B) on the held-out error, one row per pair, with its interval at its "
+                    "test's Holm level (the table's CI level)." + trimmed,
+                    plots.forest(
+                        holdout_effects, margin, "Effect sizes on held-out error: P(A<B) per pair"
+                    ),
+                )
+            )
     axes = analysis.varying_columns(runs)
     if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
-        made.append(save_figure(
-            sweep_dir, "heatmap", f"Median final error over {axes[0]} x {axes[1]}.",
-            plots.heatmap(cells, axes[1], axes[0]),
-        ))  # fmt: skip
+        made.append(
+            save_figure(
+                sweep_dir,
+                "heatmap",
+                f"Median final error over {axes[0]} x {axes[1]}.",
+                plots.heatmap(cells, axes[1], axes[0]),
+            )
+        )
     colours = {cell: style.colour for cell, style in styles.items()}
     made += placement_report.many_cell_figures(sweep_dir, cells, pairs, colours, save_figure)
     return made

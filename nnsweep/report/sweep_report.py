@@ -256,9 +256,7 @@ def _best_first(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _is_decided(pairs: pd.DataFrame) -> pd.Series:
-    if "decision" in pairs:
-        return pairs["decision"].isin(["a_better", "b_better", "equivalent"])
-    return pairs["significant"].astype(bool)
+    return pairs["decision"].isin(["a_better", "b_better", "equivalent"])
 
 
 def _decided_first(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -334,11 +332,16 @@ def write_report(sweep_dir: Path) -> Path:
     rate_margin, smallest_effect = core.RATE_MARGIN, analysis.SMALLEST_EFFECT
     compared = wording.with_sentences(
         analysis.compare_metrics(
-            runs, by_metric, margin=margin, rate_margin=rate_margin,
+            runs,
+            by_metric,
+            margin=margin,
+            rate_margin=rate_margin,
             smallest_effect=smallest_effect,
         ),
-        margin, rate_margin, smallest_effect,
-    )  # fmt: skip
+        margin,
+        rate_margin,
+        smallest_effect,
+    )
 
     def of_metric(metric: str) -> pd.DataFrame:
         if compared.empty:

@@ -92,11 +92,15 @@ def _at_the_edge(chosen: pd.DataFrame, runs: pd.DataFrame) -> str:
     high = chosen[np.isclose(chosen[tuning.AXIS].astype(float), grid[-1])]["layers"].tolist()
     words = []
     if high:
-        words.append(f"{', '.join(high)} got the largest lr of the grid, so a larger one may suit "
-                     f"{'them' if len(high) > 1 else 'it'} better")  # fmt: skip
+        words.append(
+            f"{', '.join(high)} got the largest lr of the grid, so a larger one may suit "
+            f"{'them' if len(high) > 1 else 'it'} better"
+        )
     if low:
-        words.append(f"{', '.join(low)} got the smallest lr of the grid, so a smaller one may "
-                     f"suit {'them' if len(low) > 1 else 'it'} better")  # fmt: skip
+        words.append(
+            f"{', '.join(low)} got the smallest lr of the grid, so a smaller one may "
+            f"suit {'them' if len(low) > 1 else 'it'} better"
+        )
     return (" " + "; ".join(words) + ": the tuned verdict is for this grid.") if words else ""
 
 
@@ -109,8 +113,9 @@ def lr_grid(tuning_rows: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
         + (" *" if (r.layers, float(r.lr)) in picked else "")
         for r in table.itertuples()
     ]
-    grid = table.pivot_table(index="layers", columns=tuning.AXIS, values="shown", aggfunc="first",
-                             sort=False)  # fmt: skip
+    grid = table.pivot_table(
+        index="layers", columns=tuning.AXIS, values="shown", aggfunc="first", sort=False
+    )
     grid.columns = [f"lr = {_number(float(c))}" for c in grid.columns]
     return grid.reset_index().rename(columns={"layers": "shape"})
 

@@ -606,7 +606,7 @@ def seed1_line(cells: pd.DataFrame) -> str | None:
         return None
     return (
         "Seed 1's order (one seed per cell, the tutorial's method) agrees with the medians' "
-        f"order with Spearman ρ = {rho:.2f} over {count} cells; each cell's seed-1 rank is in "  # noqa: RUF001
+        f"order with Spearman ρ = {rho:.2f} over {count} cells; each cell's seed-1 rank is in "
         "the cell table."
     )
 

@@ -10,7 +10,7 @@ pairwise decisions into what a reader can hold:
 
 The sentences made from these live in ``nnsweep.report.wording``. They take the cell order
 (best first) and the set of pairs the tests separate, so they work with any pairwise table:
-``separated_pairs`` reads the verdict's ``decision`` column, or the older ``significant`` one.
+``separated_pairs`` reads the verdict's ``decision`` column.
 """
 
 from __future__ import annotations
@@ -33,18 +33,15 @@ def separated_pairs(pairs: pd.DataFrame, part: str = "pooled") -> set[Pair]:
     """Pairs whose comparison decided that one cell is better.
 
     Reads the verdict's long table (``part`` and ``decision`` columns; ``part`` picks which
-    comparison counts) or the older wide one (a boolean ``significant`` column).
+    comparison counts).
     """
     if pairs.empty:
         return set()
-    if "decision" in pairs:
-        chosen = pairs[pairs["part"] == part] if "part" in pairs else pairs
-        if part == "pooled" and "part" in pairs:
-            # Where every seed succeeded pooled is left out: quality then covers all seeds.
-            chosen = analysis.headline_rows(pairs)
-        chosen = chosen[chosen["decision"].isin(SEPARATED)]
-    else:
-        chosen = pairs[pairs["significant"].astype(bool)]
+    chosen = pairs[pairs["part"] == part] if "part" in pairs else pairs
+    if part == "pooled" and "part" in pairs:
+        # Where every seed succeeded pooled is left out: quality then covers all seeds.
+        chosen = analysis.headline_rows(pairs)
+    chosen = chosen[chosen["decision"].isin(SEPARATED)]
     return {frozenset((row.a, row.b)) for row in chosen.itertuples()}
 
 
