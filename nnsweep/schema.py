@@ -6,6 +6,7 @@ imports a name from here instead of writing the literal again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,3 +148,41 @@ SEED_COLUMNS = (
         "cached",
     ),
 )
+
+
+# What runs.parquet holds between a cell's shape and its seed's record: the fingerprints of
+# the data and of the arithmetic that computed the row, and which job and seed it is.
+ROW_IDENTITY_COLUMNS = ("dataset_sha256", "arithmetic_version", "job", "seed")
+
+# Every runs.parquet column, in the order of the table.
+RUNS_COLUMNS = (
+    *CELL_COLUMNS,
+    *SHAPE_COLUMNS,
+    *ROW_IDENTITY_COLUMNS,
+    *(column.name for column in SEED_COLUMNS),
+)
+
+_TYPE_WORDS = {np.str_: "text", np.float64: "float", np.int64: "integer", np.bool_: "yes/no"}
+
+
+def _code_list(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def runs_columns_doc() -> str:
+    """results/README.md's list of the runs.parquet columns, in Markdown, from the
+    declarations above (a test checks that the README holds it)."""
+    lines = [
+        "One row per seed. Its columns, in order: the cell's settings "
+        f"({_code_list(CELL_COLUMNS)}; see the README's settings table), its shape "
+        f"({_code_list(SHAPE_COLUMNS)}), the fingerprints of its data and arithmetic "
+        f"({_code_list(ROW_IDENTITY_COLUMNS[:2])}), {_code_list(ROW_IDENTITY_COLUMNS[2:])}, "
+        "then the seed's record:",
+        "",
+        "| column | type | meaning |",
+        "|---|---|---|",
+    ]
+    for column in SEED_COLUMNS:
+        doc = column.doc.replace("|", "\\|")  # a literal | inside a Markdown table
+        lines.append(f"| `{column.name}` | {_TYPE_WORDS[column.dtype]} | {doc} |")
+    return "\n".join(lines) + "\n"
