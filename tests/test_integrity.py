@@ -409,12 +409,41 @@ def test_a_lost_worker_or_a_full_disk_fails_only_its_cell(
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep")]
+    said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep: error")]
     assert len(said) == 1 and said[0].startswith("nnsweep: error: 1 cell(s) failed"), said
     assert reason in said[0]
     runs = pd.read_parquet(only_dir(results / "sweep") / schema.RUNS)
     assert runs[runs["status"] == "failed"]["layers"].tolist() == ["2-2"]
     assert len(runs) == 5 and (runs[runs["layers"] != "2-2"]["status"] == "ok").all()
+
+
+@pytest.mark.slow
+def test_a_lost_worker_does_not_fail_a_cell_that_was_running_beside_it(tmp_path: Path) -> None:
+    """Issue 21 MEDIUM 2: joblib's pool breaks when one worker is killed, and every cell
+    still running failed with it. Here layers=4-4 is held unfinished until the worker
+    training layers=8 is killed; it must end with all its seeds, and layers=8 alone fail."""
+    faults = str(Path(__file__).parent / "fault_injection")
+    env = {
+        "PYTHONPATH": os.pathsep.join([faults, os.environ.get("PYTHONPATH", "")]),
+        "NNSWEEP_TEST_KILL_LAYERS": "8",
+        "NNSWEEP_TEST_HOLD_LAYERS": "4-4",
+        "NNSWEEP_TEST_KILLED_MARKER": str(tmp_path / "killed"),
+    }
+    results = tmp_path / "results"
+    done = run_cli(
+        ["-m", "layers=4-4,8", "n_seeds=2", "iterations=200", "log_every=100",
+         "hydra.launcher.n_jobs=2", "progress=false", f"results_dir={results}"],
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep")]
+    assert said[0].startswith("nnsweep: a worker was lost (TerminatedWorkerError"), said
+    assert said[-1].startswith("nnsweep: error: 1 cell(s) failed; first: job 1 (layers=8)")
+    runs = pd.read_parquet(only_dir(results / "sweep") / schema.RUNS)
+    assert runs[runs["status"] == "failed"]["layers"].tolist() == ["8"]
+    held = runs[runs["layers"] == "4-4"]
+    assert len(held) == 2 and (held["status"] == "ok").all()
 
 
 # --------------------------------------------------------------------------------------

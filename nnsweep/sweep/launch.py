@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import sys
 from collections.abc import Collection, Sequence
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
+from nnsweep import store
 from nnsweep.config import RunConfig, cell_settings
 from nnsweep.errors import ConfigError, SweepFolderError
 from nnsweep.exits import describe_hydra_error, describe_resolution_error, exit_with_error
@@ -137,10 +139,11 @@ def batches(jobs: Sequence[Job], max_batch_size: int | None) -> list[list[Job]]:
     return [list(jobs[start : start + size]) for start in range(0, len(jobs), size)]
 
 
-def launch(launcher: Any, jobs: Sequence[Job], max_batch_size: int | None) -> list[Any]:
+def launch(
+    launcher: Any, jobs: Sequence[Job], max_batch_size: int | None, initial_job_idx: int = 0
+) -> list[Any]:
     """Run every batch through the configured launcher; a job's exception is re-raised."""
     returns: list[Sequence[JobReturn]] = []
-    initial_job_idx = 0
     for batch in batches(jobs, max_batch_size):
         results = launcher.launch(batch, initial_job_idx=initial_job_idx)
         for result in results:
@@ -258,7 +261,56 @@ def run_sweep(
     with SweepProgress(sweep_dir, n_cells=len(cells), total=total, enabled=show):
         try:
             return launch(launcher, jobs, max_batch_size)
-        except Exception as error:  # a lost worker, a full disk: not the whole sweep
+        except BrokenExecutor as error:  # a worker was lost (killed, out of memory)
+            returns, lost = relaunch_unfinished(launcher, jobs, sweep_dir, error)
+            if not lost:
+                return returns
+            from nnsweep.sweep.callback import finish_sweep
+
+            reasons = {job: _no_result(failure) for job, failure in lost.items()}
+            sys.exit(
+                finish_sweep(
+                    sweep_dir,
+                    {job: {**cell_settings(cells[job]), "reason": reasons[job]} for job in lost},
+                )
+                or 1
+            )
+        except Exception as error:  # a full disk: the jobs without files fail, not the sweep
             from nnsweep.sweep.callback import finish_broken_sweep
 
             sys.exit(finish_broken_sweep(sweep_dir, cells, error))
+
+
+def _no_result(error: BaseException) -> str:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return f"no result: {type(error).__name__}: {first_line}".rstrip(": ")
+
+
+def relaunch_unfinished(
+    launcher: Any, jobs: Sequence[Job], sweep_dir: Path, error: BaseException
+) -> tuple[list[Any], dict[int, BaseException]]:
+    """After a lost worker broke the pool, launch each job that left no outcome again, on
+    its own: a cell that merely shared the pool with the lost one finishes (its finished
+    seeds come from the cache), and a cell that kills its worker again fails alone.
+
+    Returns the launcher's results and the jobs lost again (job number -> their error).
+    """
+    owner = store.owner_run_id(sweep_dir)
+    unfinished = [
+        index
+        for index in range(len(jobs))
+        if (job := store.read_job(sweep_dir / str(index))) is None or job.run_id != owner
+    ]
+    print(
+        f"nnsweep: a worker was lost ({_no_result(error).removeprefix('no result: ')}); "
+        f"launching the {len(unfinished)} unfinished job(s) again, one at a time",
+        file=sys.stderr,
+    )
+    returns: list[Any] = []
+    lost: dict[int, BaseException] = {}
+    for index in unfinished:
+        try:
+            returns += launch(launcher, [jobs[index]], None, initial_job_idx=index)
+        except Exception as again:  # lost again, or its own failure: this job alone
+            lost[index] = again
+    return returns, lost

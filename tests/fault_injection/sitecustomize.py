@@ -25,6 +25,7 @@ if _shape:
 # with "No space left on device", as on a full disk.
 _kill = os.environ.get("NNSWEEP_TEST_KILL_LAYERS")
 _full = os.environ.get("NNSWEEP_TEST_ENOSPC_LAYERS")
+_hold = os.environ.get("NNSWEEP_TEST_HOLD_LAYERS")
 if _kill or _full:
     import errno
     import signal
@@ -40,8 +41,26 @@ if _kill or _full:
         if shape == _kill:
             import time
 
-            time.sleep(2)  # the other cells finish first, so that only this one is lost
+            marker = os.environ.get("NNSWEEP_TEST_KILLED_MARKER")
+            if marker:  # killed only once the held cell (below) is under way
+                deadline = time.monotonic() + 120
+                while not os.path.exists(marker + ".held") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            else:
+                time.sleep(2)  # the other cells finish first, so that only this one is lost
             os.kill(os.getpid(), signal.SIGKILL)
+        if shape == _hold:
+            import time
+
+            # NNSWEEP_TEST_HOLD_LAYERS=4-4: that cell's first attempt stays unfinished until
+            # the pool that the killed cell breaks ends this worker too (at most two
+            # minutes); a second attempt runs straight through.
+            killed = os.environ["NNSWEEP_TEST_KILLED_MARKER"]
+            if not os.path.exists(killed + ".held"):
+                open(killed + ".held", "w").close()
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
         if shape == _full:
 
             def _disk_full(path, data):
