@@ -29,7 +29,14 @@ from matplotlib.figure import Figure as PlotFigure
 
 from nnsweep import schema, store
 from nnsweep.report import placement_words, plots_many, tuning_report, wording
-from nnsweep.report.render import Figure, Section, render_html, render_markdown, save_figure
+from nnsweep.report.render import (
+    Figure,
+    Section,
+    render_html,
+    render_markdown,
+    save_figure,
+    shown,
+)
 from nnsweep.stats import grouping, placement
 
 # render.save_figure: (folder, name, caption, matplotlib figure) -> saved Figure
@@ -154,8 +161,8 @@ def part_table(trends: pd.DataFrame, part: str) -> pd.DataFrame:
     keep = {f"{part}_{k}": v for k, v in PART_COLUMNS.items() if f"{part}_{k}" in trends}
     if not keep:
         return pd.DataFrame()
-    shown = trends[[c for c in ("dataset", "total_neurons") if c in trends] + list(keep)]
-    return shown.rename(columns={"dataset": "task", "total_neurons": "neurons", **keep})
+    picked = trends[[c for c in ("dataset", "total_neurons") if c in trends] + list(keep)]
+    return picked.rename(columns={"dataset": "task", "total_neurons": "neurons", **keep})
 
 
 def descriptor_pivot(results: list[placement.BudgetResult]) -> pd.DataFrame:
@@ -324,7 +331,7 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
         Section("What each descriptor explains", table=descriptor_pivot(verdicts)),
         Section(
             "The typical seed against front-loading",
-            table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
+            table=shown(trends, TREND_COLUMNS),
         ),
     ]
     for part, title in (
@@ -371,7 +378,7 @@ def write_study_report(study_dir: Path, command: str | None = None) -> Path:
         sections.append(
             Section(
                 "Over training",
-                table=over[[c for c in OVER_COLUMNS if c in over]].rename(columns=OVER_COLUMNS),
+                table=shown(over, OVER_COLUMNS),
             )
         )
     sections.append(
@@ -468,7 +475,7 @@ def placement_section(
             "intervals: 95% BCa from resampling shapes and then seeds. See "
             "nnsweep/stats/placement.py.",
         ),
-        table=trends[[c for c in TREND_COLUMNS if c in trends]].rename(columns=TREND_COLUMNS),
+        table=shown(trends, TREND_COLUMNS),
         figures=tuple(placement_figures(sweep_dir, runs, results, save)),
     )
 

@@ -105,30 +105,40 @@ def format_number(value: Any) -> str:
     return str(value)
 
 
-# Display columns with a fixed meaning, and their one format; other numeric columns get
-# a format chosen from their values (``_auto_format``).
-PERCENT_COLUMNS = (
-    "solved",
-    "solved CI low",
-    "solved CI high",
-    "solved 95% CI low",
-    "solved 95% CI high",
-    "failure rate",
-    "A solved",
-    "B solved",
-    "unstable",
-    "unstable at the end",
-    "accuracy",
-    "held-out accuracy",
-    "median training accuracy",
-    "median held-out accuracy",
-)
-PROBABILITY_COLUMNS = ("P(A<B)",)
-ITERATION_WORDS = ("iteration",)  # +inf iterations means the threshold was never reached
+# How a column's numbers look, keyed by the column's source name, not by its display
+# heading: a table renamed for display with ``shown`` remembers its sources, so renaming a
+# heading does not change its numbers' look. Other numeric columns get a format chosen
+# from their values (``_auto_format``); a table not made with ``shown`` is looked up by
+# its own column names.
+PERCENT = "percent"  # 0.84 -> 84%
+P_VALUE = "p_value"  # four decimals, "< 0.0001" below that
+ITERATIONS = "iterations"  # +inf iterations means the threshold was never reached: "never"
+COLUMN_FORMATS = {
+    "solve_rate": PERCENT,
+    "solve_ci_low": PERCENT,
+    "solve_ci_high": PERCENT,
+    "failure_rate": PERCENT,
+    "unstable_fraction": PERCENT,
+    "accuracy": PERCENT,
+    "holdout_accuracy": PERCENT,
+    "p_value": P_VALUE,
+    "p_holm": P_VALUE,
+    "p_equivalence_holm": P_VALUE,
+    "first_below_threshold": ITERATIONS,
+    "median_iterations_to_threshold": ITERATIONS,
+    "iteration": ITERATIONS,
+    "iterations": ITERATIONS,
+}
+SOURCES = "sources"  # DataFrame.attrs key of ``shown`` tables: display heading -> source
 
 
-def _is_p_value(name: str) -> bool:
-    return name.startswith(("p (", "p_", "solve-rate p")) or name == "p"
+def shown(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The columns of ``columns`` (source -> heading) that ``table`` has, renamed for
+    display; the result remembers each heading's source, which picks its number format."""
+    present = {k: v for k, v in columns.items() if k in table}
+    renamed = table[list(present)].rename(columns=present)
+    renamed.attrs = {**renamed.attrs, SOURCES: {v: k for k, v in present.items()}}
+    return renamed
 
 
 def _auto_format(values: np.ndarray) -> Callable[[float], str]:
@@ -146,8 +156,8 @@ def _auto_format(values: np.ndarray) -> Callable[[float], str]:
     return lambda v: f"{v:,.{decimals}f}"
 
 
-def _column_texts(name: str, column: pd.Series) -> list[str]:
-    """Every value of one column in that column's single format."""
+def _column_texts(source: str, column: pd.Series) -> list[str]:
+    """Every value of one column in that column's single format (``COLUMN_FORMATS``)."""
     if (
         pd.api.types.is_bool_dtype(column)
         or column.map(lambda v: isinstance(v, bool | np.bool_)).all()
@@ -156,15 +166,14 @@ def _column_texts(name: str, column: pd.Series) -> list[str]:
     if not _is_numeric(column):
         return [format_number(v) for v in column]  # text: as written
     values = column.to_numpy(dtype=float)
-    if name in PERCENT_COLUMNS:
+    kind = COLUMN_FORMATS.get(source)
+    if kind == PERCENT:
         fmt: Callable[[float], str] = lambda v: f"{v:.0%}"  # noqa: E731
-    elif name in PROBABILITY_COLUMNS:
-        fmt = lambda v: f"{v:.3f}"  # noqa: E731
-    elif _is_p_value(name):
+    elif kind == P_VALUE:
         fmt = lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}"  # noqa: E731
     else:
         fmt = _auto_format(values)
-    never = "never" if any(word in name for word in ITERATION_WORDS) else "inf"
+    never = "never" if kind == ITERATIONS else "inf"
     return [
         "-" if np.isnan(v) else (never if v > 0 else "-inf") if np.isinf(v) else fmt(v)
         for v in values
@@ -176,8 +185,10 @@ def _is_numeric(column: pd.Series) -> bool:
 
 
 def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
+    sources = frame.attrs.get(SOURCES, {})
     return pd.DataFrame(
-        {name: _column_texts(str(name), frame[name]) for name in frame.columns}, dtype=str
+        {name: _column_texts(str(sources.get(name, name)), frame[name]) for name in frame.columns},
+        dtype=str,
     )
 
 

@@ -26,6 +26,7 @@ from nnsweep.report.render import (
     render_html,
     render_markdown,
     save_figure,
+    shown,
 )
 from nnsweep.stats import analysis, core
 
@@ -85,11 +86,22 @@ PAIR_TABLE_COLUMNS = {
 }
 
 
+FAILURE_TABLE_COLUMNS = {
+    "cell": "cell",
+    "n_seeds": "seeds",
+    "n_unsolved": "unsolved seeds",
+    "failure_rate": "failure rate",
+    "unsolved_median_final_error": "unsolved: median final error",
+    "unsolved_median_max_abs_error": "unsolved: median worst |error|",
+    "solved_median_final_error": "solved: median final error",
+}
+
+
 def _cell_table(cells: pd.DataFrame, noisy: bool) -> pd.DataFrame:
     columns = NOISY_CELL_TABLE_COLUMNS if noisy else CELL_TABLE_COLUMNS
     if "holdout_accuracy" in cells and cells["holdout_accuracy"].isna().all():
         columns = {k: v for k, v in columns.items() if k != "holdout_accuracy"}
-    return _shown(cells, columns)
+    return shown(cells, columns)
 
 
 def _margin(sweep_dir: Path) -> tuple[float, float]:
@@ -100,8 +112,8 @@ def _margin(sweep_dir: Path) -> tuple[float, float]:
 
 def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
     """Verdict and table for the error on rows never trained on."""
-    shown = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "holdout_accuracy")
-    columns = {k: v for k, v in NOISY_CELL_TABLE_COLUMNS.items() if k in shown}
+    kept = ("cell", "n_seeds", "median", "ci_low", "ci_high", "iqr", "holdout_accuracy")
+    columns = {k: v for k, v in NOISY_CELL_TABLE_COLUMNS.items() if k in kept}
     columns["median"] = "median held-out error"
     return Section(
         "Verdict on held-out error",
@@ -113,7 +125,7 @@ def _holdout_section(cells: pd.DataFrame, pairs: pd.DataFrame) -> Section:
             *wording.verdict_paragraphs(cells, pairs, "holdout_error"),
         ),
         bullets=tuple(pairs["sentence"]) if 0 < len(pairs) <= 3 * MAX_VERDICT_PAIRS else (),
-        table=_shown(cells, columns),
+        table=shown(cells, columns),
     )
 
 
@@ -212,7 +224,7 @@ def _sections(
                     "of each row's interval (its test's Holm level). Every comparison is "
                     "unpaired.",
                 ),
-                table=_shown(wording.decisions_in_words(_decided_first(pairs)), PAIR_TABLE_COLUMNS),
+                table=shown(wording.decisions_in_words(_decided_first(pairs)), PAIR_TABLE_COLUMNS),
                 collapse=_collapse_summary(pairs),
             )
         )
@@ -226,27 +238,12 @@ def _sections(
             ),
             table=None
             if failures.empty
-            else _best_first(failures, cells).rename(
-                columns={
-                    "n_unsolved": "unsolved seeds",
-                    "failure_rate": "failure rate",
-                    "unsolved_median_final_error": "unsolved: median final error",
-                    "unsolved_median_max_abs_error": "unsolved: median worst |error|",
-                    "solved_median_final_error": "solved: median final error",
-                    "n_seeds": "seeds",
-                }
-            ),
+            else shown(_best_first(failures, cells), FAILURE_TABLE_COLUMNS),
         )
     )
     sections.append(_seed_section(runs, cells, holdout is not None))
     sections += run_record.record_sections(sweep_dir, config, runs, cells["cell"].tolist())
     return sections
-
-
-def _shown(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """The columns of ``columns`` that ``table`` has, renamed for display."""
-    present = {k: v for k, v in columns.items() if k in table}
-    return table[list(present)].rename(columns=present)
 
 
 def _best_first(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
@@ -301,7 +298,7 @@ def _seed_section(runs: pd.DataFrame, cells: pd.DataFrame, holdout: bool) -> Sec
     if not holdout:
         columns.pop("holdout_error")
         columns.pop("holdout_accuracy")
-    table = _shown(seeded, columns)
+    table = shown(seeded, columns)
     return Section(
         "Every seed",
         paragraphs=(
