@@ -112,8 +112,9 @@ def _per_cell_stream(seed: int, units: Sequence[int]) -> np.random.RandomState:
     # into four 32-bit words that seed the legacy RandomState (its init_by_array), i.e.
     #   np.random.seed(np.random.SeedSequence([s, len(units) - 1, *units]).generate_state(4))
     # No hash of Python objects and both steps under numpy's stream-stability policy: the
-    # same words on every machine. The length makes (seed, units) -> entropy one-to-one
-    # (SeedSequence alone would read [.., 8] and [.., 8, 0] alike).
+    # same words on every machine. The layer count keeps (seed, units) -> entropy one-to-one
+    # by construction, not only because sizes are positive (SeedSequence reads [.., 8] and
+    # [.., 8, 0] alike).
     entropy = [int(seed), len(units) - 1, *(int(u) for u in units)]
     return np.random.RandomState(np.random.SeedSequence(entropy).generate_state(4))
 
