@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -97,6 +98,9 @@ def test_ray_cluster_on_loopback_gives_the_joblib_tables(tmp_path: Path) -> None
 set -eu
 ip link set lo up
 export RAY_USAGE_STATS_ENABLED=0
+# Ray 2.59+ turns token authentication on for clusters it calls local: the head and the sweep
+# (and its workers) share one token through the environment, as on a real cluster.
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN={secrets.token_hex(32)}
 trap '{ray} stop --force >/dev/null 2>&1 || true' EXIT
 {ray} start --head --node-ip-address=127.0.0.1 --port={port} --include-dashboard=false \
     --num-cpus=2 --disable-usage-stats >/dev/null
