@@ -2,8 +2,9 @@
 
 Ray: a real head node started with ``ray start --head``, inside a fresh network namespace
 (``unshare -n``) whose only interface is loopback, so every port the cluster opens is bound
-to 127.0.0.1 and no traffic can leave. The cluster is stopped on the way out, even when the
-sweep fails.
+to 127.0.0.1 and no traffic can leave. SLURM: a real controller and compute node (slurmctld,
+slurmd, munged) in the same kind of namespace. Each cluster is stopped on the way out, even
+when the sweep fails.
 """
 
 from __future__ import annotations
@@ -121,3 +122,114 @@ ss -ltnH | awk '{{print $4}}' > {tmp_path / "listening.txt"}
         address.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:")) for address in listening
     ), listening
     _assert_identical(reference, results / "sweep")
+
+
+def _slurm_available() -> bool:
+    tools = ("slurmctld", "slurmd", "munged", "sinfo", "unshare", "ip", "mount")
+    return (
+        importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
+        and all(shutil.which(tool) for tool in tools)
+        and os.geteuid() == 0
+    )
+
+
+SLURM_CONF = """\
+ClusterName=nnsweep
+SlurmctldHost=node(127.0.0.1)
+NodeName=node NodeAddr=127.0.0.1 CPUs=2 RealMemory=4000 State=UNKNOWN
+PartitionName=cpu Nodes=node Default=YES MaxTime=INFINITE State=UP
+AuthType=auth/munge
+AuthInfo=socket={munge_socket}
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation={state}/ctld
+SlurmdSpoolDir={state}/d
+SlurmctldPidFile={state}/slurmctld.pid
+SlurmdPidFile={state}/slurmd.pid
+SlurmctldLogFile={state}/slurmctld.log
+SlurmdLogFile={state}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+ReturnToService=2
+"""
+
+
+@pytest.mark.skipif(
+    not _slurm_available(),
+    reason="needs the [slurm] extra, root, and Debian's slurm-wlm and munge (.ci/run installs)",
+)
+def test_slurm_cluster_on_loopback_gives_the_joblib_tables(tmp_path: Path) -> None:
+    """A real SLURM controller and compute node, in namespaces of their own.
+
+    The network namespace has only loopback; the UTS and mount namespaces give the node the
+    host name ``node`` and an /etc/hosts that resolves it, without touching the machine's own.
+    """
+    reference = _joblib_reference(tmp_path)
+    state = tmp_path / "slurm"
+    for folder in ("ctld", "d", "munge"):
+        (state / folder).mkdir(parents=True)
+    munge_socket = state / "munge" / "socket"
+    conf = state / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(state=state, munge_socket=munge_socket))
+    (state / "hosts").write_text("127.0.0.1 localhost node\n")
+    key = state / "munge" / "munge.key"
+    key.write_bytes(secrets.token_bytes(1024))
+    key.chmod(0o400)
+    results = tmp_path / "slurm_results"
+    sweep_dir = results / "sweep"
+    sweep = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "nnsweep",
+            *SWEEP,
+            "hydra/launcher=slurm",
+            "hydra.launcher.mem_gb=1",
+            "hydra.launcher.timeout_min=10",
+            f"hydra.launcher.submitit_folder={sweep_dir / '.submitit'}",
+            f"results_dir={results}",
+            f"hydra.sweep.dir={sweep_dir}",
+            "progress=false",
+        ]
+    )
+    script = f"""
+set -eu
+ip link set lo up
+# getaddrinfo's AI_ADDRCONFIG, which slurmd and slurmctld use, finds no address family where
+# only loopback addresses exist; a private address on lo itself still leaves nothing reachable.
+ip addr add 10.254.0.1/32 dev lo
+hostname node
+mount --bind {state / "hosts"} /etc/hosts
+export SLURM_CONF={conf}
+trap 'kill $(cat {state}/slurmd.pid {state}/slurmctld.pid {state}/munged.pid 2>/dev/null) \
+    2>/dev/null || true' EXIT
+munged --force --key-file={key} --socket={munge_socket} --pid-file={state}/munged.pid \
+    --log-file={state}/munged.log --seed-file={state}/munge/seed
+slurmctld -c
+slurmd
+for _ in $(seq 60); do
+    sinfo -h -o %T 2>/dev/null | grep -qx idle && break
+    sleep 1
+done
+sinfo -h -o %T | grep -qx idle || {{ echo "the SLURM node never became idle" >&2; exit 1; }}
+# Bounded here, not by subprocess.run, so that the trap still stops the daemons.
+timeout 240 {sweep}
+"""
+    done = subprocess.run(
+        ["unshare", "--net", "--uts", "--mount", "bash", "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    logs = "".join(
+        f"\n--- {log.name}\n{log.read_text()[-1500:]}" for log in sorted(state.glob("*.log"))
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + logs
+    _assert_identical(reference, sweep_dir)
