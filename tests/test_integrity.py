@@ -487,6 +487,10 @@ def test_a_malformed_experiments_file_is_one_line(
     ("arguments", "expected"),
     [
         (["layers=8,16"], "layers=8,16: a list of values is a sweep; add -m"),
+        # The -m hint is given only for values that -m accepts: it once suggested -m layers=8,x
+        (["layers=8,x"], "layers=x: hidden layer sizes must be positive integers"),
+        (["lr=1,fast"], "lr=fast: must be a number"),
+        (["dataset=moons,nope"], "dataset=nope: unknown dataset"),
         (["layers=["], "layers=[: not a valid override"),
         (["-m", "layers=[8"], "layers=[8: not a valid override"),
         (["notes=é"], "notes=é: not a valid override"),

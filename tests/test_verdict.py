@@ -398,3 +398,13 @@ def test_truth_tables_are_solvable_and_noisy_data_is_not() -> None:
     assert solvable(table)
     assert not solvable(clash)  # one input row, two targets: no network fits both
     assert not solvable(SimpleNamespace(inputs=inputs, targets=targets))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "printed"),
+    [(0.0042, "+0.4"), (-0.0042, "-0.4"), (0.0, "+0"), (0.17, "+17"), (-0.3349, "-33")],
+)
+def test_a_rate_bound_just_off_zero_is_not_printed_as_zero(fraction: float, printed: str) -> None:
+    # The shipped verdict read "+17 points [+0, +33]" for a decided difference whose bound is
+    # +0.42 points: a reader takes "+0" for an interval that touches zero.
+    assert wording._points(fraction) == printed

@@ -544,7 +544,11 @@ def readable_sections(
                     )
                     section = replace(section, table=_insert_columns(section.table, letters))
         elif section.title == "Cells" and extras is not None and section.table is not None:
-            section = replace(section, table=_insert_columns(section.table, extras))
+            section = replace(
+                section,
+                table=_insert_columns(section.table, extras),
+                paragraphs=(*section.paragraphs, wording.GROUP_COLUMNS_NOTE),
+            )
         if section.title == "Verdict":
             out.extend(_tuned(sweep_dir, runs))
         out.append(section)

@@ -134,7 +134,8 @@ def figures(
             save_figure(
                 sweep_dir,
                 "pairwise",
-                "P(A<B), the chance that a seed of A ends below a seed of B, one row per pair, "
+                "P(A<B), the chance that a seed of A ends below a seed of B, one row per pair "
+                "and part (reliability compares rates, so it is in the pairwise table, not here), "
                 "with its interval at its test's Holm level (the pairwise table's CI level), so "
                 "that no bar contradicts its decision; the shaded band is the equivalence margin."
                 + trimmed,
@@ -167,8 +168,8 @@ def figures(
                 save_figure(
                     sweep_dir,
                     "pairwise_holdout",
-                    "P(A<B) on the held-out error, one row per pair, with its interval at its "
-                    "test's Holm level (the table's CI level)." + trimmed,
+                    "P(A<B) on the held-out error, one row per pair and part, with its interval at "
+                    "its test's Holm level (the table's CI level)." + trimmed,
                     plots.forest(
                         holdout_effects, margin, "Effect sizes on held-out error: P(A<B) per pair"
                     ),

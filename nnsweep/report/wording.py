@@ -73,7 +73,9 @@ def _p(value: float) -> str:
 
 
 def _points(value: float) -> str:
-    return f"{value * 100:+.0f}"
+    # A bound just off zero keeps a decimal: "+0" beside a decided difference reads as touching 0.
+    points = value * 100
+    return f"{points:+.1f}" if points != 0 and round(points) == 0 else f"{points:+.0f}"
 
 
 def _join(names: Sequence[str]) -> str:
@@ -710,3 +712,11 @@ def many_cell_summary(
     if len(paragraphs) > 1:
         paragraphs[-1] = paragraphs[-1][:-1] + " (every pair in the pair table)."
     return paragraphs
+
+
+# Says what the columns that placement_report.cell_table_extras adds to the Cells table mean.
+GROUP_COLUMNS_NOTE = (
+    "'Group' letters come from the pooled comparison (all seeds): cells that share a letter are "
+    "not told apart; two cells with no letter in common are (one is decided better). 'Seed 1 "
+    "order among cells' is the cell's place if seed 1 alone had been trained, as the tutorial did."
+)

@@ -187,6 +187,7 @@ def preflight(arguments: Sequence[str]) -> None:
     if flags or _is_multirun(cfg):
         return
     if sweeps:
+        _refuse_a_bad_sweep_value(parsed, fixed)
         exit_with_error(
             f"{sweeps[0]}: a list of values is a sweep; add -m for one job per value, "
             f"e.g. python -m nnsweep -m {' '.join(sweeps)}"
@@ -197,6 +198,35 @@ def preflight(arguments: Sequence[str]) -> None:
         load_cell(OmegaConf.to_container(cfg, resolve=True))
     except ConfigError as error:
         exit_with_error(str(error))
+
+
+def _refuse_a_bad_sweep_value(parsed: list[Any], fixed: list[str]) -> None:
+    """Refuse the first value of a sweep that -m would refuse, so the -m hint never suggests a
+    command that fails (``layers=8,x`` suggested ``-m layers=8,x``, which then failed on x)."""
+    from hydra import compose, initialize_config_dir
+
+    for override in parsed:
+        if not override.is_sweep_override():
+            continue
+        try:
+            values = list(override.sweep_string_iterator())[:MAX_CHECKED_SWEEP_VALUES]
+        except Exception:  # a glob or an interval: -m itself will say what it makes of it
+            continue
+        for value in values:
+            line = f"{override.get_key_element()}={value}"
+            try:
+                with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                    cfg = compose("config", overrides=[*fixed, line])
+                load_cell(OmegaConf.to_container(cfg, resolve=True))
+            except ConfigError as error:
+                exit_with_error(str(error))
+            except HydraException as error:
+                exit_with_error(describe_hydra_error(error))
+            except OmegaConfBaseException as error:
+                exit_with_error(describe_resolution_error(error, [line]))
+
+
+MAX_CHECKED_SWEEP_VALUES = 20  # a longer list is checked by -m itself, job by job
 
 
 def _print_single_run(run: RunConfig, runs: Any, curves: Any, outputs: dict) -> None:
