@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -304,3 +305,16 @@ def test_provenance_says_what_the_arithmetic_makes_per_seed_values_depend_on(
     assert ("depend, bit for bit, on the floating-point order" in sentence) == depends
     # Tables from before the setting existed were trained with the host's numpy.
     assert "depend, bit for bit" in _arithmetic_sentence(pd.DataFrame({"seed": [1]}))
+
+
+def test_the_files_section_links_every_file_of_the_sweep_folder(tmp_path: Path) -> None:
+    # A newcomer found checksums.json and owner.json in the folder but not in the report.
+    sweep_dir = tmp_path / "neurons_early"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "neurons_early", sweep_dir)
+    done = run_cli_here(["report", str(sweep_dir)])
+    assert done.returncode == 0, done.stderr
+    markdown = (sweep_dir / "report.md").read_text()
+    files = markdown.split("## Files", 1)[1]
+    top_level = {p.name for p in sweep_dir.iterdir() if p.is_file() and p.name[0] != "."}
+    unlinked = {name for name in top_level if f"]({name})" not in files}
+    assert unlinked <= {"report.html"}, unlinked
