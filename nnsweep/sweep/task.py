@@ -210,7 +210,7 @@ def _refuse_a_bad_sweep_value(parsed: list[Any], fixed: list[str]) -> None:
             continue
         try:
             values = list(override.sweep_string_iterator())[:MAX_CHECKED_SWEEP_VALUES]
-        except Exception:  # a glob or an interval: -m itself will say what it makes of it
+        except HydraException:  # a glob or an interval: -m itself will say what it makes of it
             continue
         for value in values:
             line = f"{override.get_key_element()}={value}"
