@@ -162,6 +162,27 @@ RUNS_COLUMNS = (
     *(column.name for column in SEED_COLUMNS),
 )
 
+
+def worst_when_diverged(
+    values: pd.Series | np.ndarray,
+    ok: pd.Series | np.ndarray | None = None,
+    higher_is_better: bool = False,
+) -> pd.Series | np.ndarray:
+    """``values`` with every diverged seed at the worst value, so that it ranks last.
+
+    The one rule of every statistic, table and figure: a seed whose status is not "ok"
+    (``ok`` False), or whose value is missing or not finite, diverged. Its value becomes
+    +inf for an error and 0 for an accuracy (``higher_is_better``). Without ``ok`` (a
+    curve has no status) only the value decides. A Series stays a Series, index kept.
+    """
+    worst = 0.0 if higher_is_better else np.inf
+    numbers = np.asarray(values, dtype=float)
+    kept = np.isfinite(numbers) if ok is None else np.isfinite(numbers) & np.asarray(ok, bool)
+    if isinstance(values, np.ndarray):
+        return np.where(kept, numbers, worst)
+    return values.astype(float).where(kept, worst)
+
+
 _TYPE_WORDS = {np.str_: "text", np.float64: "float", np.int64: "integer", np.bool_: "yes/no"}
 
 

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from nnsweep import schema
 from nnsweep.report.render import new_figure, plain_text
 
 # Okabe & Ito (2008), "Color Universal Design": distinct under the common colour-vision
@@ -182,7 +183,7 @@ def learning_curves(
     seeds in numbers, their medians are drawn apart (unsolved dashed, no band). With more
     than ``MAX_OVERLAID`` cells: one panel per cell, every seed drawn thinly.
     """
-    curves = curves.assign(error=curves["error"].where(np.isfinite(curves["error"]), np.inf))
+    curves = curves.assign(error=schema.worst_when_diverged(curves["error"]))
     logged = np.sort(curves["iteration"].unique())
     first_logged = float(logged[1]) if len(logged) > 1 else 1.0
     if len(order) > MAX_OVERLAID:

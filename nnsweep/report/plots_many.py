@@ -25,6 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from nnsweep import schema
 from nnsweep.report.render import new_figure, plain_text
 from nnsweep.stats.grouping import letter_ranges
 
@@ -159,8 +160,7 @@ def pairwise_matrix(
 
 
 def _shape_statistics(runs: pd.DataFrame, column: str, higher_is_better: bool) -> pd.DataFrame:
-    worst = 0.0 if higher_is_better else np.inf
-    values = runs[column].where(runs["status"] == "ok", worst).fillna(worst)
+    values = schema.worst_when_diverged(runs[column], runs["status"] == "ok", higher_is_better)
     grouped = values.groupby(runs["layers"], sort=False)
     table = pd.DataFrame(
         {

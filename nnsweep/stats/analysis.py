@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nnsweep import schema
 from nnsweep.schema import CELL_COLUMNS
 from nnsweep.stats import core
 from nnsweep.stats.decision import Decision
@@ -131,7 +132,7 @@ def seeded_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def ranked_error(runs: pd.DataFrame, metric: str = "final_error") -> pd.Series:
     """An error column with diverged seeds at +inf, so they rank worst."""
-    return runs[metric].where(runs["status"] == "ok", np.inf)
+    return schema.worst_when_diverged(runs[metric], runs["status"] == "ok")
 
 
 def available_metrics(runs: pd.DataFrame) -> list[str]:
@@ -782,7 +783,7 @@ def robustness(
         target = np.floor(merged["iterations"] * fraction)
         eligible = merged[merged["iteration"] <= target]
         at = eligible.loc[eligible.groupby(["job", "seed"])["iteration"].idxmax()]
-        at = at.assign(error=at["error"].where(np.isfinite(at["error"]), np.inf).fillna(np.inf))
+        at = at.assign(error=schema.worst_when_diverged(at["error"]))
         samples = {
             cell: (g["error"].to_numpy(float), np.ones(len(g), bool))
             for cell, g in at.groupby("cell", sort=False)

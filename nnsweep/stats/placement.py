@@ -328,7 +328,6 @@ def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric)
     n_max = max(len(g) for g in groups)
     pad = np.full((len(groups), n_max), np.nan)
     solved, log_error, value = np.zeros(pad.shape, bool), pad.copy(), pad.copy()
-    worst = 0.0 if metric.higher_is_better else np.inf
     bias = bool(rows["bias"].iloc[0]) if "bias" in rows else False
     weights_column = "weights_with_bias" if bias else "weights_no_bias"
     for i, g in enumerate(groups):
@@ -339,7 +338,7 @@ def budget_data(settings: dict[str, object], rows: pd.DataFrame, metric: Metric)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_error[i, : len(g)] = np.where(won & (errors > 0), np.log(errors), np.nan)
         values = g[metric.column].to_numpy(dtype=float)
-        value[i, : len(g)] = np.where(ok & np.isfinite(values), values, worst)
+        value[i, : len(g)] = schema.worst_when_diverged(values, ok, metric.higher_is_better)
     widths = np.array([[int(w) for w in str(g["layers"].iloc[0]).split("-")] for g in groups])
     any_solved = solved.any()
     all_solved = all(solved[i, : len(g)].all() for i, g in enumerate(groups))
@@ -794,7 +793,7 @@ def over_training(
         target = fraction * iterations
         at = logged[logged <= target].max() if (logged <= target).any() else logged.min()
         point = labelled[labelled["iteration"] == at].copy()
-        point["error"] = point["error"].where(np.isfinite(point["error"]), np.inf).fillna(np.inf)
+        point["error"] = schema.worst_when_diverged(point["error"])
         data = budget_data(result.settings, point, margin)
         rng = np.random.default_rng(BOOTSTRAP_SEED)
         fits = (observed(data), two_stage(data, rng), seeds_only(data, rng))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nnsweep import schema
 from nnsweep.stats import placement
 
 AXIS = "lr"  # the setting tuned per shape
@@ -51,7 +52,7 @@ def split_seeds(runs: pd.DataFrame, tune_seeds: int) -> tuple[pd.DataFrame, pd.D
 
 
 def _ranked_error(rows: pd.DataFrame) -> pd.Series:
-    return rows["final_error"].where(rows["status"] == "ok", np.inf).fillna(np.inf)
+    return schema.worst_when_diverged(rows["final_error"], rows["status"] == "ok")
 
 
 def lr_table(rows: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nnsweep import schema
 from nnsweep.errors import DamagedFileError, SweepFolderError
 from nnsweep.schema import (
     AUTO_RECORD,
@@ -297,7 +298,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for settings, cell in runs.groupby(CELL_COLUMNS, sort=False, dropna=False):
         seeded = cell[cell["status"] != "failed"]
-        errors = seeded["final_error"].where(seeded["status"] == "ok", np.inf)
+        errors = schema.worst_when_diverged(seeded["final_error"], seeded["status"] == "ok")
         q1, median, q3 = (
             np.quantile(errors.to_numpy(dtype=float), [0.25, 0.5, 0.75]).tolist()
             if len(errors)
