@@ -6,22 +6,9 @@ registers nothing: ``hydra/sweeper=nnsweep`` is a YAML file of nnsweep's own con
 (conf/hydra/sweeper/nnsweep.yaml), and nnsweep's code is imported only when a sweep runs.
 """
 
-# No "from __future__ import annotations": Hydra loads plugin modules outside sys.modules,
-# where dataclasses cannot resolve string annotations.
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
-
-
-@dataclass
-class NNSweepSweeperConf:
-    # The class Hydra instantiates for hydra/sweeper=nnsweep.
-    _target_: str = "hydra_plugins.nnsweep_plugins.sweeper.NNSweepSweeper"
-    # Jobs per launch batch; null launches the whole sweep as one batch.
-    max_batch_size: Optional[int] = None  # noqa: UP045 - OmegaConf needs typing.Optional
-    # Sweep axes, as in Hydra's basic sweeper: key -> comma-separated values.
-    params: Optional[dict[str, str]] = None  # noqa: UP045
 
 
 class NNSweepSweeper(Sweeper):
@@ -29,8 +16,8 @@ class NNSweepSweeper(Sweeper):
 
     def __init__(
         self,
-        max_batch_size: Optional[int] = None,  # noqa: UP045
-        params: Optional[dict[str, str]] = None,  # noqa: UP045
+        max_batch_size: int | None = None,
+        params: dict[str, str] | None = None,
     ) -> None:
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})

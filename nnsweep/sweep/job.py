@@ -44,7 +44,6 @@ class CellOutcome:
 
     runs: pd.DataFrame  # one row per seed
     curves: pd.DataFrame  # one row per (seed, logged iteration)
-    final_outputs: dict[int, np.ndarray]  # seed -> output layer of the final weights
     # seed -> output of the loop's last forward pass (before the last update), as the
     # tutorial prints it
     last_pass_outputs: dict[int, np.ndarray]
@@ -328,12 +327,10 @@ def run_cell(
         },
     )
     store.write_bytes(job_dir / schema.RUNS, runs_bytes)
-    outputs = {seed: entries[seed]["final_output"] for seed in run.seeds}
     last_pass = {seed: entries[seed]["last_pass_output"] for seed in run.seeds}
     return CellOutcome(
         runs=runs,
         curves=curves,
-        final_outputs=outputs,
         last_pass_outputs=last_pass,
         n_trained=len(missing),
     )
