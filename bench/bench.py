@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nnsweep.config import TrainSpec  # noqa: E402
+from nnsweep.config import train_spec  # noqa: E402
 from nnsweep.train import native  # noqa: E402
 from nnsweep.train.loop import train  # noqa: E402
 from nnsweep.train.reference import tutorial_train  # noqa: E402
@@ -73,7 +73,7 @@ def run_stacked(path: str, seeds: int, iterations: int) -> None:
     """nnsweep's trainer: ``host`` is arithmetic=numpy, any other path the portable one."""
     arithmetic = "numpy" if path == "host" else "portable"
     os.environ["NNSWEEP_KERNEL"] = "numpy" if path == "host" else path
-    spec = TrainSpec(
+    spec = train_spec(
         hidden_layers=SHAPE, iterations=iterations, log_every=iterations, arithmetic=arithmetic
     )
     result = train(EX2_INPUTS, EX2_TARGETS, spec, list(range(1, seeds + 1)))

@@ -21,17 +21,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+from nnsweep.checks import Choice, Interval, Rule
 from nnsweep.checks import show as _show
-from nnsweep.checks import whole_number as _integer
 from nnsweep.errors import ConfigError
 from nnsweep.train.data import DatasetSpec, dataset_spec
 from nnsweep.train.model import ACTIVATIONS, INITIALISERS, SEED_STREAMS
@@ -89,7 +87,7 @@ def _seed_count(key: str, value: Any) -> int:
             f"{key}=auto: needs a sweep of two or more cells, e.g. "
             "python -m nnsweep -m layers=8-16-8,16-8-8 n_seeds=auto"
         )
-    return _integer(key, value, minimum=1)
+    return Interval(int, 1)(key, value)
 
 
 # Limits checked before anything is allocated (a typo such as n_seeds=1000000000 must not
@@ -107,26 +105,6 @@ def _folder_name(key: str, value: Any) -> str:
         raise ConfigError(
             f"{key}={_show(value)}: must be a plain folder name (letters, digits, '.', '_', "
             "'-', '+'), since sweeps go to <results_dir>/<name>/"
-        )
-    return value
-
-
-_auto_seeds = partial(_integer, minimum=2, maximum=MAX_AUTO_SEEDS)  # max_seeds, seed_block
-
-
-def _positive_float(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}={_show(value)}: must be a number")
-    number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{key}={_show(value)}: must be a finite number > 0")
-    return number
-
-
-def _choice(key: str, value: Any, table: Mapping[str, Any]) -> str:
-    if not isinstance(value, str) or value not in table:
-        raise ConfigError(
-            f"{key}={_show(value)}: unknown; choose one of {', '.join(sorted(table))}"
         )
     return value
 
@@ -198,7 +176,7 @@ def _show_layers(sizes: tuple[int, ...]) -> str:
 # Hydra schema (what YAML and the command line may set), every setting declared once
 # --------------------------------------------------------------------------------------
 
-Check = Callable[[str, Any], Any]  # (key, value) -> the validated value, or ConfigError
+Check = Interval | Choice | Rule  # (key, value) -> the checked value; .describe(): its values
 
 
 def setting(
@@ -238,75 +216,114 @@ DatasetConf = dataclasses.make_dataclass(
 DatasetConf.__module__ = __name__
 
 
+# Checks that no interval or choice expresses, each with its values in words.
+LAYERS = Rule(_layers, "positive whole numbers joined by '-'")
+BOOLEAN = Rule(_boolean, "true | false")
+TRAINER = Rule(_trainer_name, f"{BUILTIN_TRAINER} | module:function")
+TRAINER_ARGS = Rule(_trainer_args, "a mapping of numbers, text or lists")
+SEED_COUNT = Rule(_seed_count, ">= 1 | auto")
+FOLDER_NAME = Rule(_folder_name, "a plain folder name")
+MARGIN = Rule(
+    lambda key, value: parse_margin(value),
+    f"two numbers low, high: {MARGIN_BOUNDS[0]} < low < 0.5 < high < {MARGIN_BOUNDS[1]}",
+)
+AUTO_SEEDS = Interval(int, 2, MAX_AUTO_SEEDS)  # max_seeds and seed_block
+
+
+def _folder(key: str, value: Any) -> str:
+    """Text, at least; ``check_output_paths`` then checks the folder itself."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}={_show(value)}: give a folder, e.g. {key}=results")
+    return value
+
+
+FOLDER = Rule(_folder, "a writable folder")
+
+
 @dataclass
 class NNSweepConf:
     # The training data; a file of conf/dataset/ (or ./conf/dataset/), chosen by dataset=NAME.
     dataset: DatasetConf = MISSING
     layers: Any = setting(
         "8-16-8",
-        "hidden layer sizes joined by '-' (a YAML list also works)",
-        check=_layers,
+        "hidden layer sizes (a YAML list also works)",
+        check=LAYERS,
         numbers=True,
         spec="hidden_layers",
         show=_show_layers,
     )
     activation: str = setting(
-        "sigmoid",
-        "hidden activation: " + " | ".join(ACTIVATIONS),
-        check=partial(_choice, table=ACTIVATIONS),
-        numbers=True,
+        "sigmoid", "hidden activation", check=Choice(ACTIVATIONS), numbers=True
     )
     output_activation: str = setting(
-        "sigmoid",
-        "output activation: " + " | ".join(ACTIVATIONS),
-        check=partial(_choice, table=ACTIVATIONS),
-        numbers=True,
+        "sigmoid", "output activation", check=Choice(ACTIVATIONS), numbers=True
     )
     init: str = setting(
         "tutorial",
-        "weight init: " + " | ".join(INITIALISERS) + " (tutorial: the tutorial's draw)",
-        check=partial(_choice, table=INITIALISERS),
+        "weight init (tutorial: the tutorial's draw)",
+        check=Choice(INITIALISERS),
         numbers=True,
     )
-    bias: bool = setting(False, "add a bias vector per layer (the tutorial has none)",
-                         check=_boolean, numbers=True)  # fmt: skip
-    lr: float = setting(1.0, "learning rate; 1.0 is the tutorial's plain W += L.T @ delta",
-                        check=_positive_float, numbers=True)  # fmt: skip
-    iterations: int = setting(100_000, "full-batch training iterations per seed",
-                              check=partial(_integer, minimum=1, maximum=MAX_ITERATIONS),
-                              numbers=True)  # fmt: skip
-    log_every: int = setting(10_000, "record (for one seed: print) the error margin this often",
-                             check=partial(_integer, minimum=1), numbers=True)  # fmt: skip
+    bias: bool = setting(
+        False, "add a bias vector per layer (the tutorial has none)", check=BOOLEAN, numbers=True
+    )
+    lr: float = setting(
+        1.0,
+        "learning rate; 1.0 is the tutorial's plain W += L.T @ delta",
+        check=Interval(float, 0),
+        numbers=True,
+    )
+    iterations: int = setting(
+        100_000,
+        "full-batch training iterations per seed",
+        check=Interval(int, 1, MAX_ITERATIONS),
+        numbers=True,
+    )
+    log_every: int = setting(
+        10_000,
+        "record (for one seed: print) the error margin this often",
+        check=Interval(int, 1),
+        numbers=True,
+    )
     error_threshold: float = setting(
         0.01,
         '"converged" = first iteration with an error margin below this',
-        check=_positive_float,
+        check=Interval(float, 0),
         numbers=True,
     )
     arithmetic: str = setting(
         "portable",
         "portable: the same bits on every CPU (docs/arithmetic.md) | numpy: the tutorial's "
         "np.dot and np.exp on this host's BLAS and libm",
-        check=partial(_choice, table=ARITHMETICS),
+        check=Choice(ARITHMETICS),
         numbers=True,
     )
     # Who trains: the built-in stacked loop, or any importable module:function (README).
-    trainer: str = setting(BUILTIN_TRAINER, "who trains: builtin (the tutorial's loop) or "
-                           "module:function, e.g. my_trainer:train", check=_trainer_name,
-                           numbers=True)  # fmt: skip
+    trainer: str = setting(
+        BUILTIN_TRAINER,
+        "who trains: builtin (the tutorial's loop) or module:function, e.g. my_trainer:train",
+        check=TRAINER,
+        numbers=True,
+    )
     # Free-form settings for a module:function trainer, as a YAML mapping.
-    trainer_args: Any = setting(None, "settings for a module:function trainer, e.g. "
-                                "trainer_args={momentum:0.9}", check=_trainer_args,
-                                numbers=True)  # fmt: skip
-    seed: int = setting(1, "first seed: a cell trains seeds seed, seed+1, ... (how each draws "
-                        "its weights: seed_stream)",
-                        check=partial(_integer, minimum=0))  # fmt: skip
+    trainer_args: Any = setting(
+        None,
+        "settings for a module:function trainer, e.g. trainer_args={momentum:0.9}",
+        check=TRAINER_ARGS,
+        numbers=True,
+    )
+    seed: int = setting(
+        1,
+        "first seed: a cell trains seeds seed, seed+1, ... (how each draws "
+        "its weights: seed_stream)",
+        check=Interval(int, 0),
+    )
     # Whether cells of different shapes start from shared or independent draws (README).
     seed_stream: str = setting(
         "shared",
         "shared: seed s is np.random.seed(s) in every cell, so shapes with the same first width "
         "share first-layer weights | per_cell: each shape's seed s draws its own stream",
-        check=partial(_choice, table=SEED_STREAMS),
+        check=Choice(SEED_STREAMS),
         numbers=True,
     )
     # Any, not int: a sweep may say "auto" (OmegaConf has no int-or-"auto" type).
@@ -314,32 +331,39 @@ class NNSweepConf:
         1,
         "consecutive seeds trained together, stacked, in one job; auto (sweeps): rounds of "
         "seed_block seeds until every pair of cells is decided",
-        check=_seed_count,
+        check=SEED_COUNT,
     )
-    max_seeds: int = setting(1000, "n_seeds=auto: no cell gets more seeds than this",
-                             check=_auto_seeds)  # fmt: skip
-    seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round",
-                              check=_auto_seeds)  # fmt: skip
+    max_seeds: int = setting(
+        1000, "n_seeds=auto: no cell gets more seeds than this", check=AUTO_SEEDS
+    )
+    seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round", check=AUTO_SEEDS)
     # A sweep over lr: the first tune_seeds seeds of every cell choose each shape's lr (nested).
     tune_seeds: int = setting(
         0,
         "sweeps over lr: the first tune_seeds seeds of each cell choose each shape's lr, the "
         "other seeds judge the shapes at it (0: no tuning); changes no number",
-        check=partial(_integer, minimum=0),
+        check=Interval(int, 0),
     )
-    name: str = setting("sweep", "sweeps go to <results_dir>/<name>/<timestamp>/",
-                        check=_folder_name)  # fmt: skip
-    results_dir: str = setting("results", "root of all output (relative: to where you run)")
-    cache_dir: str = setting("${results_dir}/.cache",
-                             "per-seed results; seeds found here are not retrained")  # fmt: skip
-    progress: bool = setting(True, "one progress line on stderr (terminals only), <= 1/s",
-                             check=_boolean)  # fmt: skip
+    name: str = setting(
+        "sweep", "sweeps go to <results_dir>/<name>/<timestamp>/", check=FOLDER_NAME
+    )
+    results_dir: str = setting(
+        "results", "root of all output (relative: to where you run)", check=FOLDER
+    )
+    cache_dir: str = setting(
+        "${results_dir}/.cache",
+        "per-seed results; seeds found here are not retrained",
+        check=FOLDER,
+    )
+    progress: bool = setting(
+        True, "one progress line on stderr (terminals only), <= 1/s", check=BOOLEAN
+    )
     notes: str = setting("", "free text for the top of a sweep's report; changes no number")
     equivalence_margin: Any = setting(
         (0.44, 0.56),
         '"practically equivalent" when the 95% CI of P(A<B) lies inside [low, high] '
         "(solve rates: a difference within the same half-width); changes no number",
-        check=lambda key, value: parse_margin(value),
+        check=MARGIN,
     )
 
 
@@ -355,17 +379,34 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="nnsweep_schema", node=NNSweepConf)
 
 
+def setting_values(setting_field: dataclasses.Field) -> str:
+    """The values a setting takes, in words, from its check ("" when any value goes)."""
+    check = setting_field.metadata["check"]
+    return check.describe() if check is not None else "any text"
+
+
 def settings_table() -> str:
     """The README's settings table, in Markdown, from the declarations above."""
-    lines = ["| key | default | meaning |", "|---|---|---|"]
-    lines.append("| `dataset` | `tutorial_ex2` | a file of `conf/dataset/` or `./conf/dataset/` |")
+    lines = ["| key | default | values | meaning |", "|---|---|---|---|"]
+    lines.append(
+        "| `dataset` | `tutorial_ex2` | a dataset name | a file of `conf/dataset/` or "
+        "`./conf/dataset/` |"
+    )
     for f in SETTINGS:
         default = f.default if f.default != "" else '""'
         if isinstance(default, bool):
             default = str(default).lower()
-        doc = f.metadata["doc"].replace("|", "\\|")  # a literal | inside a Markdown table
-        lines.append(f"| `{f.name}` | `{default}` | {doc} |")
+        values, doc = (text.replace("|", "\\|") for text in (setting_values(f), f.metadata["doc"]))
+        lines.append(f"| `{f.name}` | `{default}` | {values} | {doc} |")
     return "\n".join(lines) + "\n"
+
+
+def checked_setting(raw: Mapping[str, Any], name: str) -> Any:
+    """Setting ``name`` of a composed config (its default when absent), checked."""
+    setting_field = next(f for f in SETTINGS if f.name == name)
+    value = raw.get(name, setting_field.default)
+    check = setting_field.metadata["check"]
+    return check(name, value) if check is not None else value
 
 
 # --------------------------------------------------------------------------------------
@@ -378,18 +419,18 @@ class TrainSpec:
     """Everything the trainer needs besides the data and the seeds."""
 
     hidden_layers: tuple[int, ...]  # hidden layer sizes, input and output excluded
-    activation: str = "sigmoid"  # hidden activation name
-    output_activation: str = "sigmoid"  # output activation name
-    init: str = "tutorial"  # weight initialiser name
-    bias: bool = False  # add a bias vector per layer
-    lr: float = 1.0  # learning rate; 1.0 reproduces the tutorial bit for bit
-    iterations: int = 100_000  # full-batch iterations
-    log_every: int = 10_000  # error-margin logging interval
-    error_threshold: float = 0.01  # margin below which a seed counts as converged
-    arithmetic: str = "portable"  # portable (the same bits everywhere) or numpy (the host's)
-    trainer: str = "builtin"  # builtin, or the module:function that trains
-    trainer_args: str = "{}"  # free-form trainer settings, as canonical JSON (hashable)
-    seed_stream: str = "shared"  # shared (np.random.seed(s)) or per_cell (model.SEED_STREAMS)
+    activation: str  # hidden activation name
+    output_activation: str  # output activation name
+    init: str  # weight initialiser name
+    bias: bool  # add a bias vector per layer
+    lr: float  # learning rate; 1.0 reproduces the tutorial bit for bit
+    iterations: int  # full-batch iterations
+    log_every: int  # error-margin logging interval
+    error_threshold: float  # margin below which a seed counts as converged
+    arithmetic: str  # portable (the same bits everywhere) or numpy (the host's)
+    trainer: str  # builtin, or the module:function that trains
+    trainer_args: str  # free-form trainer settings, as canonical JSON (hashable)
+    seed_stream: str  # shared (np.random.seed(s)) or per_cell (model.SEED_STREAMS)
 
     @property
     def args(self) -> dict[str, Any]:
@@ -403,11 +444,11 @@ class RunConfig:
 
     dataset: DatasetSpec  # the training data
     train: TrainSpec  # network and optimiser settings
-    seed: int = 1  # first seed
-    n_seeds: int = 1  # number of consecutive seeds
-    name: str = "sweep"  # sweep name
-    progress: bool = True  # show a progress line
-    cache_dir: str = "results/.cache"  # per-seed result cache
+    seed: int  # first seed
+    n_seeds: int  # number of consecutive seeds
+    name: str  # sweep name
+    progress: bool  # show a progress line
+    cache_dir: str  # per-seed result cache
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -448,11 +489,7 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
         raise ConfigError(f"dataset={_show(dataset)}: choose a dataset, e.g. dataset=tutorial_ex2")
     if isinstance(dataset.get("path"), str) and dataset["path"]:
         dataset = {**dataset, "path": _anchored(dataset["path"], base_dir)}
-    values = {}
-    for setting_field in SETTINGS:
-        value = raw.get(setting_field.name, setting_field.default)
-        check = setting_field.metadata["check"]
-        values[setting_field.name] = check(setting_field.name, value) if check else value
+    values = {f.name: checked_setting(raw, f.name) for f in SETTINGS}
     train = TrainSpec(**{(f.metadata["spec"] or f.name): values[f.name] for f in NUMBER_SETTINGS})
     if train.iterations // train.log_every > MAX_LOG_POINTS:
         raise ConfigError(
@@ -484,6 +521,27 @@ def to_run_config(cfg: Mapping[str, Any], base_dir: Path | None = None) -> RunCo
         progress=values["progress"],
         cache_dir=_anchored(str(values["cache_dir"]), base_dir),
     )
+
+
+def train_spec(**fields: Any) -> TrainSpec:
+    """A ``TrainSpec`` at the declared defaults but for ``fields`` (named as its fields).
+
+    For code that builds one by hand (tests, the benchmark): the defaults stay declared once,
+    in ``NNSweepConf``, and go through the same checks as the command line's values.
+    """
+    defaults = {
+        (f.metadata["spec"] or f.name): checked_setting({}, f.name) for f in NUMBER_SETTINGS
+    }
+    return TrainSpec(**{**defaults, **fields})
+
+
+def run_config(dataset: DatasetSpec, train: TrainSpec, **fields: Any) -> RunConfig:
+    """A ``RunConfig`` at the declared defaults but for ``fields`` (see ``train_spec``)."""
+    names = [f.name for f in dataclasses.fields(RunConfig)][2:]
+    defaults = {name: checked_setting({}, name) for name in names}
+    results_dir = checked_setting({}, "results_dir")
+    defaults["cache_dir"] = defaults["cache_dir"].replace("${results_dir}", results_dir)
+    return RunConfig(dataset=dataset, train=train, **{**defaults, **fields})
 
 
 def _close(key: str, known: Sequence[str]) -> str:

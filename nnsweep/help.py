@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnsweep import __version__
-from nnsweep.config import SETTINGS
+from nnsweep.config import SETTINGS, setting_values
 from nnsweep.locations import CONF_DIR, SHIPPED_EXPERIMENTS
 from nnsweep.train.data import kinds_help
 
@@ -40,7 +40,10 @@ def help_page() -> str:
     for f in SETTINGS:
         default = str(f.default).lower() if isinstance(f.default, bool) else f.default
         default = {"": "''", "${results_dir}/.cache": "<results_dir>/.cache"}.get(default, default)
-        settings.append(f"  {f'{f.name}={default}':<{width}}{f.metadata['doc']}")
+        doc, values = f.metadata["doc"], setting_values(f)
+        if not all(value.strip() in doc for value in values.split("|")):  # not said already
+            doc = f"{doc} [{values}]"
+        settings.append(f"  {f'{f.name}={default}':<{width}}{doc}")
     lines = [
         f"nnsweep {__version__}: which hidden-layer shape trains best, over many seeds, and how "
         "sure can we be?",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import only_dir, run_cli_here
 
-from nnsweep.config import ConfigError, RunConfig, TrainSpec, dataset_spec
+from nnsweep.config import ConfigError, dataset_spec, run_config, train_spec
 from nnsweep.sweep.cell import load_cell
 from nnsweep.sweep.job import seed_cache_fields
 from nnsweep.train import data
@@ -62,7 +62,7 @@ def test_cache_key_covers_dataset_contents_not_just_its_name(tmp_path: Path) -> 
     keys = []
     for rows in ([[0, 1], [1, 0]], [[0, 1], [1, 1]]):
         spec = dataset_spec({"name": "same", "inputs": rows, "targets": [[0], [1]]})
-        run = RunConfig(dataset=spec, train=TrainSpec(hidden_layers=(2,)))
+        run = run_config(spec, train_spec(hidden_layers=(2,)))
         keys.append(seed_cache_fields(run, load_dataset(spec), 1)["dataset_sha256"])
     assert keys[0] != keys[1]
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import only_dir, run_cli
 
-from nnsweep.config import ConfigError, RunConfig, TrainSpec, cell_settings
+from nnsweep.config import ConfigError, RunConfig, cell_settings, run_config, train_spec
 from nnsweep.help import help_page
 from nnsweep.sweep.launch import check_distinct_data
 from nnsweep.train import data
@@ -44,7 +44,7 @@ VARIED = [
 
 
 def _cell(node: dict) -> RunConfig:
-    return RunConfig(dataset=dataset_spec(node), train=TrainSpec(hidden_layers=(2,)))
+    return run_config(dataset_spec(node), train_spec(hidden_layers=(2,)))
 
 
 def test_every_dataset_key_is_varied_below() -> None:

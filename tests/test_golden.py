@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsweep.config import TrainSpec
+from nnsweep.config import TrainSpec, train_spec
 from nnsweep.train import portable
 from nnsweep.train.loop import train
 
@@ -49,7 +49,7 @@ class GoldenCell:
 
 
 def _spec(hidden: tuple[int, ...], iterations: int, **changes) -> TrainSpec:
-    return TrainSpec(hidden_layers=hidden, iterations=iterations, log_every=iterations, **changes)
+    return train_spec(hidden_layers=hidden, iterations=iterations, log_every=iterations, **changes)
 
 
 CELLS = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS
 
-from nnsweep.config import TrainSpec
+from nnsweep.config import train_spec
 from nnsweep.train.loop import UNSTABLE_CHANGE, log_iterations, train, training_points
 from nnsweep.train.model import StackedNetwork, init_weights, layer_units
 from nnsweep.train.reference import tutorial_predict, tutorial_train
@@ -82,7 +82,7 @@ def test_gradient_check_fails_on_a_wrong_gradient() -> None:
 )
 def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(inputs, targets, hidden) -> None:
     iterations, log_every = 600, 100
-    spec = TrainSpec(
+    spec = train_spec(
         hidden_layers=hidden, iterations=iterations, log_every=log_every, arithmetic="numpy"
     )
     seeds = [1, 2, 5]
@@ -115,7 +115,7 @@ def test_stacked_trainer_equals_the_tutorial_loop_bit_for_bit(inputs, targets, h
 
 def test_a_seed_alone_equals_the_seed_in_a_batch_of_100() -> None:
     # The portable arithmetic's twin of this test is in test_portable.py.
-    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=300, log_every=50, arithmetic="numpy")
+    spec = train_spec(hidden_layers=(8, 16, 8), iterations=300, log_every=50, arithmetic="numpy")
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     batch = train(inputs, targets, spec, list(range(1, 101)))
     assert batch.kernel == "numpy"
@@ -155,7 +155,7 @@ def test_reordering_the_delta_product_is_not_what_we_compute() -> None:
 
 @pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
 def test_diverging_seeds_are_recorded_and_the_rest_are_unchanged(arithmetic: str) -> None:
-    spec = TrainSpec(
+    spec = train_spec(
         arithmetic=arithmetic,
         hidden_layers=(8, 8),
         activation="tanh",
@@ -194,7 +194,7 @@ def test_end_change_flags_a_seed_that_oscillates(arithmetic: str) -> None:
     rng = np.random.RandomState(0)
     inputs = rng.normal(size=(60, 2))
     targets = (inputs[:, :1] + 0.8 * rng.normal(size=(60, 1)) > 0).astype(float)
-    spec = TrainSpec(hidden_layers=(8,), activation="tanh", iterations=1000, arithmetic=arithmetic)
+    spec = train_spec(hidden_layers=(8,), activation="tanh", iterations=1000, arithmetic=arithmetic)
     calm = train(inputs, targets, dataclasses.replace(spec, lr=0.05), [1, 2, 3, 4])
     wild = train(inputs, targets, dataclasses.replace(spec, lr=1.0), [1, 2, 3, 4])
     assert (calm.end_change < UNSTABLE_CHANGE).all(), calm.end_change

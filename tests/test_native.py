@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS
 
-from nnsweep.config import TrainSpec
+from nnsweep.config import train_spec
 from nnsweep.errors import ConfigError
 from nnsweep.train import native, portable
 from nnsweep.train.loop import train_stacked, training_points
@@ -323,7 +323,7 @@ def random_network(rng: np.random.Generator, index: int) -> dict:
     if index % 6 == 5:  # relu at a huge rate: overflow to inf, then NaN, for some seeds
         kinds, lr = ["relu"] * len(kinds), 1e150
     iterations = 60 if rows < 100 else 12
-    spec = TrainSpec(
+    spec = train_spec(
         hidden_layers=hidden, activation=kinds[0], output_activation=kinds[-1], lr=lr,
         bias=biases is not None, iterations=iterations, log_every=7, error_threshold=0.3,
     )  # fmt: skip
@@ -504,7 +504,7 @@ def test_without_the_kernel_numpy_trains_and_says_why(monkeypatch: pytest.Monkey
     the result (so provenance) says why it ran."""
     from nnsweep.train.loop import train
 
-    spec = TrainSpec(hidden_layers=(3,), iterations=20, log_every=5)
+    spec = train_spec(hidden_layers=(3,), iterations=20, log_every=5)
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     with_kernel = train(inputs, targets, spec, [1, 2, 3])
     monkeypatch.setattr(native, "built", lambda: False)

@@ -15,7 +15,7 @@ import portable_scalar as scalar
 import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS
 
-from nnsweep.config import TrainSpec
+from nnsweep.config import TrainSpec, train_spec
 from nnsweep.train import portable
 from nnsweep.train.loop import train
 from nnsweep.train.model import init_weights, layer_units
@@ -295,7 +295,7 @@ def _data(case: Case, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _spec(case: Case, iterations: int) -> TrainSpec:
-    return TrainSpec(
+    return train_spec(
         hidden_layers=case.hidden, activation=case.activation,
         output_activation=case.output_activation, init="xavier", bias=case.bias, lr=case.lr,
         iterations=iterations, log_every=1, error_threshold=0.3, arithmetic="portable",
@@ -348,7 +348,7 @@ def test_the_scalar_comparison_can_fail() -> None:
 
 
 def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(portable_path: str) -> None:
-    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=300, log_every=50)
+    spec = train_spec(hidden_layers=(8, 16, 8), iterations=300, log_every=50)
     assert spec.arithmetic == "portable"  # the default
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     batch = train(inputs, targets, spec, list(range(1, 101)))
@@ -368,7 +368,7 @@ def test_a_seed_alone_equals_the_seed_in_a_batch_of_100(portable_path: str) -> N
 
 def test_portable_is_close_to_but_not_the_host_arithmetic() -> None:
     """Both arithmetics train the same network: close numbers, different last bits."""
-    spec = TrainSpec(hidden_layers=(8, 16, 8), iterations=2000, log_every=500)
+    spec = train_spec(hidden_layers=(8, 16, 8), iterations=2000, log_every=500)
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     ours = train(inputs, targets, spec, [1, 2, 3])
     host = train(inputs, targets, dataclasses.replace(spec, arithmetic="numpy"), [1, 2, 3])
@@ -400,7 +400,7 @@ def test_a_cell_the_kernel_cannot_train_goes_to_numpy_with_the_reason(
     """No path silently changes the numbers: the fallback trains the same bits and says why."""
     from nnsweep.train import native
 
-    spec = TrainSpec(hidden_layers=(5, 3), activation="tanh", bias=True, iterations=40)
+    spec = train_spec(hidden_layers=(5, 3), activation="tanh", bias=True, iterations=40)
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     monkeypatch.setenv("NNSWEEP_KERNEL", "numpy")
     forced = train(inputs, targets, spec, [1, 2, 3])

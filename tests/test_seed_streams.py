@@ -12,7 +12,7 @@ import pytest
 from conftest import EX2_INPUTS, EX2_TARGETS, make_runs, only_dir, run_cli
 
 from nnsweep import store
-from nnsweep.config import ConfigError, TrainSpec, to_run_config
+from nnsweep.config import ConfigError, to_run_config, train_spec
 from nnsweep.report import wording
 from nnsweep.store.tables import summarise
 from nnsweep.sweep.job import seed_cache_fields
@@ -51,7 +51,7 @@ def test_the_default_stream_is_np_random_seed_and_shares_first_layers_across_sha
             assert np.array_equal(shared[k][0], tutorial)
         other = init_weights(SHAPE_8_8, [seed], "tutorial")
         assert np.array_equal(other[0][0], shared[0][0])  # what the stream's name says
-    assert TrainSpec(hidden_layers=(8,)).seed_stream == "shared"
+    assert train_spec(hidden_layers=(8,)).seed_stream == "shared"
 
 
 def test_per_cell_gives_other_first_layers_across_shapes_and_the_same_for_one_cell() -> None:
@@ -100,7 +100,7 @@ def test_per_cell_keeps_the_initialisers_distribution() -> None:
 
 @pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
 def test_a_seed_alone_equals_the_seed_in_a_batch_under_per_cell(arithmetic: str) -> None:
-    spec = TrainSpec(
+    spec = train_spec(
         hidden_layers=(8, 16, 8), iterations=300, log_every=50, arithmetic=arithmetic,
         seed_stream="per_cell",
     )  # fmt: skip

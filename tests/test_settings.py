@@ -8,12 +8,22 @@ from pathlib import Path
 import pytest
 
 from nnsweep import schema, store
+from nnsweep.checks import Choice, Interval
 from nnsweep.config import (
+    MAX_AUTO_SEEDS,
+    MAX_ITERATIONS,
     NUMBER_SETTINGS,
     SETTINGS,
+    ConfigError,
+    RunConfig,
+    TrainSpec,
     cell_settings,
+    checked_setting,
+    run_config,
+    setting_values,
     settings_table,
     to_run_config,
+    train_spec,
 )
 from nnsweep.help import help_page
 from nnsweep.sweep.job import seed_cache_fields
@@ -100,3 +110,54 @@ def test_the_config_schemas_pickle_by_reference() -> None:
 
     for schema_class in (DatasetConf, NNSweepConf):
         assert pickle.loads(pickle.dumps(schema_class)) is schema_class
+
+
+def test_the_plain_objects_carry_no_defaults_of_their_own(compose_config) -> None:
+    """Defaults live in the settings' declarations only; train_spec and run_config use them."""
+    for plain in (TrainSpec, RunConfig):
+        for f in dataclasses.fields(plain):
+            assert f.default is dataclasses.MISSING, (plain.__name__, f.name)
+    declared = to_run_config(compose_config())  # conf/config.yaml sets no setting itself
+    assert train_spec() == declared.train
+    rebuilt = run_config(declared.dataset, declared.train)
+    assert rebuilt.cache_dir == "results/.cache"
+    assert dataclasses.replace(rebuilt, cache_dir=declared.cache_dir) == declared
+
+
+@pytest.mark.parametrize(
+    ("constraint", "good", "bad", "words"),
+    [
+        (Interval(int, 1, 10), 10, 11, "1 to 10"),
+        (Interval(int, 0), 0, -1, ">= 0"),
+        (Interval(float, 0), 1e-9, 0.0, "> 0"),
+        (Choice({"sigmoid": 1, "tanh": 2}), "tanh", "relu", "sigmoid | tanh"),
+    ],
+)
+def test_a_constraint_enforces_the_values_it_describes(constraint, good, bad, words) -> None:
+    assert constraint("key", good) == good
+    with pytest.raises(ConfigError, match=rf"^key={bad}: "):
+        constraint("key", bad)
+    assert constraint.describe() == words
+
+
+def test_help_and_readme_print_every_settings_range_from_its_check() -> None:
+    page, table = help_page(), settings_table()
+    for f in SETTINGS:
+        values = setting_values(f)
+        line = next(line for line in page.splitlines() if line.startswith(f"  {f.name}="))
+        assert all(value.strip() in line for value in values.split("|")), (f.name, line)
+        assert f"| {values.replace('|', chr(92) + '|')} |" in table, f.name
+    iterations = next(f for f in SETTINGS if f.name == "iterations")
+    assert setting_values(iterations) == f"1 to {MAX_ITERATIONS:,}"
+
+
+@pytest.mark.parametrize("key", ["max_seeds", "seed_block"])
+def test_an_auto_sweep_checks_its_plan_with_the_settings_own_check(key) -> None:
+    from nnsweep.sweep.auto import auto_plan
+
+    for value in (1, MAX_AUTO_SEEDS + 1, "x"):
+        with pytest.raises(ConfigError) as by_plan:
+            auto_plan({key: value})
+        with pytest.raises(ConfigError) as by_setting:
+            checked_setting({key: value}, key)
+        assert str(by_plan.value) == str(by_setting.value)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import schema, store
-from nnsweep.config import MAX_AUTO_ROUNDS, MAX_AUTO_SEEDS
+from nnsweep.config import MAX_AUTO_ROUNDS, checked_setting
 from nnsweep.errors import ConfigError
 from nnsweep.stats import analysis
 from nnsweep.stats.sequential import (
@@ -226,9 +226,6 @@ def _record(
 # The Hydra side: rounds launched through the sweep's configured launcher
 # --------------------------------------------------------------------------------------
 
-DEFAULT_MAX_SEEDS = 1000  # conf/config.yaml's max_seeds
-DEFAULT_SEED_BLOCK = 50  # conf/config.yaml's seed_block
-
 
 def is_auto(config: Any) -> bool:
     """Whether a composed sweep config asks for ``n_seeds=auto``."""
@@ -239,14 +236,8 @@ def auto_plan(config: Any) -> Plan:
     """The plan from ``max_seeds`` and ``seed_block``; ConfigError names a bad value."""
     from nnsweep.errors import ConfigError
 
-    values = {}
-    for key, default in (("max_seeds", DEFAULT_MAX_SEEDS), ("seed_block", DEFAULT_SEED_BLOCK)):
-        value = config.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ConfigError(f"{key}={value}: must be a whole number >= 2 (with n_seeds=auto)")
-        if value > MAX_AUTO_SEEDS:
-            raise ConfigError(f"{key}={value}: must be <= {MAX_AUTO_SEEDS:,}")
-        values[key] = value
+    # The settings' own checks (config.AUTO_SEEDS), before the cells are: the plan needs them.
+    values = {key: checked_setting(config, key) for key in ("max_seeds", "seed_block")}
     if values["max_seeds"] < values["seed_block"]:
         raise ConfigError(
             f"max_seeds={values['max_seeds']}: must be >= seed_block={values['seed_block']}"
