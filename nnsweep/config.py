@@ -118,13 +118,16 @@ def _boolean(key: str, value: Any) -> bool:
 # equivalence_margin must lie strictly inside these: a margin as wide as [0, 1] calls every
 # pair "practically equivalent", whatever the data.
 MARGIN_BOUNDS = (0.25, 0.75)
+# The default margin: P(A<B) inside it is "practically equivalent" (stats.core.MARGIN).
+EQUIVALENCE_MARGIN = (0.44, 0.56)
 
 
 def parse_margin(value: Any) -> tuple[float, float]:
     """``equivalence_margin``: two numbers 0.25 < low < 0.5 < high < 0.75."""
     message = (
         f"equivalence_margin={_show(value)}: give two numbers around 0.5, inside "
-        f"({MARGIN_BOUNDS[0]}, {MARGIN_BOUNDS[1]}), e.g. [0.44, 0.56]"
+        f"({MARGIN_BOUNDS[0]}, {MARGIN_BOUNDS[1]}), "
+        f"e.g. [{EQUIVALENCE_MARGIN[0]}, {EQUIVALENCE_MARGIN[1]}]"
     )
     if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) != 2:
         raise ConfigError(message)
@@ -360,7 +363,7 @@ class NNSweepConf:
     )
     notes: str = setting("", "free text for the top of a sweep's report; changes no number")
     equivalence_margin: Any = setting(
-        (0.44, 0.56),
+        EQUIVALENCE_MARGIN,
         '"practically equivalent" when the 95% CI of P(A<B) lies inside [low, high] '
         "(solve rates: a difference within the same half-width); changes no number",
         check=MARGIN,

@@ -37,7 +37,7 @@ from nnsweep.report.render import (
     save_figure,
     shown,
 )
-from nnsweep.stats import grouping, placement
+from nnsweep.stats import core, grouping, placement
 
 # render.save_figure: (folder, name, caption, matplotlib figure) -> saved Figure
 Saver = Callable[[Path, str, str, PlotFigure], Figure]
@@ -271,9 +271,9 @@ METHOD = (
     "beside it: if its effect vanishes, front-loading was standing in for that descriptor.",
     "Error control: per budget, every call of its answer (each part's best descriptor, "
     "front-loading alone and beside it, the selection-free checks and the typical seed's ρ) "
-    "is one Holm family at family-wise alpha = 0.05, as one sweep's verdict is; each p-value "
-    "inverts its BCa interval, and each interval is shown at its Holm level, so it excludes "
-    "no change exactly when the call is made. Across budgets the families are separate "
+    f"is one Holm family at family-wise alpha = {core.ALPHA}, as one sweep's verdict is; each "
+    "p-value inverts its BCa interval, and each interval is shown at its Holm level, so it "
+    "excludes no change exactly when the call is made. Across budgets the families are separate "
     "questions (a task and a neuron count each); the over-training points are descriptive, "
     "at 95% each.",
     f"Every interval is a BCa interval from a two-stage bootstrap ({placement.RESAMPLES} "

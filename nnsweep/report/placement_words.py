@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nnsweep.stats import core
 from nnsweep.stats.placement import BudgetResult, Direction, Effect, Part
 
 CLEAR_WINNER = 0.8  # a descriptor best in fewer resamples than this is "not a clear winner"
@@ -251,7 +252,7 @@ def budget_paragraphs(result: BudgetResult) -> list[str]:
     """The answer for one budget: what matters, each part, the typical seed, over training."""
     matters = "; ".join(_what_matters(p, result) for p in result.parts)
     family = (
-        f" One Holm family holds this budget's {result.family_size} calls (alpha = 0.05); "
+        f" One Holm family holds this budget's {result.family_size} calls (alpha = {core.ALPHA}); "
         "each interval is at its Holm level."
         if result.family_size
         else ""

@@ -38,10 +38,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from nnsweep.config import EQUIVALENCE_MARGIN
 from nnsweep.stats.decision import Decision
 
 ALPHA = 0.05  # family-wise error rate of a verdict (and of all rounds of an auto sweep)
-MARGIN = (0.44, 0.56)  # P(A<B) inside this is "practically equivalent"
+MARGIN = (
+    EQUIVALENCE_MARGIN  # P(A<B) inside this is "practically equivalent" (the setting's default)
+)
 RATE_MARGIN = 0.06  # a solve-rate difference within +-this is "practically equivalent"
 POWER = 0.8  # power assumed by the seeds-needed estimates
 SMALL_SAMPLE = 20  # below this many values in a cell the rank test uses permutations
