@@ -10,7 +10,6 @@ checks the symptom: every refusal path, 200 times each, under load, exits 2 ever
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -66,15 +65,16 @@ def test_a_refused_sweep_leaves_no_thread_running_at_exit(
     assert not (tmp_path / "sweep").exists()  # refused before anything was written
 
 
-# Forks a child per run from a parent that has imported Hydra and nnsweep but not the
-# report's libraries (matplotlib, scipy), so each run costs its work, not Python's start-up,
-# and a child that imports them does so while it is refused, as a fresh process would. Each
+# Forks a child per run from a parent that has imported Hydra, nnsweep and the statistics
+# (scipy, which every refused sweep imports in its main thread, about 1 s of CPU) but not
+# matplotlib: each run costs its own work, not Python's start-up, and a thread that imported
+# the report's plotting library at exit (the crash) would still race the refusal. Each
 # child runs main() and leaves through the interpreter's own shutdown. Prints every child's
 # exit status (negative: killed by that signal).
 _FORK_LOOP = textwrap.dedent("""
     import collections, os, sys
     runs, arguments = int(sys.argv[1]), sys.argv[2:]
-    import nnsweep.cli, nnsweep.sweep.task
+    import nnsweep.cli, nnsweep.sweep.task, nnsweep.sweep.launch
     assert "matplotlib" not in sys.modules
     statuses = collections.Counter()
     for _ in range(runs):
@@ -92,35 +92,50 @@ _FORK_LOOP = textwrap.dedent("""
 
 # 200 runs of each refusal path the issue named: a crash that took 8 of 200 fresh processes
 # (4%) passes 200 runs unseen with probability 0.96**200, about 3e-4. Forked children skip
-# Python's and Hydra's start-up (about 1 s of CPU each), so 400 runs cost a few minutes of
-# CPU rather than 400 interpreter starts; the cheap test above guards the cause on every run.
+# Python's, Hydra's and scipy's start-up, so a run costs its refusal (Hydra composing the
+# sweep and every cell, about 0.5 s of CPU) rather than an interpreter start; the cheap test
+# above guards the cause on every run.
 STRESS_RUNS = 200
 STRESSED = REFUSALS[:2]  # an auto sweep of one cell, a bad cell
 
 
 @pytest.mark.slow
 def test_every_refusal_exits_2_every_time_under_load(tmp_path: Path) -> None:
-    # A CPU burner beside the loop (the loop itself keeps another core busy): the crash
-    # needs the exit to race a thread, and load widens the window (the report's import
-    # thread ran at the lowest priority).
+    # The loops run side by side, each the other's load, with a CPU burner on every core
+    # they leave free: the crash needs the exit to race a thread, and load widens the window
+    # (the report's import thread ran at the lowest priority). Side by side, not one after
+    # the other, so the load costs no extra wall time.
     burners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        for _ in range(max(1, (os.cpu_count() or 2) - 1))
+        for _ in range(max(0, (os.cpu_count() or 2) - len(STRESSED)))
+    ]
+    loops = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _FORK_LOOP,
+                str(STRESS_RUNS),
+                *arguments,
+                f"results_dir={tmp_path / str(number)}",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number, arguments in enumerate(STRESSED)
     ]
     try:
-        for arguments in STRESSED:
-            done = subprocess.run(
-                [sys.executable, "-c", _FORK_LOOP, str(STRESS_RUNS), *arguments,
-                 f"results_dir={tmp_path}"],
-                cwd=tmp_path, capture_output=True, text=True, timeout=3600, check=False,
-            )  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
-            assert done.stdout.strip() == f"{{2: {STRESS_RUNS}}}", (arguments, done.stdout)
+        for arguments, loop in zip(STRESSED, loops, strict=True):
+            stdout, stderr = loop.communicate(timeout=3600)
+            assert loop.returncode == 0, stderr[-3000:]
+            assert stdout.strip() == f"{{2: {STRESS_RUNS}}}", (arguments, stdout)
     finally:
-        for burner in burners:
-            burner.send_signal(signal.SIGKILL)
-            burner.wait()
-    assert not (tmp_path / "sweep").exists()
+        for process in [*burners, *loops]:
+            process.kill()
+            process.wait()
+    assert not any(tmp_path.glob("*/sweep"))
 
 
 def test_the_stress_loop_sees_a_crash_at_exit(tmp_path: Path) -> None:
