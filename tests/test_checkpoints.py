@@ -12,7 +12,7 @@ import pandas as pd
 from test_verdict import _runs
 
 from nnsweep.report import wording
-from nnsweep.stats import analysis
+from nnsweep.stats import robust
 
 
 def _logged_every(runs: pd.DataFrame, iterations: int, log_every: int) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def _logged_every(runs: pd.DataFrame, iterations: int, log_every: int) -> pd.Dat
 
 
 def _robustness(runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    table, stability = analysis.robustness(runs, curves)
+    table, stability = robust.robustness(runs, curves)
     return table, str(wording.robustness_sentence(stability))
 
 

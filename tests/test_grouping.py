@@ -12,7 +12,7 @@ from conftest import make_runs
 from scipy import stats
 
 from nnsweep.report import wording
-from nnsweep.stats import analysis, grouping
+from nnsweep.stats import analysis, grouping, per_cell
 
 
 def shares_a_letter(letters: dict[str, str], a: str, b: str) -> bool:
@@ -83,7 +83,7 @@ def test_groups_of_a_synthetic_sweep_are_recovered() -> None:
     groups = {"a": 0.001, "b": 0.002, "c": 0.004}
     levels = {f"{g}{i}": level for g, level in groups.items() for i in range(7)}
     runs = _synthetic_runs(levels)
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     pairs = analysis.compare_pairs(runs, cells)
     order = cells["cell"].tolist()
     separated = grouping.separated_pairs(pairs)

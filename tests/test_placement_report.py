@@ -14,7 +14,7 @@ from test_placement import synthetic, two_part
 from nnsweep import schema, store
 from nnsweep.report import placement_report, plots_many, wording
 from nnsweep.report import sweep_report as report
-from nnsweep.stats import analysis, grouping
+from nnsweep.stats import analysis, grouping, per_cell, robust
 
 
 def _texts(figure: plt.Figure) -> list[str]:
@@ -45,7 +45,7 @@ def test_matrix_has_numbers_up_to_12_cells_and_none_at_21() -> None:
 
 def test_ranked_dots_puts_the_best_on_top_with_its_letters() -> None:
     runs, _ = synthetic(effect=1.5)
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     letters = {cell: "ab"[i % 2] for i, cell in enumerate(cells["cell"])}
     figure = plots_many.ranked_dots(cells, letters)
     ax = figure.axes[0]
@@ -101,7 +101,7 @@ def test_combined_report_refuses_a_folder_without_sweeps(tmp_path: Path, capsys)
 
 def test_grouping_of_a_21_cell_sweep_fits_in_a_few_lines() -> None:
     runs, _ = synthetic(effect=1.5)
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     pairs = analysis.compare_pairs(runs, cells)
     order = cells["cell"].tolist()
     verdict = wording.grouped_verdict(order, grouping.separated_pairs(pairs))
@@ -149,7 +149,7 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
 def test_a_pair_by_pair_robustness_sentence_is_cut_to_a_count() -> None:
     """The short form comes from the decisions (wording), never from parsing the sentence."""
     changes = ((("a", "b"), "undecided", "a"), (("c", "d"), "c", "undecided"))
-    stability = analysis.Stability((0.25, 0.5, 0.75, 1.0), {0.25: 2500, 0.5: 5000,
+    stability = robust.Stability((0.25, 0.5, 0.75, 1.0), {0.25: 2500, 0.5: 5000,
                                    0.75: 7500, 1.0: 10000}, 0.5, 0.25, changes)  # fmt: skip
     paragraph = wording.robustness_sentence(stability)
     assert paragraph.kind == "robustness"
@@ -159,7 +159,7 @@ def test_a_pair_by_pair_robustness_sentence_is_cut_to_a_count() -> None:
         "(50%) on; it differs at 25%: 2 pair decision(s) differ; the pair table gives the "
         "final ones."
     )
-    stable = analysis.Stability((0.5, 1.0), {0.5: 2, 1.0: 4}, 0.5, None, ())
+    stable = robust.Stability((0.5, 1.0), {0.5: 2, 1.0: 4}, 0.5, None, ())
     assert wording.robustness_sentence(stable).short == wording.robustness_sentence(stable)
     # Listing paragraphs are dropped by kind for many cells, whatever their words.
     kept = wording.many_cell_paragraphs(

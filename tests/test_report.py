@@ -14,7 +14,7 @@ from conftest import make_runs, run_cli_here
 
 from nnsweep import schema, store
 from nnsweep.report import plots
-from nnsweep.stats import analysis, core
+from nnsweep.stats import core, per_cell
 
 EVIL = "<script>alert('x')</script>"
 
@@ -185,7 +185,7 @@ def _check_page(page: str, sweep_dir: Path) -> None:
     assert not [u for u in parsed.urls if "//" in u.split("base64,")[0] or u.startswith("/")]
     assert "http" not in "".join(parsed.scripts) and "@import" not in page
     assert "table.sortable" in "".join(parsed.scripts) and "input.filter" in page
-    runs = analysis.seeded_runs(pd.read_parquet(sweep_dir / schema.RUNS))
+    runs = per_cell.seeded_runs(pd.read_parquet(sweep_dir / schema.RUNS))
     assert len(parsed.seed_rows) == len(runs)  # one row per seed
     shown = sorted((row[0], int(row[1])) for row in parsed.seed_rows)
     assert shown == sorted(zip(runs["cell"], runs["seed"].astype(int), strict=True))
@@ -222,7 +222,7 @@ def test_one_style_per_cell_colour_blind_palette_and_a_second_cue_past_it() -> N
 
 
 def test_every_figure_draws_each_cell_in_its_mapped_colour(tmp_path: Path) -> None:
-    runs = analysis.seeded_runs(_fake_sweep(tmp_path / "s"))
+    runs = per_cell.seeded_runs(_fake_sweep(tmp_path / "s"))
     runs["unstable"] = runs["seed"] % 3 == 0  # crosses, still in the cell's colour
     curves = pd.read_parquet(tmp_path / "s" / schema.CURVES).merge(
         runs[["job", "seed", "cell", "solved"]], on=["job", "seed"]
@@ -249,7 +249,7 @@ def test_every_figure_draws_each_cell_in_its_mapped_colour(tmp_path: Path) -> No
 
 
 def test_holm_matches_a_hand_computation() -> None:
-    adjusted = analysis.holm(np.array([0.01, 0.04, 0.03, 0.5]))
+    adjusted = core.holm(np.array([0.01, 0.04, 0.03, 0.5]))
     np.testing.assert_allclose(adjusted, [0.04, 0.09, 0.09, 0.5])
 
 

@@ -13,7 +13,7 @@ from scipy import stats
 
 from nnsweep import schema, store
 from nnsweep.report import wording
-from nnsweep.stats import analysis
+from nnsweep.stats import analysis, per_cell, robust
 
 SETTINGS = {
     key: value
@@ -269,14 +269,14 @@ def test_identical_large_cells_are_practically_equivalent() -> None:
     solved = rng.random(2000) < 0.9
     errors[~solved] = 0.0635
     runs = _runs({"8-16-8": (errors, solved), "16-8-8": (errors.copy(), solved.copy())})
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     pairs = wording.with_sentences(analysis.compare_pairs(runs, cells))
     assert set(pairs["part"]) == {"reliability", "quality", "pooled"}
     assert (pairs["decision"] == "equivalent").all(), pairs[["part", "ci_low", "ci_high"]]
     assert "practically equivalent" in " ".join(pairs["sentence"])
     # The same rule can tell a real difference: shift one cell's errors down by a third.
     better = _runs({"8-16-8": (errors * 0.67, solved), "16-8-8": (errors, solved)})
-    decided = analysis.compare_pairs(better, analysis.cell_statistics(better))
+    decided = analysis.compare_pairs(better, per_cell.cell_statistics(better))
     assert decided.set_index("part").loc["quality", "decision"] == "a_better"
 
 
@@ -284,7 +284,7 @@ def test_small_identical_cells_are_undecided_with_a_seeds_estimate() -> None:
     rng = np.random.default_rng(5)
     errors = rng.lognormal(np.log(0.001), 0.3, 12)
     runs = _runs({"8-16-8": (errors, np.ones(12, bool)), "16-8-8": (errors, np.ones(12, bool))})
-    pairs = wording.with_sentences(analysis.compare_pairs(runs, analysis.cell_statistics(runs)))
+    pairs = wording.with_sentences(analysis.compare_pairs(runs, per_cell.cell_statistics(runs)))
     quality = pairs.set_index("part").loc["quality"]
     assert quality["decision"] == "undecided"
     assert quality["seeds_needed"] > 12
@@ -343,15 +343,15 @@ def test_noisy_data_has_no_solved_and_compares_seeds_that_did_not_diverge(
 def test_median_interval_does_not_collapse_when_the_iqr_is_wide() -> None:
     rng = np.random.default_rng(4)
     values = np.concatenate([rng.normal(0.07, 0.002, 12), rng.normal(0.178, 0.0002, 18)])
-    low, high = analysis.median_ci(values)
+    low, high = per_cell.median_ci(values)
     q1, q3 = np.quantile(values, [0.25, 0.75])
     assert low < np.median(values) < high or low <= np.median(values) <= high
     assert high - low > 0
     # A cluster holding more than half the seeds pins the median: the note says so.
     pinned = np.concatenate([rng.normal(0.07, 0.002, 9), np.full(21, 0.17799)])
-    low, high = analysis.median_ci(pinned)
+    low, high = per_cell.median_ci(pinned)
     q1, q3 = np.quantile(pinned, [0.25, 0.75])
-    assert "pinned" in analysis._ci_note(pinned, low, high, q1, q3)
+    assert "pinned" in per_cell._ci_note(pinned, low, high, q1, q3)
 
 
 def test_seed1_swapping_an_undecided_pair_is_not_called_a_different_order() -> None:
@@ -361,7 +361,7 @@ def test_seed1_swapping_an_undecided_pair_is_not_called_a_different_order() -> N
     a_errors[0], b_errors[0] = same.max(), same.min()  # but seed 1 puts B first
     flags = np.ones(20, bool)
     runs = _runs({"8-16-8": (a_errors, flags), "16-8-8": (b_errors, flags)})
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     pairs = analysis.compare_pairs(runs, cells)
     note = wording.seed1_note(cells, pairs)
     assert list(cells["cell"]) == ["8-16-8", "16-8-8"]
@@ -374,7 +374,7 @@ def test_robustness_says_from_which_iteration_the_verdict_holds() -> None:
     flags = np.ones(40, bool)
     runs = _runs({"8": (rng.normal(1.0, 0.05, 40), flags), "4": (rng.normal(1.5, 0.05, 40), flags)})
     curves = _curves(runs)
-    table, stability = analysis.robustness(runs, curves)
+    table, stability = robust.robustness(runs, curves)
     sentence = wording.robustness_sentence(stability)
     assert "stable from iteration 250 on" in sentence
     assert set(table["fraction"]) == {0.25, 0.5, 0.75, 1.0}
@@ -382,7 +382,7 @@ def test_robustness_says_from_which_iteration_the_verdict_holds() -> None:
     flipped = curves.copy()
     late = flipped["iteration"] == 750
     flipped.loc[late, "error"] = np.where(flipped.loc[late, "job"] == 0, 9.0, 1.0)
-    sentence = wording.robustness_sentence(analysis.robustness(runs, flipped)[1])
+    sentence = wording.robustness_sentence(robust.robustness(runs, flipped)[1])
     assert "changes between 75% of the iterations and the end" in sentence
 
 

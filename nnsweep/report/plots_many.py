@@ -54,7 +54,7 @@ def ranked_dots(
 ) -> Figure:
     """Median (dot), its 95% CI (thick bar) and IQR (thin bar) per cell, best at the top.
 
-    ``cells`` is ``analysis.cell_statistics``'s table (cell, median, ci_low, ci_high, q1,
+    ``cells`` is ``per_cell.cell_statistics``'s table (cell, median, ci_low, ci_high, q1,
     q3), best first. Letters, if given, are printed right of each row.
     """
     n_cells = len(cells)

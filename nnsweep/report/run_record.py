@@ -15,7 +15,7 @@ import yaml
 
 from nnsweep import schema, store
 from nnsweep.report.render import Section, format_number
-from nnsweep.stats import analysis
+from nnsweep.stats import per_cell
 
 
 def sweep_config(sweep_dir: Path) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def _provenance_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd
 
 def _origin_table(jobs: dict[int, dict[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
     """Where and when the seeds that came from the cache were computed."""
-    labels = analysis.seeded_runs(runs).drop_duplicates("job").set_index("job")["cell"]
+    labels = per_cell.seeded_runs(runs).drop_duplicates("job").set_index("job")["cell"]
     rows = []
     for job, details in jobs.items():
         trained = set(details.get("trained_seeds", []))

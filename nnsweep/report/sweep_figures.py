@@ -12,7 +12,7 @@ import pandas as pd
 
 from nnsweep.report import placement_report, plots
 from nnsweep.report.render import Figure, save_figure
-from nnsweep.stats import analysis
+from nnsweep.stats import analysis, per_cell
 
 # P(A<B) inside this is "practically equivalent"; a sweep may set its own
 # (``equivalence_margin``), which the report reads from multirun.yaml.
@@ -175,7 +175,7 @@ def figures(
                     ),
                 )
             )
-    axes = analysis.varying_columns(runs)
+    axes = per_cell.varying_columns(runs)
     if len(axes) == 2 and all(cells[a].nunique() > 1 for a in axes):
         made.append(
             save_figure(

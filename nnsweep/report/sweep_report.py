@@ -28,7 +28,7 @@ from nnsweep.report.render import (
     save_figure,
     shown,
 )
-from nnsweep.stats import analysis, core
+from nnsweep.stats import analysis, core, per_cell, robust
 
 MAX_VERDICT_PAIRS = 10  # beyond this many pairs the verdict points to the pairwise table
 COLLAPSE_ROWS = 12  # a pairwise table longer than this folds under <details>
@@ -137,7 +137,7 @@ def _sections(
     failures: pd.DataFrame,
     figures: list[Figure],
     holdout: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-    robustness: analysis.Stability | None = None,
+    robustness: robust.Stability | None = None,
     margin: tuple[float, float] = sweep_figures.EQUIVALENCE_MARGIN,
 ) -> list[Section]:
     config = run_record.sweep_config(sweep_dir)
@@ -181,7 +181,7 @@ def _sections(
                     "Best first. 'Final error' is the error margin (mean |target - output|) of "
                     "the final weights, one forward pass after training. Diverged seeds count "
                     "as the worst possible error here and in summary.csv. The "
-                    f"{analysis.CONFIDENCE:.0%} interval of the median is the exact "
+                    f"{per_cell.CONFIDENCE:.0%} interval of the median is the exact "
                     "distribution-free one from order statistics (scipy.stats.quantile_test). "
                     + (
                         "The data is noisy, so no network should fit every row: 'solved' and "
@@ -287,8 +287,8 @@ SEED_TABLE_COLUMNS = {
 
 def _seed_section(runs: pd.DataFrame, cells: pd.DataFrame, holdout: bool) -> Section:
     """Every seed, cells best first and seeds best first within a cell; seed 1 highlighted."""
-    seeded = analysis.seeded_runs(runs)
-    seeded = seeded.assign(_error=analysis.ranked_error(seeded))
+    seeded = per_cell.seeded_runs(runs)
+    seeded = seeded.assign(_error=per_cell.ranked_error(seeded))
     seeded["rank"] = seeded.groupby("cell")["_error"].rank(method="min").astype(int)
     seeded = _best_first(seeded.sort_values(["_error", "seed"], kind="stable"), cells)
     seeded["first_below_threshold"] = seeded["first_below_threshold"].where(
@@ -319,12 +319,12 @@ def write_report(sweep_dir: Path) -> Path:
     store.remove_report(sweep_dir)  # nothing of an earlier report survives unless rewritten
     curves_path = sweep_dir / schema.CURVES
     curves = pd.read_parquet(curves_path) if curves_path.exists() else pd.DataFrame()
-    seeded = analysis.seeded_runs(runs)
+    seeded = per_cell.seeded_runs(runs)
     margin = _margin(sweep_dir)
-    cells = analysis.cell_statistics(runs)
+    cells = per_cell.cell_statistics(runs)
     by_metric = {"final_error": cells}
-    if "holdout_error" in analysis.available_metrics(runs):
-        by_metric["holdout_error"] = analysis.cell_statistics(runs, "holdout_error")
+    if "holdout_error" in per_cell.available_metrics(runs):
+        by_metric["holdout_error"] = per_cell.cell_statistics(runs, "holdout_error")
     # Every test the verdicts rely on, training and held-out, in one Holm family.
     rate_margin, smallest_effect = core.RATE_MARGIN, analysis.SMALLEST_EFFECT
     compared = wording.with_sentences(
@@ -346,8 +346,8 @@ def write_report(sweep_dir: Path) -> Path:
         return compared[compared["metric"] == metric].reset_index(drop=True)
 
     pairs = of_metric("final_error")
-    failures = analysis.failure_summary(runs)
-    _, robustness = analysis.robustness(runs, curves, margin=margin)
+    failures = per_cell.failure_summary(runs)
+    _, robustness = robust.robustness(runs, curves, margin=margin)
     tables = {"cell_stats": cells, "pairwise": pairs, "failures": failures}
     holdout = None
     if "holdout_error" in by_metric:

@@ -17,7 +17,7 @@ import yaml
 from nnsweep.config import parse_margin
 from nnsweep.report import wording
 from nnsweep.report.render import Section
-from nnsweep.stats import analysis, tuning
+from nnsweep.stats import analysis, per_cell, tuning
 
 TITLE = "Each shape at its own learning rate (nested tuning)"
 
@@ -39,7 +39,7 @@ def _number(value: float) -> str:
 def _verdict(rows: pd.DataFrame, margin: tuple[float, float]) -> tuple[list[str], pd.DataFrame]:
     """The standard verdict (``analysis``) on ``rows``, labelled by shape only."""
     rows = rows.assign(lr="tuned") if rows[tuning.AXIS].nunique() > 1 else rows
-    cells = analysis.cell_statistics(rows)
+    cells = per_cell.cell_statistics(rows)
     if len(cells) < 2:
         return ["Fewer than two shapes: nothing to compare."], pd.DataFrame()
     pairs = analysis.compare_metrics(rows, {"final_error": cells}, margin=margin)

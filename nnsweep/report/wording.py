@@ -13,9 +13,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from nnsweep.stats import analysis, core, grouping
-from nnsweep.stats.analysis import METRICS, PARTS, UNSTABLE_WARNING
+from nnsweep.stats import analysis, core, grouping, robust
+from nnsweep.stats.analysis import PARTS
 from nnsweep.stats.decision import Decision
+from nnsweep.stats.per_cell import METRICS, UNSTABLE_WARNING
 
 ALPHA = core.ALPHA
 MARGIN = core.MARGIN
@@ -374,8 +375,8 @@ def _decision_word(winner: str | None) -> str:
     return f"{winner} lower"
 
 
-def robustness_sentence(stability: analysis.Stability | None) -> Paragraph | None:
-    """The robustness line from ``analysis.robustness``'s ``Stability`` (and a short form)."""
+def robustness_sentence(stability: robust.Stability | None) -> Paragraph | None:
+    """The robustness line from ``robust.robustness``'s ``Stability`` (and a short form)."""
     if stability is None:
         return None
     checkpoints, at = stability.checkpoints, stability.iterations
@@ -438,7 +439,7 @@ def verdict_paragraphs(
     cells: pd.DataFrame,
     pairs: pd.DataFrame,
     metric: str = "final_error",
-    stability: analysis.Stability | None = None,
+    stability: robust.Stability | None = None,
 ) -> list[Paragraph]:
     """The verdict on one metric as paragraphs: parts in order, then cautions."""
     if len(cells) < 2:

@@ -139,7 +139,6 @@ class Plan:
 # The one rank effect and the one Holm (nnsweep.stats.core), under their old names here.
 RankEffect = core.RankEffect
 rank_effect = core.rank_effect
-holm = core.holm
 
 
 @dataclass(frozen=True)

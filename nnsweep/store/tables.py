@@ -291,7 +291,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     order of first job.
 
     A diverged seed's final error counts as +inf (worst), as in every statistic of the
-    report (``analysis.ranked_error``), so this median equals cell_stats.csv's.
+    report (``per_cell.ranked_error``), so this median equals cell_stats.csv's.
     """
     if runs.empty:
         return pd.DataFrame()

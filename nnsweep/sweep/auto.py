@@ -32,7 +32,7 @@ import pandas as pd
 from nnsweep import schema, store
 from nnsweep.config import MAX_AUTO_ROUNDS, checked_setting
 from nnsweep.errors import ConfigError
-from nnsweep.stats import analysis
+from nnsweep.stats import per_cell
 from nnsweep.stats.sequential import (
     NOT_APPLICABLE,
     UNDECIDED,
@@ -64,7 +64,7 @@ def _cell_samples(
     runs: pd.DataFrame, jobs_of_cell: dict[int, list[int]]
 ) -> tuple[dict[int, np.ndarray], set[int], dict[int, str]]:
     """Per cell: its seeds' errors (diverged = +inf) as a (1, n) array; failed cells; labels."""
-    labels = analysis.cell_labels(runs) if len(runs) else pd.Series(dtype=str)
+    labels = per_cell.cell_labels(runs) if len(runs) else pd.Series(dtype=str)
     samples: dict[int, np.ndarray] = {}
     failed: set[int] = set()
     names: dict[int, str] = {}
@@ -76,7 +76,7 @@ def _cell_samples(
             failed.add(cell)
             continue
         seeded = runs[rows].sort_values("seed")
-        samples[cell] = analysis.ranked_error(seeded).to_numpy(dtype=float)[None, :]
+        samples[cell] = per_cell.ranked_error(seeded).to_numpy(dtype=float)[None, :]
     return samples, failed, names
 
 
