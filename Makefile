@@ -61,15 +61,18 @@ real-data: $(STAMP)
 trainer-compare: $(STAMP)
 	$(BIN)/python -m nnsweep experiments=trainer_compare hydra.sweep.dir=results/trainer_compare
 
-# Every test, the slow end-to-end ones included (what CI runs).
+# Every test, the slow end-to-end ones included (what CI runs), in TEST_WORKERS processes
+# (pytest-xdist): most of the suite's time is processes starting, Hydra composing and
+# reports rendering, one core each, so two workers keep a 2-core machine busy.
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -m "slow or not slow"; status=$$?; \
+	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # The quick loop while editing: everything not marked slow.
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
