@@ -173,9 +173,15 @@ def nnsweep_cli(arguments: list[str]) -> tuple[float, int, float]:
     env = {k: v for k, v in os.environ.items() if k not in ("NNSWEEP_THREADS", "NNSWEEP_KERNEL")}
     with tempfile.TemporaryDirectory() as scratch:
         command = [
-            sys.executable, "-m", "nnsweep", *arguments, f"hydra.sweep.dir={scratch}/sweep",
-            f"results_dir={scratch}/results", f"cache_dir={scratch}/cache", "progress=false",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "nnsweep",
+            *arguments,
+            f"hydra.sweep.dir={scratch}/sweep",
+            f"results_dir={scratch}/results",
+            f"cache_dir={scratch}/cache",
+            "progress=false",
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

@@ -28,8 +28,11 @@ def forward(inputs: np.ndarray, synapses: list[np.ndarray]) -> list[np.ndarray]:
 
 def train(settings: TrainSpec, data: TrainData, seeds: list[int]) -> list[SeedResult]:
     if (settings.activation, settings.output_activation, settings.bias, settings.init) != (
-        "sigmoid", "sigmoid", False, "tutorial",
-    ):  # fmt: skip
+        "sigmoid",
+        "sigmoid",
+        False,
+        "tutorial",
+    ):
         raise ValueError("the tutorial's loop has sigmoid layers, no biases, its own init")
     units = [data.inputs.shape[1], *settings.hidden_layers, data.targets.shape[1]]
     results = []

@@ -74,8 +74,13 @@ def test_too_large_a_network_names_the_size(compose_config) -> None:
 def test_config_checks_settings_without_reading_the_data(compose_config, tmp_path) -> None:
     """A CSV that is not there is a valid setting; loading the cell refuses it."""
     missing = tmp_path / "nowhere.csv"
-    overrides = ("dataset=csv", f"dataset.path={missing}", "dataset.inputs=[x]",
-                 "dataset.targets=[y]", "dataset.holdout=0.5")  # fmt: skip
+    overrides = (
+        "dataset=csv",
+        f"dataset.path={missing}",
+        "dataset.inputs=[x]",
+        "dataset.targets=[y]",
+        "dataset.holdout=0.5",
+    )
     run = to_run_config(compose_config(*overrides))
     assert run.dataset.path == str(missing) and run.dataset.inputs == ("x",)
     assert run.dataset.label == "csv(nowhere.csv, inputs=[x], targets=[y]) holdout=0.5 data_seed=0"

@@ -208,12 +208,13 @@ def test_the_rate_interval_and_test_never_disagree() -> None:
 
 def test_decide_puts_equivalence_first_and_keeps_the_stored_strings() -> None:
     decided = core.decide(
-        np.array([0.6, 0.4, 0.5, np.nan, 0.52]), 0.5,
-        np.array([0.01, 0.01, 0.5, np.nan, 0.01]), np.array([0.5, 0.5, 0.5, np.nan, 0.01]),
+        np.array([0.6, 0.4, 0.5, np.nan, 0.52]),
+        0.5,
+        np.array([0.01, 0.01, 0.5, np.nan, 0.01]),
+        np.array([0.5, 0.5, 0.5, np.nan, 0.01]),
         0.05,
-    )  # fmt: skip
-    assert decided.tolist() == ["a_better", "b_better", "undecided", "not_applicable",
-                                "equivalent"]  # fmt: skip
+    )
+    assert decided.tolist() == ["a_better", "b_better", "undecided", "not_applicable", "equivalent"]
     assert all(isinstance(d, Decision) for d in decided)
     assert Decision("b_better").swapped() == Decision.A_BETTER  # old tables read
 

@@ -27,26 +27,40 @@ QEMU = "qemu-aarch64"
 def cases() -> list[dict]:
     rng = np.random.default_rng(11)
     tutorial = {
-        "inputs": EX2_INPUTS.astype(float), "targets": EX2_TARGETS.astype(float),
+        "inputs": EX2_INPUTS.astype(float),
+        "targets": EX2_TARGETS.astype(float),
         "weights": init_weights(layer_units(4, (8, 16, 8), 2), range(1, 5), "tutorial"),
-        "biases": None, "kinds": ["sigmoid"] * 4, "lr": 1.0, "iterations": 3000,
-        "points": np.arange(0, 3000, 250), "threshold": 0.01,
-    }  # fmt: skip
+        "biases": None,
+        "kinds": ["sigmoid"] * 4,
+        "lr": 1.0,
+        "iterations": 3000,
+        "points": np.arange(0, 3000, 250),
+        "threshold": 0.01,
+    }
     units = layer_units(3, (5, 3), 1)
     mixed = {
-        "inputs": rng.standard_normal((41, 3)), "targets": rng.integers(0, 2, (41, 1)) * 1.0,
+        "inputs": rng.standard_normal((41, 3)),
+        "targets": rng.integers(0, 2, (41, 1)) * 1.0,
         "weights": init_weights(units, range(7, 10), "xavier"),
         "biases": [rng.standard_normal((3, 1, b)) for b in units[1:]],
-        "kinds": ["tanh", "relu", "sigmoid"], "lr": 0.3, "iterations": 300,
-        "points": np.arange(0, 300, 20), "threshold": 0.01,
-    }  # fmt: skip
+        "kinds": ["tanh", "relu", "sigmoid"],
+        "lr": 0.3,
+        "iterations": 300,
+        "points": np.arange(0, 300, 20),
+        "threshold": 0.01,
+    }
     units = layer_units(2, (4,), 2)
     diverging = {
-        "inputs": rng.standard_normal((9, 2)), "targets": rng.integers(0, 2, (9, 2)) * 1.0,
-        "weights": init_weights(units, range(3), "he"), "biases": None,
-        "kinds": ["relu", "relu"], "lr": 1e200, "iterations": 20, "points": np.arange(20),
+        "inputs": rng.standard_normal((9, 2)),
+        "targets": rng.integers(0, 2, (9, 2)) * 1.0,
+        "weights": init_weights(units, range(3), "he"),
+        "biases": None,
+        "kinds": ["relu", "relu"],
+        "lr": 1e200,
+        "iterations": 20,
+        "points": np.arange(20),
         "threshold": 0.01,
-    }  # fmt: skip
+    }
     return [tutorial, mixed, diverging]
 
 
@@ -105,10 +119,20 @@ def test_the_scalar_path_on_aarch64_gives_the_same_bits(tmp_path: Path) -> None:
     driver = tmp_path / "driver"
     source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
     subprocess.run(
-        [CROSS_GCC, "-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-static",
-         str(source), "-lm", "-o", str(driver)],
+        [
+            CROSS_GCC,
+            "-O2",
+            "-std=c99",
+            "-ffp-contract=off",
+            "-fno-fast-math",
+            "-static",
+            str(source),
+            "-lm",
+            "-o",
+            str(driver),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     nets = cases()
     done = subprocess.run(
         [QEMU, str(driver)], input=driver_input(nets), capture_output=True, text=True, timeout=600
@@ -138,21 +162,36 @@ def test_the_golden_file_on_aarch64(tmp_path: Path) -> None:
         spec = cell.spec
         units = layer_units(inputs.shape[1], spec.hidden_layers, targets.shape[1])
         n_seeds = len(cell.seeds)
-        nets.append({
-            "inputs": inputs, "targets": targets,
-            "weights": init_weights(units, cell.seeds, spec.init),
-            "biases": [np.zeros((n_seeds, 1, b)) for b in units[1:]] if spec.bias else None,
-            "kinds": [spec.activation] * (len(units) - 2) + [spec.output_activation],
-            "lr": spec.lr, "iterations": spec.iterations, "points": np.array([0]),
-        })  # fmt: skip
+        nets.append(
+            {
+                "inputs": inputs,
+                "targets": targets,
+                "weights": init_weights(units, cell.seeds, spec.init),
+                "biases": [np.zeros((n_seeds, 1, b)) for b in units[1:]] if spec.bias else None,
+                "kinds": [spec.activation] * (len(units) - 2) + [spec.output_activation],
+                "lr": spec.lr,
+                "iterations": spec.iterations,
+                "points": np.array([0]),
+            }
+        )
         names += [f"{cell.name} {seed}" for seed in cell.seeds]
     driver = tmp_path / "driver"
     source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
     subprocess.run(
-        [CROSS_GCC, "-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-static",
-         str(source), "-lm", "-o", str(driver)],
+        [
+            CROSS_GCC,
+            "-O2",
+            "-std=c99",
+            "-ffp-contract=off",
+            "-fno-fast-math",
+            "-static",
+            str(source),
+            "-lm",
+            "-o",
+            str(driver),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     done = subprocess.run(
         [QEMU, str(driver)], input=driver_input(nets), capture_output=True, text=True, timeout=900
     )

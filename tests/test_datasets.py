@@ -21,8 +21,14 @@ from nnsweep.train import data
 from nnsweep.train.data import DATASET_KEYS, KINDS, dataset_spec, load_dataset
 
 MOONS = {"name": "m", "kind": "moons", "n_samples": 40, "noise": 0.1, "holdout": 0.25}
-CSV = {"name": "c", "kind": "csv", "path": "a.csv", "inputs": ["x1"], "targets": ["y"],
-       "holdout": 0.25}  # fmt: skip
+CSV = {
+    "name": "c",
+    "kind": "csv",
+    "path": "a.csv",
+    "inputs": ["x1"],
+    "targets": ["y"],
+    "holdout": 0.25,
+}
 # (base node, key, two values): every dataset key, on a kind that takes it.
 VARIED = [
     (CSV, "name", "c", "d"),
@@ -69,11 +75,21 @@ def test_a_sweep_over_two_csv_files_gives_two_cells(tmp_path: Path) -> None:
         rows = ["x1,x2,y"] + [f"{a},{b},{a ^ b ^ flip}" for a in (0, 1) for b in (0, 1)]
         (tmp_path / name).write_text("\n".join(rows) + "\n")
     done = run_cli(
-        ["-m", "dataset=csv", "dataset.path=a.csv,b.csv", "dataset.inputs=[x1,x2]",
-         "dataset.targets=[y]", "layers=2", "n_seeds=5", "iterations=50", "log_every=10",
-         "progress=false", f"results_dir={tmp_path / 'results'}"],
+        [
+            "-m",
+            "dataset=csv",
+            "dataset.path=a.csv,b.csv",
+            "dataset.inputs=[x1,x2]",
+            "dataset.targets=[y]",
+            "layers=2",
+            "n_seeds=5",
+            "iterations=50",
+            "log_every=10",
+            "progress=false",
+            f"results_dir={tmp_path / 'results'}",
+        ],
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     runs = pd.read_parquet(only_dir(tmp_path / "results" / "sweep") / "runs.parquet")
     assert sorted(runs["dataset"].unique()) == [
@@ -86,13 +102,17 @@ def test_a_sweep_over_two_csv_files_gives_two_cells(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("node", "expected"),
     [
-        ({"name": "tutorial_ex2", "inputs": [[0]], "targets": [[0]], "path": "x.csv"},
-         "dataset.path=x.csv: dataset tutorial_ex2 (kind table) has no path; choose dataset=csv"),
-        ({**MOONS, "bits": 3}, "dataset.bits=3: dataset m (kind moons) has no bits; "
-         "choose dataset=parity"),
+        (
+            {"name": "tutorial_ex2", "inputs": [[0]], "targets": [[0]], "path": "x.csv"},
+            "dataset.path=x.csv: dataset tutorial_ex2 (kind table) has no path; choose dataset=csv",
+        ),
+        (
+            {**MOONS, "bits": 3},
+            "dataset.bits=3: dataset m (kind moons) has no bits; choose dataset=parity",
+        ),
         ({"name": "iris", "kind": "iris", "label_column": "y"}, "choose dataset=csv"),
     ],
-)  # fmt: skip
+)
 def test_a_key_the_datasets_kind_lacks_is_refused_with_a_hint(node: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         dataset_spec(node)
@@ -126,8 +146,13 @@ def test_help_lists_every_dataset_key_and_kind() -> None:
 def _labelled(tmp_path: Path, text: str) -> dict:
     path = tmp_path / "labelled.csv"
     path.write_text(text)
-    return {"name": "c", "kind": "csv", "path": str(path), "inputs": ["x1", "x2"],
-            "label_column": "kind"}  # fmt: skip
+    return {
+        "name": "c",
+        "kind": "csv",
+        "path": str(path),
+        "inputs": ["x1", "x2"],
+        "label_column": "kind",
+    }
 
 
 def test_inputs_are_standardised_with_training_rows_only(tmp_path: Path) -> None:
@@ -151,9 +176,13 @@ def test_inputs_are_standardised_with_training_rows_only(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("kind", "n_inputs", "n_outputs", "n_rows"),
-    [("iris", 4, 3, 150), ("wine", 13, 3, 178), ("breast_cancer", 30, 1, 569),
-     ("digits", 64, 10, 1797)],
-)  # fmt: skip
+    [
+        ("iris", 4, 3, 150),
+        ("wine", 13, 3, 178),
+        ("breast_cancer", 30, 1, 569),
+        ("digits", 64, 10, 1797),
+    ],
+)
 def test_bundled_data_is_stratified_and_one_hot(kind, n_inputs, n_outputs, n_rows) -> None:
     pytest.importorskip("sklearn")
     dataset = load_dataset(dataset_spec({"name": kind, "kind": kind, "holdout": 0.3}))
@@ -207,10 +236,15 @@ def test_bad_labelled_csv_is_one_line(tmp_path: Path, text: str, holdout: float,
 def test_bad_labelled_csv_exits_2_through_the_cli(tmp_path: Path) -> None:
     node = _labelled(tmp_path, BAD_LABELLED[0][0])
     done = run_cli(
-        ["dataset=csv", f"dataset.path={node['path']}", "dataset.inputs=[x1,x2]",
-         "dataset.label_column=kind", f"results_dir={tmp_path / 'r'}"],
+        [
+            "dataset=csv",
+            f"dataset.path={node['path']}",
+            "dataset.inputs=[x1,x2]",
+            "dataset.label_column=kind",
+            f"results_dir={tmp_path / 'r'}",
+        ],
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 2 and not (tmp_path / "r").exists()
     assert len(done.stderr.strip().splitlines()) == 1 and "one class only" in done.stderr
 

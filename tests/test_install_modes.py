@@ -50,12 +50,26 @@ def test_every_install_mode_finds_shipped_and_local_experiments(mode: str, tmp_p
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path)
     python = venv / "bin" / "python"
-    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                tmp_path)  # fmt: skip
+    site = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp_path
+    )
     borrowed = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     (Path(site.stdout.strip()) / "borrowed.pth").write_text("\n".join(sorted(borrowed)) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-          *MODES[mode], str(sources)], tmp_path)  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            *MODES[mode],
+            str(sources),
+        ],
+        tmp_path,
+    )
 
     user = tmp_path / "user"  # a folder outside the checkout, with the user's own experiment
     (user / "experiments").mkdir(parents=True)
@@ -66,8 +80,9 @@ def test_every_install_mode_finds_shipped_and_local_experiments(mode: str, tmp_p
     where = _run([str(python), "-c", "import nnsweep; print(nnsweep.__file__)"], user)
     assert not where.stdout.startswith(str(PROJECT_ROOT)), where.stdout  # not this checkout
     for experiment in ("neurons_early", "mine"):  # shipped, then ./experiments
-        job = _run([str(python), "-m", "nnsweep", f"experiments={experiment}", "--cfg", "job"],
-                   user)  # fmt: skip
+        job = _run(
+            [str(python), "-m", "nnsweep", f"experiments={experiment}", "--cfg", "job"], user
+        )
         assert f"name: {experiment}\n" in job.stdout, (mode, job.stdout[-500:])
     hydra = _run([str(python), "-m", "nnsweep", "experiments=mine", "--cfg", "hydra"], user)
     assert "nnsweep_plugins.sweeper.NNSweepSweeper" in hydra.stdout  # validating sweeper

@@ -68,16 +68,20 @@ def test_folder_names_are_unique_within_one_second() -> None:
 def test_a_second_run_into_an_owned_folder_is_refused_in_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "shared"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from nnsweep.sweep import ownership
             ownership.claim({str(folder)!r})
             print("claimed", flush=True)
             time.sleep(60)
-        """)],
+        """),
+        ],
         stdout=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
         with pytest.raises(SweepFolderError, match=r"in use by another nnsweep run \(pid \d+"):
@@ -403,10 +407,17 @@ def test_a_lost_worker_or_a_full_disk_fails_only_its_cell(
     env = {"PYTHONPATH": os.pathsep.join([faults, os.environ.get("PYTHONPATH", "")])}
     results = tmp_path / "results"
     done = run_cli(
-        ["-m", "layers=4-4,8,2-2", "n_seeds=2", "iterations=200", "log_every=100",
-         "hydra.launcher.n_jobs=2", f"results_dir={results}"],
+        [
+            "-m",
+            "layers=4-4,8,2-2",
+            "n_seeds=2",
+            "iterations=200",
+            "log_every=100",
+            "hydra.launcher.n_jobs=2",
+            f"results_dir={results}",
+        ],
         env={**env, variable: "2-2"},
-    )  # fmt: skip
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep: error")]
@@ -431,10 +442,18 @@ def test_a_lost_worker_does_not_fail_a_cell_that_was_running_beside_it(tmp_path:
     }
     results = tmp_path / "results"
     done = run_cli(
-        ["-m", "layers=4-4,8", "n_seeds=2", "iterations=200", "log_every=100",
-         "hydra.launcher.n_jobs=2", "progress=false", f"results_dir={results}"],
+        [
+            "-m",
+            "layers=4-4,8",
+            "n_seeds=2",
+            "iterations=200",
+            "log_every=100",
+            "hydra.launcher.n_jobs=2",
+            "progress=false",
+            f"results_dir={results}",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     said = [line for line in done.stderr.splitlines() if line.startswith("nnsweep")]
@@ -650,9 +669,14 @@ def test_figure_labels_are_plain_text_and_matplotlib_settings_stay_the_callers(
 
     before = dict(matplotlib.rcParams)
     effects = pd.DataFrame(
-        {"label": ["$a$ vs b"], "estimate": [0.7], "ci_low": [0.6], "ci_high": [0.8],
-         "decision": ["a_better"]}
-    )  # fmt: skip
+        {
+            "label": ["$a$ vs b"],
+            "estimate": [0.7],
+            "ci_low": [0.6],
+            "ci_high": [0.8],
+            "decision": ["a_better"],
+        }
+    )
     figure = plots.forest(effects, (0.44, 0.56), "P($a$<b)")
     save_figure(tmp_path, "forest", "caption", figure)
     texts = [text for text in figure.findobj(Text) if "$" in text.get_text()]
@@ -685,10 +709,17 @@ def test_non_ascii_notes_and_paths_under_an_ascii_locale(tmp_path: Path) -> None
     results = tmp_path / "résultats"
     ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
     done = run_cli(
-        ["-m", "layers=4,2-2", "n_seeds=2", "iterations=100", "log_every=50",
-         "notes='Grüße, ☃ <b>'", f"results_dir='{results}'"],
+        [
+            "-m",
+            "layers=4,2-2",
+            "n_seeds=2",
+            "iterations=100",
+            "log_every=50",
+            "notes='Grüße, ☃ <b>'",
+            f"results_dir='{results}'",
+        ],
         env=ascii_locale,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     sweep_dir = only_dir(results / "sweep")

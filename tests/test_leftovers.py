@@ -57,8 +57,15 @@ def test_a_sweep_removes_dead_leftovers_when_it_starts(
     live.write_bytes(b"\0")
     monkeypatch.setattr(leftovers, "SHM_DIR", shm)
     done = run_cli_here(
-        ["-m", "layers=4,8", "n_seeds=2", "iterations=20", "hydra/launcher=basic",
-         "progress=false", f"results_dir={tmp_path / 'results'}"]
-    )  # fmt: skip
+        [
+            "-m",
+            "layers=4,8",
+            "n_seeds=2",
+            "iterations=20",
+            "hydra/launcher=basic",
+            "progress=false",
+            f"results_dir={tmp_path / 'results'}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert [p.name for p in shm.iterdir()] == [live.name]

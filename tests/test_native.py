@@ -230,15 +230,48 @@ def assert_same(expected: dict, got: native.BlockResult | dict, where: str = "")
 
 def exp_points(n: int) -> np.ndarray:
     rng = np.random.default_rng(17)
-    edges = [0.0, -0.0, 1e-300, -1e-300, 5e-324, -5e-324, 2.0**-54, -(2.0**-55), 1.0, -1.0,
-             0.5 * np.log(2), 709.78, 709.7827128933840, 709.79, 710.0, 710.5, 711.0, 1e10,
-             -708.39, -708.4, -709.0, -744.44, -745.1, -745.13321910194122, -745.2, -746.0,
-             -746.5, -1e10, np.inf, -np.inf, np.nan, -np.nan, 1.7976931348623157e308,
-             -1.7976931348623157e308, 2.2250738585072014e-308]  # fmt: skip
+    edges = [
+        0.0,
+        -0.0,
+        1e-300,
+        -1e-300,
+        5e-324,
+        -5e-324,
+        2.0**-54,
+        -(2.0**-55),
+        1.0,
+        -1.0,
+        0.5 * np.log(2),
+        709.78,
+        709.7827128933840,
+        709.79,
+        710.0,
+        710.5,
+        711.0,
+        1e10,
+        -708.39,
+        -708.4,
+        -709.0,
+        -744.44,
+        -745.1,
+        -745.13321910194122,
+        -745.2,
+        -746.0,
+        -746.5,
+        -1e10,
+        np.inf,
+        -np.inf,
+        np.nan,
+        -np.nan,
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        2.2250738585072014e-308,
+    ]
     # exact multiples of ln2 / 2 (ties in the reduction) and their neighbours
     k = np.arange(-2200, 2100) * 0.5
-    ties = np.concatenate([k * np.log(2), np.nextafter(k * np.log(2), np.inf),
-                           np.nextafter(k * np.log(2), -np.inf)])  # fmt: skip
+    ties = np.concatenate(
+        [k * np.log(2), np.nextafter(k * np.log(2), np.inf), np.nextafter(k * np.log(2), -np.inf)]
+    )
     parts = [
         np.array(edges),
         ties,
@@ -314,8 +347,11 @@ def random_network(rng: np.random.Generator, index: int) -> dict:
     targets = rng.integers(0, 2, size=(rows, n_out)).astype(float)
     n_seeds = int(rng.integers(3, 21))
     units = layer_units(n_in, hidden, n_out)
-    weights = init_weights(units, range(100 * index, 100 * index + n_seeds), str(rng.choice(
-        ["tutorial", "xavier", "he"])))  # fmt: skip
+    weights = init_weights(
+        units,
+        range(100 * index, 100 * index + n_seeds),
+        str(rng.choice(["tutorial", "xavier", "he"])),
+    )
     biases = None
     if index % 2:
         biases = [rng.standard_normal((n_seeds, 1, b)) * 0.5 for b in units[1:]]
@@ -324,14 +360,27 @@ def random_network(rng: np.random.Generator, index: int) -> dict:
         kinds, lr = ["relu"] * len(kinds), 1e150
     iterations = 60 if rows < 100 else 12
     spec = train_spec(
-        hidden_layers=hidden, activation=kinds[0], output_activation=kinds[-1], lr=lr,
-        bias=biases is not None, iterations=iterations, log_every=7, error_threshold=0.3,
-    )  # fmt: skip
+        hidden_layers=hidden,
+        activation=kinds[0],
+        output_activation=kinds[-1],
+        lr=lr,
+        bias=biases is not None,
+        iterations=iterations,
+        log_every=7,
+        error_threshold=0.3,
+    )
     return {
-        "inputs": inputs, "targets": targets, "weights": weights, "biases": biases,
-        "kinds": kinds, "lr": lr, "iterations": iterations, "threshold": 0.3, "spec": spec,
+        "inputs": inputs,
+        "targets": targets,
+        "weights": weights,
+        "biases": biases,
+        "kinds": kinds,
+        "lr": lr,
+        "iterations": iterations,
+        "threshold": 0.3,
+        "spec": spec,
         "points": training_points(iterations, spec.log_every),
-    }  # fmt: skip
+    }
 
 
 NETWORKS = 24
@@ -339,18 +388,32 @@ NETWORKS = 24
 
 def run_kernel(path: str, net: dict) -> native.BlockResult:
     return native.train_blocks(
-        path, net["inputs"], net["targets"], [w.copy() for w in net["weights"]],
-        None if net["biases"] is None else [b.copy() for b in net["biases"]], net["kinds"],
-        net["lr"], net["iterations"], net["points"], net["threshold"],
-    )  # fmt: skip
+        path,
+        net["inputs"],
+        net["targets"],
+        [w.copy() for w in net["weights"]],
+        None if net["biases"] is None else [b.copy() for b in net["biases"]],
+        net["kinds"],
+        net["lr"],
+        net["iterations"],
+        net["points"],
+        net["threshold"],
+    )
 
 
 def run_spec(net: dict) -> dict:
     with np.errstate(all="ignore"):
         return spec_train(
-            net["inputs"], net["targets"], net["weights"], net["biases"], net["kinds"],
-            net["lr"], net["iterations"], net["points"], net["threshold"],
-        )  # fmt: skip
+            net["inputs"],
+            net["targets"],
+            net["weights"],
+            net["biases"],
+            net["kinds"],
+            net["lr"],
+            net["iterations"],
+            net["points"],
+            net["threshold"],
+        )
 
 
 def run_numpy_implementation(net: dict) -> dict:
@@ -358,16 +421,23 @@ def run_numpy_implementation(net: dict) -> dict:
     trainer's own loop and recorder."""
     with np.errstate(all="ignore"):
         record = train_stacked(
-            net["inputs"], net["targets"], net["spec"], [w.copy() for w in net["weights"]],
-            None if net["biases"] is None else [b.copy() for b in net["biases"]], None,
-        )  # fmt: skip
+            net["inputs"],
+            net["targets"],
+            net["spec"],
+            [w.copy() for w in net["weights"]],
+            None if net["biases"] is None else [b.copy() for b in net["biases"]],
+            None,
+        )
     return {
-        "curves": record.curves, "final_error": record.final_error,
-        "final_output": record.final_output, "diverged": record.diverged,
+        "curves": record.curves,
+        "final_error": record.final_error,
+        "final_output": record.final_output,
+        "diverged": record.diverged,
         "iterations_reached": record.iterations_reached,
-        "first_below": record.first_below_threshold, "weights": record.weights,
+        "first_below": record.first_below_threshold,
+        "weights": record.weights,
         "biases": record.biases,
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -412,11 +482,16 @@ def test_tutorial_networks_many_iterations(path: str) -> None:
     """4-8-16-8-2 on Example 2, sigmoid, no biases: the shipped sweeps' networks."""
     units = layer_units(4, (8, 16, 8), 2)
     net = {
-        "inputs": EX2_INPUTS.astype(float), "targets": EX2_TARGETS.astype(float),
-        "weights": init_weights(units, range(1, 12), "tutorial"), "biases": None,
-        "kinds": ["sigmoid"] * 4, "lr": 1.0, "iterations": 600,
-        "points": np.arange(0, 600, 50), "threshold": 0.05,
-    }  # fmt: skip
+        "inputs": EX2_INPUTS.astype(float),
+        "targets": EX2_TARGETS.astype(float),
+        "weights": init_weights(units, range(1, 12), "tutorial"),
+        "biases": None,
+        "kinds": ["sigmoid"] * 4,
+        "lr": 1.0,
+        "iterations": 600,
+        "points": np.arange(0, 600, 50),
+        "threshold": 0.05,
+    }
     assert_same(run_spec(net), run_kernel(path, net))
 
 
@@ -429,10 +504,16 @@ def test_a_diverging_seed_stops_alone(path: str) -> None:
     weights[0][5, 0, 0] = np.inf  # seed 6: inf times a zero input is NaN
     weights[2][8, 0, 0] = 1e308  # seed 9: huge but finite
     net = {
-        "inputs": EX2_INPUTS.astype(float), "targets": EX2_TARGETS.astype(float),
-        "weights": weights, "biases": None, "kinds": ["sigmoid", "relu", "relu"], "lr": 0.5,
-        "iterations": 40, "points": np.arange(40), "threshold": 0.01,
-    }  # fmt: skip
+        "inputs": EX2_INPUTS.astype(float),
+        "targets": EX2_TARGETS.astype(float),
+        "weights": weights,
+        "biases": None,
+        "kinds": ["sigmoid", "relu", "relu"],
+        "lr": 0.5,
+        "iterations": 40,
+        "points": np.arange(40),
+        "threshold": 0.01,
+    }
     by_spec = run_spec(net)
     assert by_spec["diverged"][[2, 5]].all() and not by_spec["diverged"].all()
     assert_same(by_spec, run_kernel(path, net))

@@ -252,8 +252,9 @@ def test_cancelling_parts_are_never_no_difference() -> None:
 
 
 def _effect(direction: Direction) -> placement.Effect:
-    return placement.Effect("solve", "front_loading", ("front_loading",), 0.6, 1.0, 0.5, 1.5,
-                            0.6, 1.4, direction, False)  # fmt: skip
+    return placement.Effect(
+        "solve", "front_loading", ("front_loading",), 0.6, 1.0, 0.5, 1.5, 0.6, 1.4, direction, False
+    )
 
 
 def test_a_number_changing_setting_never_merges_cells(monkeypatch) -> None:
@@ -345,14 +346,21 @@ def test_the_bca_p_value_is_where_the_interval_reaches_zero() -> None:
 def test_one_holm_family_per_budget_and_intervals_at_their_level(known) -> None:
     (adjusted,) = placement.adjust([known])
     calls = [adjusted.trend] + [
-        getattr(p, name) for p in adjusted.parts for name in placement._CALLS
+        getattr(p, name)
+        for p in adjusted.parts
+        for name in placement._CALLS
         if getattr(p, name) is not None
-    ]  # fmt: skip
+    ]
     assert adjusted.family_size == len(calls)
-    p_values = np.array([known.trend.boot_p] + [
-        getattr(p, name).p_value for p in known.parts for name in placement._CALLS
-        if getattr(p, name) is not None
-    ])  # fmt: skip
+    p_values = np.array(
+        [known.trend.boot_p]
+        + [
+            getattr(p, name).p_value
+            for p in known.parts
+            for name in placement._CALLS
+            if getattr(p, name) is not None
+        ]
+    )
     rejected = core.holm(p_values) < core.ALPHA
     for call, reject in zip(calls, rejected, strict=True):
         assert call.confidence > 0.95

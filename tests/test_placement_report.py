@@ -149,8 +149,9 @@ def test_a_21_cell_report_stays_readable(tmp_path: Path) -> None:
 def test_a_pair_by_pair_robustness_sentence_is_cut_to_a_count() -> None:
     """The short form comes from the decisions (wording), never from parsing the sentence."""
     changes = ((("a", "b"), "undecided", "a"), (("c", "d"), "c", "undecided"))
-    stability = robust.Stability((0.25, 0.5, 0.75, 1.0), {0.25: 2500, 0.5: 5000,
-                                   0.75: 7500, 1.0: 10000}, 0.5, 0.25, changes)  # fmt: skip
+    stability = robust.Stability(
+        (0.25, 0.5, 0.75, 1.0), {0.25: 2500, 0.5: 5000, 0.75: 7500, 1.0: 10000}, 0.5, 0.25, changes
+    )
     paragraph = wording.robustness_sentence(stability)
     assert paragraph.kind == "robustness"
     assert "a vs b (undecided at 25%, a lower later)" in paragraph

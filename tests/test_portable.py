@@ -296,10 +296,17 @@ def _data(case: Case, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _spec(case: Case, iterations: int) -> TrainSpec:
     return train_spec(
-        hidden_layers=case.hidden, activation=case.activation,
-        output_activation=case.output_activation, init="xavier", bias=case.bias, lr=case.lr,
-        iterations=iterations, log_every=1, error_threshold=0.3, arithmetic="portable",
-    )  # fmt: skip
+        hidden_layers=case.hidden,
+        activation=case.activation,
+        output_activation=case.output_activation,
+        init="xavier",
+        bias=case.bias,
+        lr=case.lr,
+        iterations=iterations,
+        log_every=1,
+        error_threshold=0.3,
+        arithmetic="portable",
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.hidden}-{c.rows}rows-{c.activation}")
@@ -385,9 +392,13 @@ def test_holdout_and_accuracy_come_from_the_portable_forward_pass() -> None:
     spec = dataclasses.replace(_spec(case, 30), log_every=10)
     result = train(inputs, targets, spec, [1, 2, 3], holdout=(held_in[:40], held_out[:40]))
     net = PortableNetwork(
-        held_in[:40], held_out[:40], result.weights, result.biases,
-        case.activation, case.output_activation,
-    )  # fmt: skip
+        held_in[:40],
+        held_out[:40],
+        result.weights,
+        result.biases,
+        case.activation,
+        case.output_activation,
+    )
     assert np.array_equal(result.holdout_error, net.evaluate())
     right = (np.round(net.seed_outputs()) == held_out[:40]).all(axis=2).mean(axis=1)
     assert np.array_equal(result.holdout_accuracy, right)
@@ -429,9 +440,26 @@ def test_each_kernel_paths_exp_is_this_exp_on_ten_million_points(path: str) -> N
     if path not in native.available_paths():
         pytest.skip(f"the native kernel's {path} path is not available here")
     edges = np.array(
-        [0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan, 709.78, 709.79, -745.1, -745.2,
-         LARGEST_FINITE, np.nextafter(LARGEST_FINITE, np.inf), 710.0, -746.0, 1e300, -1e300]
-    )  # fmt: skip
+        [
+            0.0,
+            -0.0,
+            5e-324,
+            -5e-324,
+            np.inf,
+            -np.inf,
+            np.nan,
+            709.78,
+            709.79,
+            -745.1,
+            -745.2,
+            LARGEST_FINITE,
+            np.nextafter(LARGEST_FINITE, np.inf),
+            710.0,
+            -746.0,
+            1e300,
+            -1e300,
+        ]
+    )
     with np.errstate(over="ignore"):
         for chunk in range(10):
             x = np.concatenate([edges, _exp_points(1_000_000, 100 + chunk)])

@@ -24,10 +24,21 @@ def test_provenance_names_the_cpu_and_the_tree_state() -> None:
     assert details["cpu"]["simd"] == [flag for flag in store.SIMD_FLAGS if flag in flags]
     # The tree state is what git itself says about the checkout, results/ left out.
     status = subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no",
-         "--", ".", ":(exclude)results"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            "git",
+            "-C",
+            str(PROJECT_ROOT),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":(exclude)results",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if status.returncode != 0:  # not a git checkout (an unpacked sdist): git cannot tell
         assert details["git_dirty"] is None and details["git_dirty_files"] == []
     else:

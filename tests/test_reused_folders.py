@@ -185,9 +185,15 @@ def test_an_empty_output_folder_is_refused_and_the_working_folder_untouched(
 SHIPPED_AUTO = PROJECT_ROOT / "results" / "neurons_early_auto" / schema.AUTO_RECORD
 # Every file a report writes beside the tables, and its figures folder.
 REPORT_FILES = (
-    "report.md", "report.html", "cell_stats.csv", "pairwise.csv", "failures.csv",
-    "cell_stats_holdout.csv", "pairwise_holdout.csv", "auto_rounds.csv",
-)  # fmt: skip
+    "report.md",
+    "report.html",
+    "cell_stats.csv",
+    "pairwise.csv",
+    "failures.csv",
+    "cell_stats_holdout.csv",
+    "pairwise_holdout.csv",
+    "auto_rounds.csv",
+)
 FIGURES = "figures"
 
 

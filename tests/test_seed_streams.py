@@ -101,9 +101,12 @@ def test_per_cell_keeps_the_initialisers_distribution() -> None:
 @pytest.mark.parametrize("arithmetic", ["portable", "numpy"])
 def test_a_seed_alone_equals_the_seed_in_a_batch_under_per_cell(arithmetic: str) -> None:
     spec = train_spec(
-        hidden_layers=(8, 16, 8), iterations=300, log_every=50, arithmetic=arithmetic,
+        hidden_layers=(8, 16, 8),
+        iterations=300,
+        log_every=50,
+        arithmetic=arithmetic,
         seed_stream="per_cell",
-    )  # fmt: skip
+    )
     inputs, targets = EX2_INPUTS.astype(float), EX2_TARGETS.astype(float)
     batch = train(inputs, targets, spec, list(range(1, 21)))
     shared = train(inputs, targets, dataclasses.replace(spec, seed_stream="shared"), [5])
@@ -138,9 +141,12 @@ def test_the_stream_is_in_the_cache_key_and_the_default_key_is_unchanged(compose
 
 def test_cells_differing_only_in_the_stream_are_two_cells() -> None:
     runs = make_runs(
-        [{"seed_stream": stream, "seed": seed, "job": job}
-         for job, stream in enumerate(("shared", "per_cell")) for seed in (1, 2, 3)]
-    )  # fmt: skip
+        [
+            {"seed_stream": stream, "seed": seed, "job": job}
+            for job, stream in enumerate(("shared", "per_cell"))
+            for seed in (1, 2, 3)
+        ]
+    )
     summary = summarise(runs)
     assert sorted(summary["seed_stream"]) == ["per_cell", "shared"]
     assert summary["n_seeds"].tolist() == [3, 3]
@@ -166,10 +172,18 @@ def test_the_methods_text_says_which_stream_the_sweep_used() -> None:
 def test_a_sweep_over_both_streams_keeps_them_apart_end_to_end(tmp_path: Path) -> None:
     results = tmp_path / "streams"
     done = run_cli(
-        ["-m", "layers=8-8,8-16", "seed_stream=shared,per_cell", "n_seeds=3",
-         "iterations=300", "log_every=100", "dataset=tutorial_ex2", "progress=false",
-         f"results_dir={results}"]
-    )  # fmt: skip
+        [
+            "-m",
+            "layers=8-8,8-16",
+            "seed_stream=shared,per_cell",
+            "n_seeds=3",
+            "iterations=300",
+            "log_every=100",
+            "dataset=tutorial_ex2",
+            "progress=false",
+            f"results_dir={results}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     sweep = only_dir(results / "sweep")
     runs = pd.read_parquet(sweep / "runs.parquet")

@@ -240,8 +240,11 @@ def test_rounds_false_better_and_false_equivalent_share_one_budget() -> None:
     'better'). The share of sweeps with any false claim stays within alpha."""
     rng = np.random.default_rng(11)
     shift = np.sqrt(2.0) * stats.norm.ppf(0.56)
-    cells = {"A": rng.normal(size=20000), "B": rng.normal(size=20000),
-             "C": rng.normal(loc=shift, size=20000)}  # fmt: skip
+    cells = {
+        "A": rng.normal(size=20000),
+        "B": rng.normal(size=20000),
+        "C": rng.normal(loc=shift, size=20000),
+    }
     plan = Plan(max_seeds=600, seed_block=100)
     result = simulate(plan, cells, N_SIMS, seed=4)
     # Pairs in order: (A, B), (A, C), (B, C).

@@ -140,13 +140,20 @@ def test_ctrl_c_stops_the_native_kernel_within_a_second() -> None:
 
 def test_ctrl_c_on_a_single_run_is_one_line_and_writes_no_results(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "nnsweep", "n_seeds=8", "iterations=100000000",
-         f"results_dir={tmp_path}", "progress=false"],
+        [
+            sys.executable,
+            "-m",
+            "nnsweep",
+            "n_seeds=8",
+            "iterations=100000000",
+            f"results_dir={tmp_path}",
+            "progress=false",
+        ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob("run/*/owner.json")) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -287,9 +287,16 @@ def test_a_sweep_whose_every_cell_fails_still_writes_its_tables(tmp_path: Path) 
 def test_seed_blocks_of_one_cell_are_pooled(tmp_path: Path) -> None:
     """Splitting a cell's seeds over jobs (to balance cores) still gives one cell."""
     done = run_cli(
-        ["-m", "layers=4", "seed=1,3", "n_seeds=2", "iterations=200", "log_every=100",
-         f"results_dir={tmp_path}"]
-    )  # fmt: skip
+        [
+            "-m",
+            "layers=4",
+            "seed=1,3",
+            "n_seeds=2",
+            "iterations=200",
+            "log_every=100",
+            f"results_dir={tmp_path}",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     sweep_dir = only_dir(tmp_path / "sweep")
     summary = pd.read_csv(sweep_dir / "summary.csv")

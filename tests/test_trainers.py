@@ -37,10 +37,18 @@ def _run(compose_config, tmp_path: Path, base_dir: Path, *overrides: str):
     "overrides",
     [
         ("layers=8-16-8", "iterations=300", "log_every=100", "n_seeds=3"),
-        ("dataset=moons", "dataset.holdout=0.25", "dataset.n_samples=40", "lr=0.05",
-         "layers=4", "iterations=200", "log_every=50", "n_seeds=2"),
+        (
+            "dataset=moons",
+            "dataset.holdout=0.25",
+            "dataset.n_samples=40",
+            "lr=0.05",
+            "layers=4",
+            "iterations=200",
+            "log_every=50",
+            "n_seeds=2",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_tutorials_loop_example_gives_the_built_in_numbers(
     compose_config, tmp_path: Path, overrides: tuple[str, ...]
 ) -> None:
@@ -65,28 +73,49 @@ def test_the_tutorials_loop_example_gives_the_built_in_numbers(
 
 def test_the_minibatch_momentum_example_trains_every_seed_apart(compose_config, tmp_path):
     outcome = _run(
-        compose_config, tmp_path, EXAMPLES, "trainer=minibatch_momentum:train",
-        "trainer_args={batch_size:4,momentum:0.9}", "lr=0.5", "iterations=1500",
-        "log_every=500", "n_seeds=3",
-    )  # fmt: skip
+        compose_config,
+        tmp_path,
+        EXAMPLES,
+        "trainer=minibatch_momentum:train",
+        "trainer_args={batch_size:4,momentum:0.9}",
+        "lr=0.5",
+        "iterations=1500",
+        "log_every=500",
+        "n_seeds=3",
+    )
     runs = outcome.runs
     assert runs["final_error"].nunique() == 3 and runs["final_error"].max() < 0.2
     assert json.loads(runs["trainer_args"].iloc[0]) == {"batch_size": 4, "momentum": 0.9}
     # Vectorised over seeds, yet a seed alone gets its own numbers.
     alone = _run(
-        compose_config, tmp_path, EXAMPLES, "trainer=minibatch_momentum:train",
-        "trainer_args={batch_size:4,momentum:0.9}", "lr=0.5", "iterations=1500",
-        "log_every=500", "seed=2", "cache_dir=" + str(tmp_path / "other_cache"),
-    )  # fmt: skip
+        compose_config,
+        tmp_path,
+        EXAMPLES,
+        "trainer=minibatch_momentum:train",
+        "trainer_args={batch_size:4,momentum:0.9}",
+        "lr=0.5",
+        "iterations=1500",
+        "log_every=500",
+        "seed=2",
+        "cache_dir=" + str(tmp_path / "other_cache"),
+    )
     assert np.allclose(alone.runs["final_error"].iloc[0], runs["final_error"].iloc[1])
 
 
 def test_the_scikit_learn_example_on_real_data(compose_config, tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     outcome = _run(
-        compose_config, tmp_path, EXAMPLES, "trainer=sklearn_mlp:train", "dataset=iris",
-        "layers=8", "lr=0.01", "iterations=300", "log_every=100", "n_seeds=2",
-    )  # fmt: skip
+        compose_config,
+        tmp_path,
+        EXAMPLES,
+        "trainer=sklearn_mlp:train",
+        "dataset=iris",
+        "layers=8",
+        "lr=0.01",
+        "iterations=300",
+        "log_every=100",
+        "n_seeds=2",
+    )
     assert (outcome.runs["holdout_accuracy"] > 0.8).all()
     assert (outcome.runs["dataset"] == "iris holdout=0.3 data_seed=0").all()
 
@@ -114,8 +143,14 @@ def test_editing_the_trainer_retrains(compose_config, tmp_path: Path) -> None:
     assert edited.n_trained == 2
     assert edited.runs["final_error"].tolist() != first.runs["final_error"].tolist()
     # The trainer's arguments are part of the key too.
-    args = _run(compose_config, tmp_path, tmp_path, "trainer=edited_trainer:train", "n_seeds=2",
-                "trainer_args={x:1}")  # fmt: skip
+    args = _run(
+        compose_config,
+        tmp_path,
+        tmp_path,
+        "trainer=edited_trainer:train",
+        "n_seeds=2",
+        "trainer_args={x:1}",
+    )
     assert args.n_trained == 2
     provenance = json.loads((tmp_path / "job2" / "provenance.json").read_text())
     assert provenance["trainer"] == "edited_trainer:train"
@@ -123,15 +158,23 @@ def test_editing_the_trainer_retrains(compose_config, tmp_path: Path) -> None:
 
 
 BAD = [
-    ("    raise ValueError('no convergence')\n",
-     r"trainer bad_\d:train raised ValueError: no convergence \(.*bad_\d\.py, line 6\)"),
-    ("    return [SeedResult(np.zeros((3, 1))) for _ in seeds]\n",
-     r"trainer bad_\d:train returned outputs for seed #0 of shape \(3, 1\); expected \(8, 2\)"),
-    (MEAN.format(value="np.nan"),
-     r"trainer bad_\d:train returned outputs for seed #0 with a non-finite value"),
-    ("    return [SeedResult(np.zeros((8, 2)))]\n",
-     r"trainer bad_\d:train returned 1 result\(s\) for 2 seed\(s\)"),
-]  # fmt: skip
+    (
+        "    raise ValueError('no convergence')\n",
+        r"trainer bad_\d:train raised ValueError: no convergence \(.*bad_\d\.py, line 6\)",
+    ),
+    (
+        "    return [SeedResult(np.zeros((3, 1))) for _ in seeds]\n",
+        r"trainer bad_\d:train returned outputs for seed #0 of shape \(3, 1\); expected \(8, 2\)",
+    ),
+    (
+        MEAN.format(value="np.nan"),
+        r"trainer bad_\d:train returned outputs for seed #0 with a non-finite value",
+    ),
+    (
+        "    return [SeedResult(np.zeros((8, 2)))]\n",
+        r"trainer bad_\d:train returned 1 result\(s\) for 2 seed\(s\)",
+    ),
+]
 
 
 @pytest.mark.parametrize(("number", "body", "expected"), [(k, *b) for k, b in enumerate(BAD)])
@@ -160,10 +203,18 @@ def test_a_raising_trainer_is_a_failed_row_and_the_sweep_goes_on(tmp_path: Path)
     shutil.copy(EXAMPLES / "tutorial_loop.py", tmp_path)
     _write(tmp_path, "raising", "    return 1 / 0\n")
     done = run_cli(
-        ["-m", "trainer=tutorial_loop:train,raising:train", "iterations=100", "log_every=50",
-         "n_seeds=2", "progress=false", f"results_dir={tmp_path / 'results'}", *HOST],
+        [
+            "-m",
+            "trainer=tutorial_loop:train,raising:train",
+            "iterations=100",
+            "log_every=50",
+            "n_seeds=2",
+            "progress=false",
+            f"results_dir={tmp_path / 'results'}",
+            *HOST,
+        ],
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert "Traceback" not in done.stderr and "nnsweep/" not in done.stderr, done.stderr
     runs = pd.read_parquet(only_dir(tmp_path / "results" / "sweep") / "runs.parquet")
     good = runs[runs["trainer"] == "tutorial_loop:train"]

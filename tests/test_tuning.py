@@ -91,8 +91,10 @@ def test_the_section_shows_the_grid_the_choice_and_both_verdicts() -> None:
     assert "**At the tutorial's lr = 1, same seeds:**" in text
     table = sections[0].table
     assert list(table.columns) == ["shape", "lr = 0.5", "lr = 1", "lr = 2"]
-    starred = {r["shape"]: [c for c in table.columns if str(r[c]).endswith("*")] for _, r in
-               table.iterrows()}  # fmt: skip
+    starred = {
+        r["shape"]: [c for c in table.columns if str(r[c]).endswith("*")]
+        for _, r in table.iterrows()
+    }
     assert starred == {"8-8": ["lr = 2"], "16-8": ["lr = 0.5"]}
     pairs = sections[1].table
     assert set(pairs.columns) == {"pair", "part", "at tuned lr", "at lr = 1", "same"}

@@ -47,8 +47,11 @@ def _runs(cells: dict[str, tuple[np.ndarray, np.ndarray]], **extra: object) -> p
 def _two_part_cells(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Three cells whose seeds either solve (small error) or get stuck near 1/16."""
     cells = {}
-    for layers, solve_rate, scale, n in (("8-16-8", 0.9, 1.3, 60), ("8-8-8", 0.7, 1.0, 50),
-                                         ("16-8-8", 0.85, 0.9, 55)):  # fmt: skip
+    for layers, solve_rate, scale, n in (
+        ("8-16-8", 0.9, 1.3, 60),
+        ("8-8-8", 0.7, 1.0, 50),
+        ("16-8-8", 0.85, 0.9, 55),
+    ):
         solved = rng.random(n) < solve_rate
         errors = np.where(
             solved, rng.lognormal(np.log(0.001 * scale), 0.2, n), rng.normal(0.0635, 0.001, n)
@@ -64,9 +67,13 @@ def _curves(runs: pd.DataFrame) -> pd.DataFrame:
     for row in runs.itertuples():
         for iteration, factor in ((0, 40.0), (250, 3.0), (500, 1.5), (750, 1.1), (1000, 1.0)):
             rows.append(
-                {"job": row.job, "seed": row.seed, "iteration": iteration,
-                 "error": row.final_error * factor}
-            )  # fmt: skip
+                {
+                    "job": row.job,
+                    "seed": row.seed,
+                    "iteration": iteration,
+                    "error": row.final_error * factor,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -90,9 +97,11 @@ def _rate_interval_by_root_finding(
             p_a = p_b + delta
             eps = 1e-300
             return -(
-                k_a * math.log(max(p_a, eps)) + (n_a - k_a) * math.log(max(1 - p_a, eps))
-                + k_b * math.log(max(p_b, eps)) + (n_b - k_b) * math.log(max(1 - p_b, eps))
-            )  # fmt: skip
+                k_a * math.log(max(p_a, eps))
+                + (n_a - k_a) * math.log(max(1 - p_a, eps))
+                + k_b * math.log(max(p_b, eps))
+                + (n_b - k_b) * math.log(max(1 - p_b, eps))
+            )
 
         low, high = max(0.0, -delta), min(1.0, 1.0 - delta)
         p_b = optimize.minimize_scalar(
@@ -181,8 +190,10 @@ def test_every_number_of_the_verdict_tables_recomputes_from_runs_parquet(tmp_pat
             )
             assert row.estimate == pytest.approx(estimate, rel=1e-12)
             assert row.p_value == pytest.approx(p_value, rel=1e-6)
-            assert (row.ci_low, row.ci_high) == (pytest.approx(low, abs=1e-6),
-                                                 pytest.approx(high, abs=1e-6))  # fmt: skip
+            assert (row.ci_low, row.ci_high) == (
+                pytest.approx(low, abs=1e-6),
+                pytest.approx(high, abs=1e-6),
+            )
             continue
         x, y = errors[a], errors[b]
         if row.part == "quality":

@@ -62,10 +62,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     borrowed = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     (Path(site.stdout.strip()) / "borrowed.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-         "--no-index", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
         base,
-    )  # fmt: skip
+    )
     return venv / "bin"
 
 
@@ -122,10 +132,17 @@ def test_the_wheel_runs_a_trainer_from_the_users_folder(installed: Path, tmp_pat
     ``nnsweep`` script in (not on its sys.path by itself), in the sweep's worker processes."""
     shutil.copy(PROJECT_ROOT / "examples" / "tutorial_loop.py", tmp_path / "my_loop.py")
     done = _run(
-        [str(installed / "nnsweep"), "-m", "trainer=builtin,my_loop:train", "iterations=200",
-         "log_every=100", "n_seeds=5", "progress=false"],
+        [
+            str(installed / "nnsweep"),
+            "-m",
+            "trainer=builtin,my_loop:train",
+            "iterations=200",
+            "log_every=100",
+            "n_seeds=5",
+            "progress=false",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     assert "Traceback" not in done.stderr
     (sweep_dir,) = (tmp_path / "results" / "sweep").iterdir()
     runs = pd.read_parquet(sweep_dir / "runs.parquet")

@@ -141,9 +141,13 @@ def lee_trim(
 
 
 def _quality(
-    errors_a: np.ndarray, success_a: np.ndarray, errors_b: np.ndarray, success_b: np.ndarray,
-    margin: tuple[float, float], min_successes: int,
-) -> dict[str, object]:  # fmt: skip
+    errors_a: np.ndarray,
+    success_a: np.ndarray,
+    errors_b: np.ndarray,
+    success_b: np.ndarray,
+    margin: tuple[float, float],
+    min_successes: int,
+) -> dict[str, object]:
     """Quality: solved-only P(A<B) and its Lee bounds; a call only where both bounds agree."""
     n_a, n_b = int(success_a.sum()), int(success_b.sum())
     favour_a, favour_b = lee_trim(errors_a, success_a, errors_b, success_b)
@@ -233,17 +237,24 @@ def pair_decisions(
     rows = []
     for a, b in pairs:
         parts = pair_parts(
-            *samples[a], *samples[b], reliability=reliability, margin=margin,
+            *samples[a],
+            *samples[b],
+            reliability=reliability,
+            margin=margin,
             rate_margin=rate_margin,
-        )  # fmt: skip
+        )
         rows.extend({"a": a, "b": b, **row} for row in parts)
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     return decide(
-        table, samples, alpha, margin=margin, rate_margin=rate_margin,
+        table,
+        samples,
+        alpha,
+        margin=margin,
+        rate_margin=rate_margin,
         smallest_effect=smallest_effect,
-    )  # fmt: skip
+    )
 
 
 def decide(
@@ -273,9 +284,12 @@ def decide(
     table["family_size"] = int(np.isfinite(p_all).sum())
     centre = np.where(table["part"] == "reliability", 0.0, 0.5)
     table["decision"] = core.decide(
-        table["estimate"].to_numpy(float), centre, table["p_holm"].to_numpy(float),
-        table["p_equivalence_holm"].to_numpy(float), alpha,
-    )  # fmt: skip
+        table["estimate"].to_numpy(float),
+        centre,
+        table["p_holm"].to_numpy(float),
+        table["p_equivalence_holm"].to_numpy(float),
+        alpha,
+    )
     equivalent = (table["decision"] == Decision.EQUIVALENT).to_numpy()
     level = np.where(equivalent, 2 * levels[size:], levels[:size])
     bounds = []
@@ -291,11 +305,18 @@ def decide(
     table = table.drop(columns="_tests", errors="ignore")
     # Bonferroni's alpha / m: the level at which Holm is sure to reject a new test.
     needed = [
-        seeds_needed(row, samples, alpha / max(int(table["family_size"].iloc[0]), 1),
-                     margin, rate_margin, smallest_effect)
-        if row["decision"] == Decision.UNDECIDED else (np.nan, np.nan)
+        seeds_needed(
+            row,
+            samples,
+            alpha / max(int(table["family_size"].iloc[0]), 1),
+            margin,
+            rate_margin,
+            smallest_effect,
+        )
+        if row["decision"] == Decision.UNDECIDED
+        else (np.nan, np.nan)
         for row in table.to_dict("records")
-    ]  # fmt: skip
+    ]
     table[["seeds_needed", "seeds_needed_high"]] = needed
     return table
 
@@ -448,9 +469,12 @@ def compare_metrics(
         rows = []
         for a, b in combinations(order, 2):
             parts = pair_parts(
-                *samples[a], *samples[b], reliability=metric == "final_error", margin=margin,
+                *samples[a],
+                *samples[b],
+                reliability=metric == "final_error",
+                margin=margin,
                 rate_margin=rate_margin,
-            )  # fmt: skip
+            )
             rows.extend({"metric": metric, "a": a, "b": b, **row} for row in parts)
         frames.append(pd.DataFrame(rows))
         for cell in order:
@@ -462,9 +486,13 @@ def compare_metrics(
         a=table["metric"] + "\n" + table["a"], b=table["metric"] + "\n" + table["b"]
     )
     table = decide(
-        keyed, all_samples, alpha, margin=margin, rate_margin=rate_margin,
+        keyed,
+        all_samples,
+        alpha,
+        margin=margin,
+        rate_margin=rate_margin,
         smallest_effect=smallest_effect,
-    ).assign(a=table["a"], b=table["b"])  # fmt: skip
+    ).assign(a=table["a"], b=table["b"])
     ratios = []
     for row in table.itertuples():
         if row.part == "reliability" or row.decision == Decision.NOT_APPLICABLE:

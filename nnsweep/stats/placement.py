@@ -125,8 +125,9 @@ def budgets(runs: pd.DataFrame) -> list[tuple[dict[str, object], pd.DataFrame]]:
     keys = budget_columns(seeded)
     out = []
     for values, rows in seeded.groupby(keys, sort=False, dropna=False):
-        out.append((dict(zip(keys, values if isinstance(values, tuple) else (values,),
-                             strict=True)), rows))  # fmt: skip
+        out.append(
+            (dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True)), rows)
+        )
     return out
 
 
@@ -291,8 +292,9 @@ def bca_p_value(estimate: float, draws: np.ndarray, jackknife: np.ndarray) -> fl
     if len(draws) < 10 or not np.isfinite(estimate):
         return np.nan
     bias, accel = _bias_and_acceleration(estimate, draws, jackknife)
-    share = np.clip(np.mean(draws < 0) + 0.5 * np.mean(draws == 0), 0.5 / len(draws),
-                    1 - 0.5 / len(draws))  # fmt: skip
+    share = np.clip(
+        np.mean(draws < 0) + 0.5 * np.mean(draws == 0), 0.5 / len(draws), 1 - 0.5 / len(draws)
+    )
     # the BCa level alpha whose adjusted percentile is 0's place among the draws
     w = special.ndtri(share) - bias
     z = w / (1 + accel * w) - bias
@@ -704,10 +706,19 @@ def trend(front: np.ndarray, fits: tuple[Draws, Draws, Draws], metric: Metric) -
     p_value = float(stats.spearmanr(point.statistic[0], front).pvalue)
     direction = _direction("metric", low, high, metric)
     return Trend(
-        rho, low, high, seed_low, seed_high, p_value, direction, is_fragile(low, high),
-        boot_p=bca_p_value(rho, draws, jackknife), draws=draws, seed_draws=seed_draws,
+        rho,
+        low,
+        high,
+        seed_low,
+        seed_high,
+        p_value,
+        direction,
+        is_fragile(low, high),
+        boot_p=bca_p_value(rho, draws, jackknife),
+        draws=draws,
+        seed_draws=seed_draws,
         jackknife=jackknife,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -813,9 +824,15 @@ def _at_level(x, confidence: float, metric: Metric):
     seed_low, seed_high = bca_interval(estimate, x.seed_draws, x.jackknife, confidence)
     part = x.part if isinstance(x, Effect) else "metric"
     return replace(
-        x, low=low, high=high, seed_low=seed_low, seed_high=seed_high, confidence=confidence,
-        direction=_direction(part, low, high, metric), fragile=is_fragile(low, high),
-    )  # fmt: skip
+        x,
+        low=low,
+        high=high,
+        seed_low=seed_low,
+        seed_high=seed_high,
+        confidence=confidence,
+        direction=_direction(part, low, high, metric),
+        fragile=is_fragile(low, high),
+    )
 
 
 _CALLS = ("best_effect", "front_alone", "front_adjusted", "selection_free", "selection_free_front")
@@ -837,8 +854,9 @@ def adjust(results: Sequence[BudgetResult], alpha: float = core.ALPHA) -> list[B
         i, j, name = member
         return results[i].trend if j is None else getattr(results[i].parts[j], name)
 
-    p_values = np.array([get(m).p_value if j is not None else get(m).boot_p
-                         for m in members for j in (m[1],)])  # fmt: skip
+    p_values = np.array(
+        [get(m).p_value if j is not None else get(m).boot_p for m in members for j in (m[1],)]
+    )
     budget = np.array([m[0] for m in members])
     levels = np.empty(len(members))
     for i in range(len(results)):

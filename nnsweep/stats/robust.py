@@ -84,9 +84,15 @@ def robustness(
                 a, b = b, a
                 decision = {"a_better": "b_better", "b_better": "a_better"}.get(decision, decision)
             rows.append(
-                {"fraction": fraction, "iteration": iteration, "a": a, "b": b,
-                 "estimate": row.estimate, "decision": decision}
-            )  # fmt: skip
+                {
+                    "fraction": fraction,
+                    "iteration": iteration,
+                    "a": a,
+                    "b": b,
+                    "estimate": row.estimate,
+                    "decision": decision,
+                }
+            )
     table = pd.DataFrame(rows)
     end = checkpoints[-1]
 

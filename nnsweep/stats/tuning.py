@@ -61,10 +61,13 @@ def lr_table(rows: pd.DataFrame) -> pd.DataFrame:
     table = (
         rows.assign(ranked=_ranked_error(rows), won=rows["solved"].fillna(False).astype(bool))
         .groupby(keys, sort=False, dropna=False)
-        .agg(n_seeds=("seed", "size"), solve_rate=("won", "mean"),
-             median_final_error=("ranked", "median"))
+        .agg(
+            n_seeds=("seed", "size"),
+            solve_rate=("won", "mean"),
+            median_final_error=("ranked", "median"),
+        )
         .reset_index()
-    )  # fmt: skip
+    )
     return table
 
 

@@ -90,10 +90,22 @@ def _git_dirty_files(repo: Path | None = None) -> list[str] | None:
     repo = repo or Path(nnsweep.__file__).resolve().parents[1]
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no",
-             "--", ".", ":(exclude)results"],
-            capture_output=True, text=True, timeout=5, check=False,
-        )  # fmt: skip
+            [
+                "git",
+                "-C",
+                str(repo),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:

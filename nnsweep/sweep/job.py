@@ -276,9 +276,13 @@ def run_cell(
         holdout = (dataset.holdout_inputs, dataset.holdout_targets)
         if run.train.trainer == BUILTIN_TRAINER:
             result = train(
-                dataset.inputs, dataset.targets, run.train, missing, progress=report,
+                dataset.inputs,
+                dataset.targets,
+                run.train,
+                missing,
+                progress=report,
                 holdout=holdout,
-            )  # fmt: skip
+            )
         else:
             data = trainer.TrainData(dataset.inputs, dataset.targets, dataset.holdout_inputs)
             result = trainer.train_with(

@@ -164,9 +164,12 @@ def _read_table(path: str) -> Any:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
     try:
         table = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
             header=None,
-        )  # fmt: skip
+        )
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: the file is empty") from None
     except pd.errors.ParserError:
@@ -598,23 +601,46 @@ class DatasetKind:
 
 _BUNDLED = "scikit-learn's bundled data, classes: pip install 'nnsweep[real]'"
 KINDS: dict[str, DatasetKind] = {
-    "table": DatasetKind("rows written out in the config", ("inputs", "targets"),
-                         _check_table, _make_table, _label_name),
-    "csv": DatasetKind("your CSV file: numeric target columns, or a label column",
-                       ("path", "inputs", "targets", "label_column"),
-                       _check_csv, _make_csv, _label_csv),
-    "parity": DatasetKind("every n-bit input, target 1 for an odd count", ("bits",),
-                          _check_parity, _make_parity, _label_parity),
-    "moons": DatasetKind("generated 2-D points of two classes", ("n_samples", "noise"),
-                         _check_generated, _make_moons, _label_generated),
-    "circles": DatasetKind("generated 2-D points of two classes", ("n_samples", "noise"),
-                           _check_generated, _make_circles, _label_generated),
+    "table": DatasetKind(
+        "rows written out in the config",
+        ("inputs", "targets"),
+        _check_table,
+        _make_table,
+        _label_name,
+    ),
+    "csv": DatasetKind(
+        "your CSV file: numeric target columns, or a label column",
+        ("path", "inputs", "targets", "label_column"),
+        _check_csv,
+        _make_csv,
+        _label_csv,
+    ),
+    "parity": DatasetKind(
+        "every n-bit input, target 1 for an odd count",
+        ("bits",),
+        _check_parity,
+        _make_parity,
+        _label_parity,
+    ),
+    "moons": DatasetKind(
+        "generated 2-D points of two classes",
+        ("n_samples", "noise"),
+        _check_generated,
+        _make_moons,
+        _label_generated,
+    ),
+    "circles": DatasetKind(
+        "generated 2-D points of two classes",
+        ("n_samples", "noise"),
+        _check_generated,
+        _make_circles,
+        _label_generated,
+    ),
     **{
-        name: DatasetKind(_BUNDLED, (), _check_nothing,
-                          _make_bundled, _label_name, classes=True)
+        name: DatasetKind(_BUNDLED, (), _check_nothing, _make_bundled, _label_name, classes=True)
         for name in SKLEARN_LOADERS
     },
-}  # fmt: skip
+}
 
 
 def _foreign_key(kind: str, name: str, key_name: str, value: Any) -> ConfigError:
@@ -671,5 +697,6 @@ def kinds_help() -> list[str]:
     ]
     entries.insert(0, f"every kind: {', '.join(COMMON_KEYS)}")
     text = "; ".join(entries)
-    return textwrap.wrap(text, width=96, initial_indent="  ", subsequent_indent="  ",
-                         break_on_hyphens=False)  # fmt: skip
+    return textwrap.wrap(
+        text, width=96, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+    )

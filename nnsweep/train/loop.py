@@ -272,9 +272,13 @@ def _score_final_weights(
     holdout_accuracy = np.full(n_seeds, np.nan)
     if holdout is not None and len(holdout[0]):
         held = network(
-            holdout[0], holdout[1], record.weights, record.biases,
-            spec.activation, spec.output_activation,
-        )  # fmt: skip
+            holdout[0],
+            holdout[1],
+            record.weights,
+            record.biases,
+            spec.activation,
+            spec.output_activation,
+        )
         holdout_error = held.evaluate().copy()
         holdout_accuracy = accuracy(held.seed_outputs(), held.targets)
     return {
@@ -327,9 +331,18 @@ def _train_portable_kernel(
     record = _Recorder(spec, weights, biases, targets.shape)
     activations = [spec.activation] * (len(weights) - 1) + [spec.output_activation]
     outcome = native.train_blocks(
-        path, inputs, targets, weights, biases, activations, spec.lr, spec.iterations,
-        record.points, spec.error_threshold, progress,
-    )  # fmt: skip
+        path,
+        inputs,
+        targets,
+        weights,
+        biases,
+        activations,
+        spec.lr,
+        spec.iterations,
+        record.points,
+        spec.error_threshold,
+        progress,
+    )
     _take_outcome(record, outcome)
     if outcome.biases is not None:
         record.biases = outcome.biases

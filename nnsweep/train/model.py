@@ -235,20 +235,35 @@ class StackedNetwork:
         biases = [view(b) for b in self.biases] if self.biases is not None else None
         layer_inputs = [self.inputs, *outputs[:-1]]
         self._forward_steps = [
-            (layer_inputs[k], view(self.weights[k]), outputs[k], self.activations[k].forward,
-             None if biases is None else biases[k])
+            (
+                layer_inputs[k],
+                view(self.weights[k]),
+                outputs[k],
+                self.activations[k].forward,
+                None if biases is None else biases[k],
+            )
             for k in range(len(self.weights))
-        ]  # fmt: skip
+        ]
         last = len(self.weights) - 1
         self._output_step = (
-            self.targets, outputs[last], view(self.error), self.activations[last].derivative,
-            slopes[last], deltas[last],
-        )  # fmt: skip
+            self.targets,
+            outputs[last],
+            view(self.error),
+            self.activations[last].derivative,
+            slopes[last],
+            deltas[last],
+        )
         self._pullbacks = [
-            (deltas[k], transposed(self.weights[k]), deltas[k - 1],
-             self.activations[k - 1].derivative, outputs[k - 1], slopes[k - 1])
+            (
+                deltas[k],
+                transposed(self.weights[k]),
+                deltas[k - 1],
+                self.activations[k - 1].derivative,
+                outputs[k - 1],
+                slopes[k - 1],
+            )
             for k in range(last, 0, -1)
-        ]  # fmt: skip
+        ]
         layer_inputs_t = [np.ascontiguousarray(self.inputs.T)]
         layer_inputs_t += [transposed(o) for o in self.outputs[:-1]]
         self._gradient_steps = list(

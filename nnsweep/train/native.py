@@ -312,18 +312,32 @@ class _Blocks:
 
         n_samples = self.targets.shape[0]
         return NNNet(
-            lanes=self.lanes, n_layers=len(self.shapes), units=address(self.units),
-            activations=address(self.kinds), has_bias=int(block["biases"] is not None),
-            n_samples=n_samples, inputs=address(self.inputs), targets=address(self.targets),
-            lr=lr, threshold=threshold, iterations=iterations, log_points=address(points),
-            n_points=points.size, stop_flag=address(self.stop_flag),
-            progress=address(block["progress"]), weights=address(block["weights"]),
-            biases=address(block["biases"]), curves=address(block["curves"]),
+            lanes=self.lanes,
+            n_layers=len(self.shapes),
+            units=address(self.units),
+            activations=address(self.kinds),
+            has_bias=int(block["biases"] is not None),
+            n_samples=n_samples,
+            inputs=address(self.inputs),
+            targets=address(self.targets),
+            lr=lr,
+            threshold=threshold,
+            iterations=iterations,
+            log_points=address(points),
+            n_points=points.size,
+            stop_flag=address(self.stop_flag),
+            progress=address(block["progress"]),
+            weights=address(block["weights"]),
+            biases=address(block["biases"]),
+            curves=address(block["curves"]),
             final_error=address(block["final_error"]),
-            final_output=address(block["final_output"]), saved_weights=address(block["saved"]),
-            saved_biases=address(block["saved_biases"]), reached=address(block["reached"]),
-            first_below=address(block["first_below"]), status=address(block["status"]),
-        )  # fmt: skip
+            final_output=address(block["final_output"]),
+            saved_weights=address(block["saved"]),
+            saved_biases=address(block["saved_biases"]),
+            reached=address(block["reached"]),
+            first_below=address(block["first_below"]),
+            status=address(block["status"]),
+        )
 
     def layers(self, block: dict, key: str, shapes: list) -> list[np.ndarray]:
         return _from_lanes(block[key], shapes, self.lanes)

@@ -323,9 +323,15 @@ class PortableNetwork:
             terms = [(layer_inputs[k][:, i : i + 1, :], weight[i]) for i in range(a)]
             bias = None if self.biases is None else self.biases[k]
             self._forward.append(
-                (terms, out, self._scratch((rows, b, S)), bias, self.activations[k].forward,
-                 out.reshape(-1))
-            )  # fmt: skip
+                (
+                    terms,
+                    out,
+                    self._scratch((rows, b, S)),
+                    bias,
+                    self.activations[k].forward,
+                    out.reshape(-1),
+                )
+            )
         last = len(self.weights) - 1
         self._pullbacks = []
         for k in range(last, 0, -1):
@@ -335,10 +341,16 @@ class PortableNetwork:
             # (rows, 1, S) times column W[:, j] (a, S).
             terms = [(delta[:, j : j + 1, :], weight[:, j, :]) for j in range(b)]
             self._pullbacks.append(
-                (terms, self.deltas[k - 1], self._scratch((rows, a, S)),
-                 self.activations[k - 1].derivative, self.outputs[k - 1].reshape(-1),
-                 self.slopes[k - 1].reshape(-1), self.deltas[k - 1].reshape(-1))
-            )  # fmt: skip
+                (
+                    terms,
+                    self.deltas[k - 1],
+                    self._scratch((rows, a, S)),
+                    self.activations[k - 1].derivative,
+                    self.outputs[k - 1].reshape(-1),
+                    self.slopes[k - 1].reshape(-1),
+                    self.deltas[k - 1].reshape(-1),
+                )
+            )
         self._gradient_steps = []
         for k, gradient in enumerate(self.gradients):
             a, b = gradient.shape[:2]
