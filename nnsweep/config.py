@@ -87,7 +87,11 @@ def _seed_count(key: str, value: Any) -> int:
             f"{key}=auto: needs a sweep of two or more cells, e.g. "
             "python -m nnsweep -m layers=8-16-8,16-8-8 n_seeds=auto"
         )
-    return Interval(int, 1)(key, value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{key}={_show(value)}: must be a whole number >= 1 (or auto, in a sweep)"
+        )
+    return value
 
 
 # Limits checked before anything is allocated (a typo such as n_seeds=1000000000 must not
@@ -337,7 +341,9 @@ class NNSweepConf:
         check=SEED_COUNT,
     )
     max_seeds: int = setting(
-        1000, "n_seeds=auto: no cell gets more seeds than this", check=AUTO_SEEDS
+        1000,
+        "n_seeds=auto: no cell gets more seeds than this (at least seed_block)",
+        check=AUTO_SEEDS,
     )
     seed_block: int = setting(50, "n_seeds=auto: seeds added per cell per round", check=AUTO_SEEDS)
     # A sweep over lr: the first tune_seeds seeds of every cell choose each shape's lr (nested).
@@ -388,17 +394,26 @@ def setting_values(setting_field: dataclasses.Field) -> str:
     return check.describe() if check is not None else "any text"
 
 
+# The dataset key is a config group, not a setting: its line of --help and the README table.
+DATASET_DEFAULT = "tutorial_ex2"
+DATASET_DOC = "training data: a file of conf/dataset/ or ./conf/dataset/ (dataset=NAME)"
+
+
+def shown_default(setting_field: dataclasses.Field) -> str:
+    """A setting's default as a user would type it (--help and the README table alike)."""
+    default = setting_field.default
+    if isinstance(default, bool):
+        return str(default).lower()
+    text = str(default)
+    return {"": "''", "${results_dir}/.cache": "<results_dir>/.cache"}.get(text, text)
+
+
 def settings_table() -> str:
     """The README's settings table, in Markdown, from the declarations above."""
     lines = ["| key | default | values | meaning |", "|---|---|---|---|"]
-    lines.append(
-        "| `dataset` | `tutorial_ex2` | a dataset name | a file of `conf/dataset/` or "
-        "`./conf/dataset/` |"
-    )
+    lines.append(f"| `dataset` | `{DATASET_DEFAULT}` | a dataset name | {DATASET_DOC} |")
     for f in SETTINGS:
-        default = f.default if f.default != "" else '""'
-        if isinstance(default, bool):
-            default = str(default).lower()
+        default = shown_default(f)
         values, doc = (text.replace("|", "\\|") for text in (setting_values(f), f.metadata["doc"]))
         lines.append(f"| `{f.name}` | `{default}` | {values} | {doc} |")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnsweep import __version__
-from nnsweep.config import SETTINGS, setting_values
+from nnsweep.config import (
+    DATASET_DEFAULT,
+    DATASET_DOC,
+    SETTINGS,
+    setting_values,
+    shown_default,
+)
 from nnsweep.locations import CONF_DIR, SHIPPED_EXPERIMENTS
 from nnsweep.train.data import kinds_help
 
@@ -35,15 +41,13 @@ def _listing(names: list[str]) -> str:
 def help_page() -> str:
     """The whole page (about 45 lines); contains no ``$`` (Hydra substitutes its template)."""
     here = Path.cwd()
-    width = max(len(f"{f.name}={f.default}") for f in SETTINGS) + 2
-    settings = []
-    for f in SETTINGS:
-        default = str(f.default).lower() if isinstance(f.default, bool) else f.default
-        default = {"": "''", "${results_dir}/.cache": "<results_dir>/.cache"}.get(default, default)
-        doc, values = f.metadata["doc"], setting_values(f)
-        if not all(value.strip() in doc for value in values.split("|")):  # not said already
-            doc = f"{doc} [{values}]"
-        settings.append(f"  {f'{f.name}={default}':<{width}}{doc}")
+    width = max(len(f"{f.name}={shown_default(f)}") for f in SETTINGS) + 2
+    settings = [
+        f"  {f'{f.name}={shown_default(f)}':<{width}}{f.metadata['doc']} [{setting_values(f)}]"
+        for f in SETTINGS
+    ]
+    local = here / "experiments"
+    same_folder = local.is_dir() and local.resolve() == SHIPPED_EXPERIMENTS.resolve()
     lines = [
         f"nnsweep {__version__}: which hidden-layer shape trains best, over many seeds, and how "
         "sure can we be?",
@@ -59,7 +63,7 @@ def help_page() -> str:
         "  Hydra's own options: --hydra-help, --cfg job, --info, --config-dir DIR, --multirun (-m)",
         "",
         "Settings (key=default):",
-        "  dataset=tutorial_ex2".ljust(width + 2) + "training data, one of the datasets below",
+        f"  dataset={DATASET_DEFAULT}".ljust(width + 2) + f"{DATASET_DOC} [a dataset below]",
         *settings,
         "",
         "Datasets (dataset=NAME; your own: ./conf/dataset/NAME.yaml):",
@@ -70,7 +74,7 @@ def help_page() -> str:
         "",
         "Experiments (experiments=NAME; your own: ./experiments/NAME.yaml):",
         f"  shipped: {_listing(_names(SHIPPED_EXPERIMENTS))}",
-        f"  here:    {_listing(_names(here / 'experiments'))}",
+        f"  here:    {'the shipped ones' if same_folder else _listing(_names(local))}",
         "",
         "Launchers (hydra/launcher=NAME):",
         LAUNCHERS,

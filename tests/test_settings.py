@@ -22,6 +22,7 @@ from nnsweep.config import (
     run_config,
     setting_values,
     settings_table,
+    shown_default,
     to_run_config,
     train_spec,
 )
@@ -161,3 +162,27 @@ def test_an_auto_sweep_checks_its_plan_with_the_settings_own_check(key) -> None:
         with pytest.raises(ConfigError) as by_setting:
             checked_setting({key: value}, key)
         assert str(by_plan.value) == str(by_setting.value)
+
+
+def test_help_lists_the_shipped_experiments_once_from_the_checkout(tmp_path, monkeypatch) -> None:
+    from nnsweep.locations import SHIPPED_EXPERIMENTS
+
+    monkeypatch.chdir(SHIPPED_EXPERIMENTS.parent)
+    assert "here:    the shipped ones" in help_page()
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "mine.yaml").write_text("# @package _global_\n")
+    monkeypatch.chdir(tmp_path)
+    assert "here:    mine" in help_page()
+
+
+def test_help_and_readme_show_the_same_defaults() -> None:
+    page, table = help_page(), settings_table()
+    for f in SETTINGS:
+        assert f"  {f.name}={shown_default(f)} " in page, f.name
+        assert f"| `{f.name}` | `{shown_default(f)}` |" in table, f.name
+
+
+@pytest.mark.parametrize("value", [0, "foo", True])
+def test_a_bad_seed_count_says_auto_is_also_a_value(value) -> None:
+    with pytest.raises(ConfigError, match=r"must be a whole number >= 1 \(or auto, in a sweep\)"):
+        checked_setting({"n_seeds": value}, "n_seeds")

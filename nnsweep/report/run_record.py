@@ -322,7 +322,6 @@ RAW_FILES = (
     ("pairwise_holdout.csv", "the pairwise table on held-out error"),
     ("multirun.yaml", "the sweep's full Hydra config"),
     (schema.TABLE_CHECKSUMS, "SHA-256 of the three tables above, checked by report"),
-    (schema.OWNER, "the run that owns this folder"),
     ("report.md", "this report in Markdown"),
 )
 
