@@ -63,11 +63,12 @@ trainer-compare: $(STAMP)
 
 # Every test, the slow end-to-end ones included (what CI runs), in TEST_WORKERS processes
 # (pytest-xdist): most of the suite's time is processes starting, Hydra composing and
-# reports rendering, one core each, so two workers keep a 2-core machine busy.
+# reports rendering, one core each, so two workers keep a 2-core machine busy. loadgroup:
+# the tests marked LOAD_SENSITIVE in tests/conftest.py share one worker (never side by side).
 # pytest exits 5 when it collected nothing: that is a broken suite, so it fails too.
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS); status=$$?; \
+	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # The quick loop while editing: everything not marked slow.

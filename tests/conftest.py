@@ -194,6 +194,21 @@ def make_runs(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
+def ctrl_c_reaches_it() -> None:
+    """``preexec_fn`` for a child that a test sends SIGINT: undo an inherited SIG_IGN.
+
+    A shell starts a background command (``make test &`` in a script) with SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler, so Ctrl-C tests would wait for a
+    child that never hears them. A user's own ignored Ctrl-C stays ignored, as it should.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Tests whose promises are timed (a signal answered within seconds) and the stress test that
+# loads every core: one xdist worker runs them all, so the load never meets the timing.
+LOAD_SENSITIVE = pytest.mark.xdist_group("load_sensitive")
+
+
 def only_dir(parent: Path) -> Path:
     """The single sub-directory of ``parent`` (a sweep's or a run's timestamp folder)."""
     children = [p for p in parent.iterdir() if p.is_dir()]

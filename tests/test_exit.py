@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import LOAD_SENSITIVE, PROJECT_ROOT
 
 # Each reaches Hydra's multirun (its callbacks run) before it is refused.
 REFUSALS = [
@@ -100,6 +100,7 @@ STRESSED = REFUSALS[:2]  # an auto sweep of one cell, a bad cell
 
 
 @pytest.mark.slow
+@LOAD_SENSITIVE
 def test_every_refusal_exits_2_every_time_under_load(tmp_path: Path) -> None:
     # The loops run side by side, each the other's load, with a CPU burner on every core
     # they leave free: the crash needs the exit to race a thread, and load widens the window

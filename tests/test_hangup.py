@@ -10,9 +10,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from conftest import LOAD_SENSITIVE
 from test_signals import _gone_after, _session, _start_sweep
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOAD_SENSITIVE]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT], ids=["SIGHUP", "SIGINT"])

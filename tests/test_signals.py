@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import LOAD_SENSITIVE, PROJECT_ROOT, ctrl_c_reaches_it
 
 from nnsweep.train import native
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOAD_SENSITIVE]
 
 # Two jobs train at once whatever the number of CPUs (joblib's default is one per CPU).
 LONG_SWEEP = ["-m", "layers=8-8,4-4", "n_seeds=4", "iterations=5000000", "log_every=1000000"]
@@ -52,6 +52,7 @@ def _start_sweep(tmp_path: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # both jobs are training in their workers
@@ -124,7 +125,11 @@ def test_ctrl_c_stops_the_native_kernel_within_a_second() -> None:
             print("interrupted", flush=True)
     """)
     process = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "training"
@@ -153,6 +158,7 @@ def test_ctrl_c_on_a_single_run_is_one_line_and_writes_no_results(tmp_path: Path
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob("run/*/owner.json")) and time.monotonic() < deadline:
