@@ -110,29 +110,22 @@ def expected_lines(net: dict) -> list[list[float]]:
     return rows
 
 
+def _cross_built_driver(tmp_path: Path) -> Path:
+    """tests/cross/golden_driver.c built for aarch64 as the kernel is (no contraction)."""
+    driver = tmp_path / "driver"
+    source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
+    flags = ["-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-static"]
+    subprocess.run([CROSS_GCC, *flags, str(source), "-lm", "-o", str(driver)], check=True)
+    return driver
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (shutil.which(CROSS_GCC) and shutil.which(QEMU)),
     reason=f"needs {CROSS_GCC} and {QEMU} (apt-get install gcc-aarch64-linux-gnu qemu-user)",
 )
 def test_the_scalar_path_on_aarch64_gives_the_same_bits(tmp_path: Path) -> None:
-    driver = tmp_path / "driver"
-    source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
-    subprocess.run(
-        [
-            CROSS_GCC,
-            "-O2",
-            "-std=c99",
-            "-ffp-contract=off",
-            "-fno-fast-math",
-            "-static",
-            str(source),
-            "-lm",
-            "-o",
-            str(driver),
-        ],
-        check=True,
-    )
+    driver = _cross_built_driver(tmp_path)
     nets = cases()
     done = subprocess.run(
         [QEMU, str(driver)], input=driver_input(nets), capture_output=True, text=True, timeout=600
@@ -175,23 +168,7 @@ def test_the_golden_file_on_aarch64(tmp_path: Path) -> None:
             }
         )
         names += [f"{cell.name} {seed}" for seed in cell.seeds]
-    driver = tmp_path / "driver"
-    source = PROJECT_ROOT / "tests" / "cross" / "golden_driver.c"
-    subprocess.run(
-        [
-            CROSS_GCC,
-            "-O2",
-            "-std=c99",
-            "-ffp-contract=off",
-            "-fno-fast-math",
-            "-static",
-            str(source),
-            "-lm",
-            "-o",
-            str(driver),
-        ],
-        check=True,
-    )
+    driver = _cross_built_driver(tmp_path)
     done = subprocess.run(
         [QEMU, str(driver)], input=driver_input(nets), capture_output=True, text=True, timeout=900
     )

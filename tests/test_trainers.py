@@ -71,18 +71,18 @@ def test_the_tutorials_loop_example_gives_the_built_in_numbers(
     assert np.array_equal(builtin.curves["error"], example.curves["error"])
 
 
+# The minibatch-momentum example trainer's cell, without its seeds.
+MOMENTUM = (
+    "trainer=minibatch_momentum:train",
+    "trainer_args={batch_size:4,momentum:0.9}",
+    "lr=0.5",
+    "iterations=1500",
+    "log_every=500",
+)
+
+
 def test_the_minibatch_momentum_example_trains_every_seed_apart(compose_config, tmp_path):
-    outcome = _run(
-        compose_config,
-        tmp_path,
-        EXAMPLES,
-        "trainer=minibatch_momentum:train",
-        "trainer_args={batch_size:4,momentum:0.9}",
-        "lr=0.5",
-        "iterations=1500",
-        "log_every=500",
-        "n_seeds=3",
-    )
+    outcome = _run(compose_config, tmp_path, EXAMPLES, *MOMENTUM, "n_seeds=3")
     runs = outcome.runs
     assert runs["final_error"].nunique() == 3 and runs["final_error"].max() < 0.2
     assert json.loads(runs["trainer_args"].iloc[0]) == {"batch_size": 4, "momentum": 0.9}
@@ -91,11 +91,7 @@ def test_the_minibatch_momentum_example_trains_every_seed_apart(compose_config, 
         compose_config,
         tmp_path,
         EXAMPLES,
-        "trainer=minibatch_momentum:train",
-        "trainer_args={batch_size:4,momentum:0.9}",
-        "lr=0.5",
-        "iterations=1500",
-        "log_every=500",
+        *MOMENTUM,
         "seed=2",
         "cache_dir=" + str(tmp_path / "other_cache"),
     )
